@@ -1,0 +1,7 @@
+"""alembic_guard: safe, idempotent, explainable Alembic migrations for PostgreSQL."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

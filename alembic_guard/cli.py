@@ -1,0 +1,172 @@
+"""The command line: ``alembic guard-*`` subcommands and ``python -m alembic_guard``.
+
+Each command is one module in :mod:`alembic_guard.commands` exposing
+``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(config, args) -> int``.  This module registers them with Alembic's
+``CommandLine`` (through the plugin) and turns :class:`GuardError` into one
+line on stderr plus the error's exit code: 2 for usage, configuration and
+connection errors, 1 for problems found.  ``--raiseerr`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, Protocol
+
+from alembic_guard.errors import GuardError, UsageError
+
+COMMAND_MODULES = (
+    "alembic_guard.commands.plan",
+)
+
+
+class CommandModule(Protocol):
+    NAME: str
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, config: Any, args: argparse.Namespace) -> int: ...
+
+
+_PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+
+
+def mask_url(text: str) -> str:
+    """Replace the password of every URL in ``text`` by ``***``."""
+    return _PASSWORD_RE.sub(lambda m: f"{m.group('head')}***{m.group('tail')}", text)
+
+
+def _commands() -> list[CommandModule]:
+    mods: list[CommandModule] = []
+    for name in COMMAND_MODULES:
+        try:
+            mods.append(importlib.import_module(name))  # type: ignore[arg-type]
+        except ImportError:
+            continue
+    return mods
+
+
+def _runner(mod: CommandModule) -> Callable[[Any], None]:
+    def run(config: Any) -> None:
+        args = config.cmd_opts
+        code = execute(mod, config, args, raiseerr=bool(getattr(args, "raiseerr", False)))
+        if code:
+            sys.exit(code)
+
+    run.__name__ = mod.NAME
+    run.__doc__ = mod.HELP
+    return run
+
+
+def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raiseerr: bool = False) -> int:
+    """Run one command; map errors to (message on stderr, exit code)."""
+    try:
+        return int(mod.run(config, args) or 0)
+    except GuardError as exc:
+        if raiseerr:
+            raise
+        print(f"FAILED: {mask_url(exc.render())}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("FAILED: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an unexpected environment problem
+        if raiseerr:
+            raise
+        from alembic_guard.errors import ConnectionFailed
+
+        translated = translate_exception(exc)
+        if translated is not None:
+            print(f"FAILED: {mask_url(translated.render())}", file=sys.stderr)
+            return translated.exit_code
+        print(
+            f"FAILED: {type(exc).__name__}: {mask_url(str(exc)).strip()}\n"
+            "  hint: run again with --raiseerr for the traceback and report it if it is a bug",
+            file=sys.stderr,
+        )
+        _ = ConnectionFailed
+        return 1
+
+
+def translate_exception(exc: BaseException) -> GuardError | None:
+    """Database / driver errors a user can meet → one clear GuardError, else None."""
+    try:
+        from sqlalchemy import exc as sa_exc
+    except ImportError:  # pragma: no cover
+        return None
+    from alembic_guard.errors import ConnectionFailed
+
+    if isinstance(exc, sa_exc.ArgumentError):
+        return UsageError(f"bad database URL: {exc}", hint="use postgresql://user:password@host:port/dbname")
+    if isinstance(exc, sa_exc.OperationalError) and getattr(exc, "connection_invalidated", False) is False:
+        orig = getattr(exc, "orig", None)
+        first = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else str(exc)
+        if "connect" in first.lower() or "password" in first.lower() or "does not exist" in first.lower():
+            return ConnectionFailed(
+                f"cannot connect to the database: {first}",
+                hint="check DATABASE_URL / sqlalchemy.url, that the server runs, and the credentials",
+            )
+    return None
+
+
+def install_into_alembic(config_module: ModuleType) -> None:
+    """Wrap ``CommandLine._generate_args`` so ``alembic`` offers our commands."""
+    cls = config_module.CommandLine
+    if getattr(cls, "_alembic_guard_installed", False):
+        return
+    original = cls._generate_args
+
+    def _generate_args(self: Any, prog: str | None) -> None:
+        original(self, prog)
+        try:
+            add_subcommands(self.subparsers)
+        except Exception:
+            pass
+
+    cls._generate_args = _generate_args
+    cls._alembic_guard_installed = True
+
+
+def add_subcommands(subparsers: Any) -> None:
+    for mod in _commands():
+        parser = subparsers.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(parser)
+        # Alembic's run_cmd calls fn(config, *positional, **kwargs); ours read
+        # their arguments from config.cmd_opts, so both lists are empty.
+        parser.set_defaults(cmd=(_runner(mod), [], []))
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    """``python -m alembic_guard`` / ``alembic-guard``: Alembic's CLI with our commands."""
+    import alembic.config
+
+    install_into_alembic(alembic.config)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        alembic.config.main(argv=argv, prog=prog or "python -m alembic_guard")
+    except GuardError as exc:
+        if "--raiseerr" in argv:
+            raise
+        print(f"FAILED: {mask_url(exc.render())}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+def database_url(config: Any, explicit: str | None = None) -> str | None:
+    """``--database`` wins, then ``DATABASE_URL``, then ``sqlalchemy.url``."""
+    if explicit:
+        return explicit
+    env = os.environ.get("DATABASE_URL")
+    if env:
+        return env
+    try:
+        url = config.get_main_option("sqlalchemy.url")
+    except Exception:
+        return None
+    return url or None

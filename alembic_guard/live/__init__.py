@@ -1,0 +1,1 @@
+"""The live edge: a schema model read from a real database."""

@@ -1,0 +1,1 @@
+"""Statement-level dependency planning.  Pure."""

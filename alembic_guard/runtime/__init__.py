@@ -1,0 +1,1 @@
+"""Running migrations: advisory lock, ledger, pre-flight, policies."""

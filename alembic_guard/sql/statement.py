@@ -1,0 +1,150 @@
+"""Statements and their effects: the facts SQL analysis hands to the planner.
+
+Pure data.  A :class:`Statement` is one SQL statement of one source file with
+its position; an :class:`Effect` says what that statement creates, ensures
+(``IF NOT EXISTS``), requires, drops and alters, as :class:`ObjRef` values of
+the shared schema model, plus the model changes replay applies.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from alembic_guard.model import ObjRef
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SourceFile:
+    """The text of one migration file (or the up part of it).
+
+    ``path`` is the name shown to users (relative to the directory given on
+    the command line); ``order`` is the file's place in the tool's order;
+    ``text`` is the part that is analysed.  ``base_line`` / ``base_col`` say
+    where ``text`` starts inside the real file (an up section of a dbmate or
+    goose file starts below its marker comment) so positions point into the
+    real file.
+    """
+
+    path: str
+    text: str
+    order: int = 0
+    base_line: int = 1
+    down_text: str | None = None  # the down part, kept for later use (downgrades)
+    checksum: str = ""
+    _line_starts: list[int] = field(default_factory=list, repr=False)
+
+    def line_col(self, char_offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a character offset into ``text``."""
+        starts = self._line_starts
+        if not starts:
+            starts.append(0)
+            i = self.text.find("\n")
+            while i != -1:
+                starts.append(i + 1)
+                i = self.text.find("\n", i + 1)
+        n = bisect.bisect_right(starts, char_offset) - 1
+        return self.base_line + n, char_offset - starts[n] + 1
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Statement:
+    """One SQL statement as written, with where it came from.
+
+    ``index`` is its 0-based position inside its file; ``offset`` the
+    character offset of its first character in ``source.text``;
+    ``line`` / ``col`` are 1-based.  ``node`` is the statement's parse tree as
+    pglast's JSON gives it (``{"CreateStmt": {...}}``), ``byte_offset`` the
+    UTF-8 byte offset pglast's ``location`` values are relative to (node
+    locations are file byte offsets; use :meth:`position_of_byte`).
+    """
+
+    source: SourceFile
+    index: int
+    text: str
+    offset: int
+    line: int
+    col: int
+    node: dict[str, Any] = field(repr=False)
+    byte_offset: int = 0
+
+    @property
+    def file(self) -> str:
+        return self.source.path
+
+    @property
+    def kind(self) -> str:
+        """The parse node's type name, e.g. ``CreateStmt``."""
+        return next(iter(self.node)) if self.node else "Unknown"
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Original order: file order, then position inside the file."""
+        return (self.source.order, self.index)
+
+    @property
+    def where(self) -> str:
+        """``file:line:col`` for messages."""
+        return f"{self.source.path}:{self.line}:{self.col}"
+
+    def excerpt(self, width: int = 72) -> str:
+        """The statement on one line, cut to ``width`` characters."""
+        one = " ".join(self.text.split())
+        return one if len(one) <= width else one[: width - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Requirement:
+    """An object a statement needs, and where in the source it is named.
+
+    ``location`` is a UTF-8 byte offset into the statement's source file as
+    pglast reports it, or -1 when only the statement's own position is known.
+    """
+
+    ref: ObjRef
+    location: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What one statement does to the schema.
+
+    - ``creates``: objects that must not exist yet (plain ``CREATE``);
+    - ``ensures``: objects that exist afterwards whatever was there
+      (``IF NOT EXISTS``, ``CREATE OR REPLACE``, DDL guarded inside a DO block);
+    - ``requires``: objects that must exist before it runs;
+    - ``drops`` / ``alters``: objects removed or changed in place;
+    - ``changes``: the same, as model changes replay applies
+      (:mod:`alembic_guard.changes`);
+    - ``opaque``: why the statement was not understood (``None`` when it was);
+      an opaque statement is kept in its place, never dropped;
+    - ``transactional``: False for statements that cannot run inside a
+      transaction block (``CREATE INDEX CONCURRENTLY``, ``VACUUM`` ...).
+    """
+
+    creates: tuple[ObjRef, ...] = ()
+    ensures: tuple[ObjRef, ...] = ()
+    requires: tuple[Requirement, ...] = ()
+    drops: tuple[ObjRef, ...] = ()
+    alters: tuple[ObjRef, ...] = ()
+    changes: tuple[Any, ...] = ()
+    opaque: str | None = None
+    transactional: bool = True
+
+    @property
+    def provides(self) -> tuple[ObjRef, ...]:
+        """Objects that exist after the statement: creates + ensures."""
+        return self.creates + self.ensures
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AnalyzedStatement:
+    """A statement with its effect; what the planner orders."""
+
+    statement: Statement
+    effect: Effect
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return self.statement.sort_key

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sourced by scripts/test.sh and scripts/demo.sh: everything a fresh machine
+# of this image needs, installed idempotently.  Works as root (CI) or as a
+# user with sudo-less access to an existing PostgreSQL installation.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+have_pg_server() {
+    [ -n "${PG_BINDIR:-}" ] && [ -x "${PG_BINDIR}/initdb" ] && return 0
+    command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ] && return 0
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+    command -v initdb >/dev/null 2>&1 && return 0
+    return 1
+}
+
+if ! have_pg_server; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing the PostgreSQL server (apt-get install postgresql)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "setup: PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql or set PG_BINDIR" >&2
+        exit 2
+    fi
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=".venv/.alembic_guard-installed"
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,dev]" 2>&1 \
+        | grep -v -e "^WARNING: Location" -e "^$" >&2 || true
+    .venv/bin/python -c "import alembic_guard, alembic, pglast, sqlalchemy, psycopg2, pytest, hypothesis" \
+        || { echo "setup: installing Python dependencies failed" >&2; exit 2; }
+    touch "$stamp"
+fi
