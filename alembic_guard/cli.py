@@ -11,6 +11,7 @@ connection errors, 1 for problems found.  ``--raiseerr`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -47,7 +48,7 @@ def _commands() -> list[CommandModule]:
     mods: list[CommandModule] = []
     for name in COMMAND_MODULES:
         try:
-            mods.append(importlib.import_module(name))  # type: ignore[arg-type]
+            mods.append(importlib.import_module(name))
         except ImportError:
             continue
     return mods
@@ -125,10 +126,8 @@ def install_into_alembic(config_module: ModuleType) -> None:
 
     def _generate_args(self: Any, prog: str | None) -> None:
         original(self, prog)
-        try:
+        with contextlib.suppress(Exception):
             add_subcommands(self.subparsers)
-        except Exception:
-            pass
 
     cls._generate_args = _generate_args
     cls._alembic_guard_installed = True

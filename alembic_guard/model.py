@@ -462,26 +462,26 @@ class SchemaModel:
             yield ObjRef("schema", "", s)
         for e in sorted(self.extensions):
             yield ObjRef("extension", "", e)
-        for (s, n), t in sorted(self.tables.items()):
+        for (s, n), tbl in sorted(self.tables.items()):
             yield ObjRef("relation", s, n)
-            for c in t.columns:
-                yield ObjRef("column", s, c.name, n)
+            for col in tbl.columns:
+                yield ObjRef("column", s, col.name, n)
         for s, n in sorted(self.views):
             yield ObjRef("relation", s, n)
-            for c in self.views[(s, n)].columns:
-                yield ObjRef("column", s, c, n)
+            for colname in self.views[(s, n)].columns:
+                yield ObjRef("column", s, colname, n)
         for s, n in sorted(self.indexes):
             yield ObjRef("index", s, n)
-        for s, t, n in sorted(self.constraints):
-            yield ObjRef("constraint", s, n, t)
+        for s, owner, n in sorted(self.constraints):
+            yield ObjRef("constraint", s, n, owner)
         for s, n in sorted(self.sequences):
             yield ObjRef("sequence", s, n)
         for s, n in sorted(set(self.enums) | set(self.composites)):
             yield ObjRef("type", s, n)
         for s, n in sorted(self.functions):
             yield ObjRef("function", s, n)
-        for s, t, n in sorted(self.triggers):
-            yield ObjRef("trigger", s, n, t)
+        for s, owner, n in sorted(self.triggers):
+            yield ObjRef("trigger", s, n, owner)
 
     # -- updates (used by replay and the guarded operations) -----------------
 
@@ -509,12 +509,12 @@ class SchemaModel:
             t, columns=tuple(c for c in t.columns if c.name != column)
         )
         # PostgreSQL drops indexes and constraints that used the column
-        for k, ix in list(self.indexes.items()):
+        for ikey, ix in list(self.indexes.items()):
             if ix.table == (schema, table) and column in ix.columns:
-                del self.indexes[k]
-        for k, con in list(self.constraints.items()):
+                del self.indexes[ikey]
+        for ckey, con in list(self.constraints.items()):
             if con.table == (schema, table) and column in con.columns:
-                del self.constraints[k]
+                del self.constraints[ckey]
 
     def put_constraint(self, con: Constraint) -> None:
         name = con.name or _default_constraint_name(con)
@@ -525,12 +525,12 @@ class SchemaModel:
 
     def drop_table(self, schema: str, name: str) -> None:
         self.tables.pop((schema, name), None)
-        for k in [k for k, i in self.indexes.items() if i.table == (schema, name)]:
-            del self.indexes[k]
-        for k in [k for k in self.constraints if k[0] == schema and k[1] == name]:
-            del self.constraints[k]
-        for k in [k for k in self.triggers if k[0] == schema and k[1] == name]:
-            del self.triggers[k]
+        for ikey in [k for k, i in self.indexes.items() if i.table == (schema, name)]:
+            del self.indexes[ikey]
+        for ckey in [k for k in self.constraints if k[0] == schema and k[1] == name]:
+            del self.constraints[ckey]
+        for tkey in [k for k in self.triggers if k[0] == schema and k[1] == name]:
+            del self.triggers[tkey]
 
     def merge(self, other: SchemaModel) -> None:
         """Add every fact of ``other`` (its facts win on a key clash)."""

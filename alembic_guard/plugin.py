@@ -11,6 +11,7 @@ own errors: at worst the subcommands are missing, Alembic itself still works.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
@@ -44,20 +45,20 @@ class _Loader(importlib.abc.Loader):
 class _Finder(importlib.abc.MetaPathFinder):
     """Wraps the loader of ``alembic.config`` once, then steps aside."""
 
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != _TARGET:
             return None
-        try:
+        with contextlib.suppress(ValueError):
             sys.meta_path.remove(self)
-        except ValueError:
-            pass
         try:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         except Exception:
             return None
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _Loader(spec.loader)  # type: ignore[arg-type]
+        spec.loader = _Loader(spec.loader)
         return spec
 
 

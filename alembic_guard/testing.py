@@ -230,7 +230,6 @@ class PostgresServer:
 
     def _admin(self) -> object:
         import psycopg2
-
         from sqlalchemy.engine import make_url
 
         u = make_url(self.url("postgres"))
