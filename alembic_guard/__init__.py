@@ -4,4 +4,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "upgrade_on_startup"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: ``import alembic_guard`` runs inside Alembic's plugin loading and
+    # must stay cheap; the runtime pulls in SQLAlchemy engines and Alembic.
+    if name == "upgrade_on_startup":
+        from alembic_guard.runtime.startup import upgrade_on_startup
+
+        return upgrade_on_startup
+    raise AttributeError(f"module 'alembic_guard' has no attribute {name!r}")

@@ -24,6 +24,10 @@ from alembic_guard.errors import GuardError, UsageError
 
 COMMAND_MODULES = (
     "alembic_guard.commands.plan",
+    "alembic_guard.commands.init",
+    "alembic_guard.commands.status",
+    "alembic_guard.commands.import_sql",
+    "alembic_guard.commands.adopt",
 )
 
 

@@ -235,6 +235,9 @@ class Table:
     name: str
     columns: tuple[Column, ...] = ()
     kind: Literal["table", "partitioned", "foreign", "unlogged"] = "table"
+    # the partitioned table this one is a partition of (replay cascades indexes and
+    # constraints added to the parent); not compared, so a snapshot may leave it unset
+    partition_of: QName | None = field(default=None, compare=False)
 
     @property
     def qname(self) -> QName:

@@ -47,6 +47,21 @@ class SourceFile:
         n = bisect.bisect_right(starts, char_offset) - 1
         return self.base_line + n, char_offset - starts[n] + 1
 
+    def char_offset(self, byte_offset: int) -> int:
+        """Character offset into ``text`` of a UTF-8 byte offset (pglast's ``location``).
+
+        O(size of the text) for non-ASCII text: meant for messages, not for hot loops
+        (:meth:`Statement.position_of_byte` only decodes the statement itself).
+        """
+        if byte_offset <= 0 or self.text.isascii():
+            return max(byte_offset, 0)
+        # errors="ignore" drops a partial character when the offset falls inside one
+        return len(self.text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+    def position_of_byte(self, byte_offset: int) -> tuple[int, int]:
+        """1-based (line, column) in the real file of a UTF-8 byte offset into ``text``."""
+        return self.line_col(self.char_offset(byte_offset))
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Statement:
@@ -87,6 +102,24 @@ class Statement:
     def where(self) -> str:
         """``file:line:col`` for messages."""
         return f"{self.source.path}:{self.line}:{self.col}"
+
+    def position_of_byte(self, byte_offset: int) -> tuple[int, int]:
+        """1-based (line, column) in the real file of a node ``location`` (a byte offset into
+        ``source.text``), e.g. of a reference inside this statement; -1 gives the statement's own.
+
+        Decodes only the statement's text when the location falls inside it.
+        """
+        rel = byte_offset - self.byte_offset
+        if byte_offset < 0:
+            return self.line, self.col
+        if rel < 0 or self.text.isascii():
+            if rel >= 0:
+                return self.source.line_col(self.offset + rel)
+            return self.source.position_of_byte(byte_offset)
+        head = self.text.encode("utf-8")[:rel]
+        if len(head) < rel:  # past the statement's end (a trailing comment): use the whole file
+            return self.source.position_of_byte(byte_offset)
+        return self.source.line_col(self.offset + len(head.decode("utf-8", errors="ignore")))
 
     def excerpt(self, width: int = 72) -> str:
         """The statement on one line, cut to ``width`` characters."""

@@ -1,0 +1,159 @@
+"""``alembic guard-adopt``: take over a database a legacy SQL runner managed.
+
+Snapshots the live schema, checks every imported revision (base first)
+against it, stamps the fully present prefix into ``alembic_version`` and
+reports precisely what the partly present and absent revisions still lack;
+``alembic upgrade head`` then completes them through the guards.  A legacy
+tracking table (``--legacy-table``, default ``schema_migrations``) is read
+when it exists and reported against the schema, never trusted over it.
+
+Exit 0: stamped (or would stamp, with ``--dry-run``), or nothing to adopt on
+a database that has none of the revisions' objects (``upgrade head`` builds
+it all); 1: nothing could be adopted although the database holds some of the
+objects (the first revision is only partly there: look at the report, then
+``upgrade head`` completes it through the guards); 2: usage, configuration or
+connection errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from alembic_guard.errors import UsageError
+from alembic_guard.importer import adopt as decide_mod
+from alembic_guard.importer import writer
+
+NAME = "guard-adopt"
+HELP = (
+    "Check a database run by a legacy SQL runner against the imported revisions and stamp "
+    "what is really there."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--legacy-table",
+        default="schema_migrations",
+        metavar="NAME",
+        help="the legacy runner's tracking table, [schema.]name (default: schema_migrations)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the decision; stamp nothing")
+    parser.add_argument(
+        "--database", metavar="URL", help="database URL (default: DATABASE_URL, then sqlalchemy.url)"
+    )
+
+
+def read_legacy_rows(connection: Any, table: str) -> list[tuple[str, bool]] | None:
+    """``(version, dirty)`` rows of the legacy table, ``None`` when it does not exist (read-only).
+
+    The version is the column named ``version`` (golang-migrate, dbmate,
+    Rails...), else ``version_num``, ``filename``, ``name``, else the first
+    column; ``dirty`` is golang-migrate's flag when the table has it.
+    """
+    import sqlalchemy as sa
+
+    schema, _, name = table.rpartition(".")
+    insp = sa.inspect(connection)
+    if not insp.has_table(name, schema=schema or None):
+        return None
+    cols = [c["name"] for c in insp.get_columns(name, schema=schema or None)]
+    if not cols:
+        return []
+    version = next((c for c in ("version", "version_num", "filename", "name") if c in cols), cols[0])
+    prep = connection.dialect.identifier_preparer
+    qualified = (prep.quote(schema) + "." if schema else "") + prep.quote(name)
+    dirty = ", " + prep.quote("dirty") if "dirty" in cols else ""
+    rows = connection.execute(
+        sa.text(f"SELECT {prep.quote(version)}{dirty} FROM {qualified} ORDER BY 1")
+    ).all()
+    return [(str(r[0]), bool(r[1]) if dirty else False) for r in rows]
+
+
+def _current_revisions(connection: Any) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
+    return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def adopt(
+    config: Any,
+    *,
+    legacy_table: str = "schema_migrations",
+    dry_run: bool = False,
+    url: str | None = None,
+    out: Callable[[str], None] = print,
+) -> tuple[decide_mod.AdoptDecision, int]:
+    """Decide and (unless ``dry_run``) stamp; returns the decision and the exit code.
+
+    Reads the versions directory and the database (read-only snapshot, legacy
+    table); writes only ``alembic_version`` through ``alembic stamp``.
+    """
+    import sqlalchemy as sa
+
+    from alembic import command
+    from alembic_guard.cli import database_url, mask_url
+    from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
+
+    script = writer.script_directory(config)
+    revisions = writer.read_revisions(script)
+    if not any(r.imported for r in revisions):
+        raise UsageError(
+            "no imported revisions in the versions directory",
+            hint="run `alembic guard-import SQL_DIR` first",
+        )
+    db = database_url(config, url)
+    if not db:
+        raise UsageError("no database URL", hint="set DATABASE_URL or sqlalchemy.url, or pass --database")
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as conn:
+            legacy = read_legacy_rows(conn, legacy_table)
+            live = snapshot(conn, exclude=(*BOOKKEEPING_TABLES, legacy_table.rpartition(".")[2]))
+            current = _current_revisions(conn)
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+    decision = decide_mod.decide(revisions, live, legacy)
+    out(f"Database {mask_url(db)}")
+    shown_table = legacy_table if legacy is not None else None
+    for line in decide_mod.render_decision(decision, legacy_table=shown_table):
+        out(line)
+    if legacy is None:
+        out(f"No legacy table {legacy_table}: decided from the schema alone.")
+
+    order = [r.revision for r in revisions]
+    total = len(revisions)
+    if current:
+        at = max((order.index(c) for c in current if c in order), default=-1)
+        if at + 1 >= decision.adopted:
+            out(f"Already stamped at {', '.join(current)}: nothing to adopt.")
+            return decision, 0
+    if decision.stamp is None:
+        if decision.anything_present:
+            out(
+                "Nothing adopted: the first revision is only partly present. "
+                "`alembic upgrade head` completes it through the guards."
+            )
+            return decision, 1
+        out("Nothing to adopt: none of the revisions' objects exist; `alembic upgrade head` creates them.")
+        return decision, 0
+    verb = "Would stamp" if dry_run else "Stamped"
+    if not dry_run:
+        command.stamp(config, decision.stamp)
+    rest = total - decision.adopted
+    tail = f"; `alembic upgrade head` completes the other {rest} through the guards" if rest else ""
+    out(f"{verb} {decision.stamp} ({decision.adopted} of {total} revisions present){tail}.")
+    return decision, 0
+
+
+def run(config: Any, args: argparse.Namespace) -> int:
+    _, code = adopt(
+        config,
+        legacy_table=args.legacy_table,
+        dry_run=args.dry_run,
+        url=getattr(args, "database", None),
+    )
+    return code

@@ -1,0 +1,146 @@
+"""``alembic guard-status``: each revision applied / pending / failed, with timings and the last error.
+
+Read-only: reads ``alembic_version`` and ``alembic_guard_log``; takes no lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from alembic_guard.errors import ConnectionFailed, UsageError
+
+NAME = "guard-status"
+HELP = "Show each revision as applied, pending or failed, with timings and the last error from the ledger."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--version-table", default="alembic_version", help="default: alembic_version")
+    parser.add_argument("--version-table-schema", default=None, help="schema of the version table")
+
+
+def collect(
+    config: Any, url: str, version_table: str = "alembic_version", schema: str | None = None
+) -> dict[str, Any]:
+    """The status document (what ``--format json`` prints)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, exc
+    from sqlalchemy.pool import NullPool
+
+    from alembic_guard.cli import mask_url
+    from alembic_guard.runtime.ledger import Ledger, LedgerRecord
+
+    try:
+        script = ScriptDirectory.from_config(config)
+    except Exception as e:  # alembic raises CommandError for a missing script_location
+        raise UsageError(
+            f"cannot read the migration scripts: {e}", hint="check script_location in alembic.ini"
+        )
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+    except exc.ArgumentError as e:
+        raise UsageError(f"bad database URL {mask_url(url)}: {e}", hint="use postgresql://user:pass@host/db")
+    try:
+        with engine.connect() as conn:
+            mc = MigrationContext.configure(
+                conn, opts={"version_table": version_table, "version_table_schema": schema}
+            )
+            heads = tuple(mc.get_current_heads())
+            ledger = Ledger(conn, schema=schema)
+            records = ledger.records() if ledger.exists() else []
+            conn.rollback()
+    except exc.DBAPIError as e:
+        first = (str(e.orig) if e.orig is not None else str(e)).strip().splitlines()[0]
+        raise ConnectionFailed(
+            f"cannot read the migration state from {mask_url(url)}: {first}",
+            hint="check DATABASE_URL / sqlalchemy.url, that the server runs, and the credentials",
+        )
+    finally:
+        engine.dispose()
+
+    applied = {s.revision for s in script.revision_map.iterate_revisions(heads, "base")} if heads else set()
+    last: dict[str, LedgerRecord] = {}
+    last_ok: dict[str, LedgerRecord] = {}
+    for record in records:
+        last[record.revision] = record
+        if record.status == "succeeded" and record.direction == "upgrade":
+            last_ok[record.revision] = record
+    revisions = []
+    for sc in reversed(list(script.walk_revisions())):
+        rev = sc.revision
+        rec = last.get(rev)
+        if rev in applied:
+            state = "applied"
+        elif rec is not None and rec.status in ("failed", "abandoned", "running"):
+            state = rec.status if rec.status != "abandoned" else "failed"
+        else:
+            state = "pending"
+        ok = last_ok.get(rev)
+        revisions.append(
+            {
+                "revision": rev,
+                "message": (sc.doc or "").strip().splitlines()[0] if sc.doc else "",
+                "state": state,
+                "applied_at": ok.finished_at.isoformat() if ok and ok.finished_at else None,
+                "duration_ms": ok.duration_ms if ok else None,
+                "attempts": sum(1 for r in records if r.revision == rev),
+                "last_status": rec.status if rec else None,
+                "sqlstate": rec.sqlstate if rec and rec.status != "succeeded" else None,
+                "error": rec.error if rec and rec.status != "succeeded" else None,
+                "statement": rec.statement if rec and rec.status != "succeeded" else None,
+                "debts": ok.debts if ok else [],
+            }
+        )
+    return {
+        "database": mask_url(url),
+        "heads": list(heads),
+        "script_heads": list(script.get_heads()),
+        "ledger": bool(records),
+        "revisions": revisions,
+        "summary": {
+            s: sum(1 for r in revisions if r["state"] == s) for s in ("applied", "pending", "failed")
+        },
+    }
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    lines = [
+        f"database {doc['database']} at {', '.join(doc['heads']) or 'base'}"
+        f" (scripts head: {', '.join(doc['script_heads']) or 'none'})"
+    ]
+    for r in doc["revisions"]:
+        timing = f"{r['duration_ms']} ms" if r["duration_ms"] is not None else ""
+        line = f"  {r['state']:<8} {r['revision']:<14} {timing:>9}  {r['message']}"
+        lines.append(line.rstrip())
+        if r["error"]:
+            code = f"SQLSTATE {r['sqlstate']}: " if r["sqlstate"] else ""
+            lines.append(
+                f"           last error ({r['last_status']}, {r['attempts']} attempt(s)): {code}{r['error']}"
+            )
+            if r["statement"]:
+                lines.append(f"           statement: {' '.join(r['statement'].split())[:200]}")
+        for d in r["debts"]:
+            lines.append(f"           debt: {d.get('op', '')} {d.get('target', '')}: {d.get('reason', '')}")
+    s = doc["summary"]
+    lines.append(f"{s['applied']} applied, {s['pending']} pending, {s['failed']} failed")
+    return "\n".join(lines)
+
+
+def run(config: Any, args: argparse.Namespace) -> int:
+    from alembic_guard.cli import database_url
+
+    url = database_url(config)
+    if not url:
+        raise UsageError(
+            "no database URL: DATABASE_URL is not set and alembic.ini has no sqlalchemy.url",
+            hint="export DATABASE_URL=postgresql://user:password@host/dbname",
+        )
+    doc = collect(config, url, args.version_table, args.version_table_schema)
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print(render_text(doc))
+    return 0

@@ -1,0 +1,1 @@
+"""Raw SQL → Alembic revisions (``guard-import``) and legacy databases → stamped history (``guard-adopt``)."""

@@ -1,0 +1,133 @@
+"""State and settings of the guarded operations for one migration run.
+
+The environment enables the guards by passing a :class:`GuardContext` to
+``context.configure(..., alembic_guard=ctx)``; Alembic keeps it in
+``MigrationContext.opts`` and every replaced operation looks it up there
+(:func:`guard_context`).  Without it the replaced operations call Alembic's
+own implementations unchanged.
+
+The context holds the in-memory :class:`SchemaModel` the guards decide from.
+It is (re)loaded from the catalog once per revision for the tables that
+revision touches, in one batched call, and kept current inside the revision by
+each operation's effect, so deciding an operation never queries the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from alembic_guard.model import QName, SchemaModel
+
+GUARD_OPTION = "alembic_guard"
+
+Action = Literal["act", "skip", "refuse", "debt", "unguarded"]
+
+
+@dataclass
+class GuardSettings:
+    """How the guards behave; the runtime fills it from the configuration profile."""
+
+    policy: Literal["strict", "lenient"] = "strict"
+    lock_timeout: str | None = "5s"  # SET LOCAL lock_timeout before lock-taking statements
+    statement_timeout: str | None = None
+    concurrent_indexes: bool = False  # CREATE INDEX CONCURRENTLY inside autocommit_block()
+    allow_destructive: bool = True  # drops allowed (guard-repair passes False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpEvent:
+    """One decision of one guarded operation, for logs and the ledger."""
+
+    revision: str | None
+    op: str
+    target: str
+    action: Action
+    reason: str
+    sql: tuple[str, ...] = ()
+
+
+class GuardContext:
+    """The guards' state for one run: settings, the schema model, the decisions made.
+
+    ``model`` is what the guards decide from; ``events`` every decision so far
+    (the runtime drains them with :meth:`take_events` for its ledger);
+    ``revision`` the revision being applied.
+    """
+
+    def __init__(self, settings: GuardSettings | None = None, model: SchemaModel | None = None):
+        # importing the registry here makes "a GuardContext exists" imply
+        # "the replaced operations are installed"
+        from alembic_guard.ops import registry
+
+        registry.install()
+        self.settings = settings or GuardSettings()
+        self.model = model if model is not None else SchemaModel()
+        self.events: list[OpEvent] = []
+        self.revision: str | None = None
+        # tables whose state (present or absent) the model knows; a model handed
+        # in, or a full snapshot, is taken as the whole truth
+        self._known: set[QName] = set()
+        self._complete = model is not None
+        # the transaction inside which lock_timeout was last SET LOCAL
+        self._timeout_tx: Any = None
+
+    def __repr__(self) -> str:
+        return f"GuardContext({self.settings!r}, revision={self.revision!r}, events={len(self.events)})"
+
+    def begin_revision(
+        self, revision: str | None, connection: Any, touched: Iterable[QName] | None = None
+    ) -> None:
+        """Start a revision: refresh the model for the tables it touches.
+
+        Reads the catalog (read-only, one batched call).  ``touched=None``
+        takes a full snapshot when the model is still empty.  ``connection``
+        may be ``None`` (offline ``--sql``): nothing is read.
+        """
+        self.revision = revision
+        self._timeout_tx = None
+        if connection is None:
+            return
+        if touched is None:
+            if self.model.is_empty() and not self._complete:
+                self.model = _snapshot(connection)
+                self._complete = True
+            return
+        names = sorted(set(touched))
+        if names:
+            _refresh(self.model, connection, names)
+            self._known.update(names)
+
+    def ensure_loaded(self, connection: Any, tables: Iterable[QName]) -> None:
+        """Load tables the model has never seen, all in one batched call (read-only)."""
+        if self._complete or connection is None:
+            return
+        missing = sorted({t for t in tables if t not in self._known})
+        if missing:
+            _refresh(self.model, connection, missing)
+            self._known.update(missing)
+
+    def take_events(self) -> list[OpEvent]:
+        """The events recorded since the last call, oldest first."""
+        out, self.events = self.events, []
+        return out
+
+
+def guard_context(migration_context: Any) -> GuardContext | None:
+    """The run's :class:`GuardContext`, or ``None`` when the environment did not enable guards."""
+    opts = getattr(migration_context, "opts", None) or {}
+    ctx = opts.get(GUARD_OPTION)
+    return ctx if isinstance(ctx, GuardContext) else None
+
+
+def _snapshot(connection: Any) -> SchemaModel:
+    from alembic_guard.live.snapshot import snapshot
+
+    return snapshot(connection)
+
+
+def _refresh(model: SchemaModel, connection: Any, tables: list[QName]) -> None:
+    from alembic_guard.live.snapshot import refresh
+
+    refresh(model, connection, tables)

@@ -1,0 +1,266 @@
+"""Runtime settings: profiles, ``pyproject.toml`` / ``alembic.ini`` sections, ``ALEMBIC_GUARD_*`` variables.
+
+Pure: reads only the text of the files it is given (or finds next to
+``alembic.ini``) and the environment mapping passed in.  Precedence, lowest
+first: the profile's defaults, ``[tool.alembic_guard]`` in ``pyproject.toml``
+(then its ``[tool.alembic_guard.profiles.<name>]`` table), the
+``[alembic_guard]`` section of ``alembic.ini`` (then ``[alembic_guard:<name>]``),
+``ALEMBIC_GUARD_*`` environment variables, explicit keyword overrides.
+
+Durations accept ``ms``, ``s``, ``min`` and ``h`` (a bare number means
+seconds); ``0``, ``off`` or ``none`` switch a timeout off.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic_guard.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+Policy = Literal["strict", "lenient"]
+
+ENV_PREFIX = "ALEMBIC_GUARD_"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """Everything the runner needs to know about how careful to be."""
+
+    profile: str = "dev"
+    policy: Policy = "lenient"
+    lock_wait_s: float = 60.0  # how long a replica waits for the migration lock before giving up
+    lock_timeout_ms: int | None = 5000  # per statement: give up waiting for a table lock after this
+    statement_timeout_ms: int | None = None
+    retries: int = 3  # re-runs of a revision that hit lock_timeout (SQLSTATE 55P03)
+    retry_backoff_s: float = 0.5
+    concurrent_indexes: bool = False
+    allow_destructive: bool = True
+    preflight: bool = True
+    sources: tuple[str, ...] = ()  # where the values came from, for messages
+
+    @property
+    def lock_timeout(self) -> str | None:
+        """The value for PostgreSQL's ``SET lock_timeout`` (``None``: leave the server's)."""
+        return None if self.lock_timeout_ms is None else f"{self.lock_timeout_ms}ms"
+
+    @property
+    def statement_timeout(self) -> str | None:
+        return None if self.statement_timeout_ms is None else f"{self.statement_timeout_ms}ms"
+
+
+PROFILES: dict[str, RuntimeSettings] = {
+    # A developer's machine: skip-and-log what cannot apply, fail fast on a busy lock.
+    "dev": RuntimeSettings(
+        profile="dev", policy="lenient", lock_wait_s=60.0, lock_timeout_ms=5000, retries=3
+    ),
+    # CI must fail on anything a production run would have to skip.
+    "ci": RuntimeSettings(profile="ci", policy="strict", lock_wait_s=300.0, lock_timeout_ms=10000, retries=1),
+    # Start-up in production: never block readers for long, retry, build indexes concurrently,
+    # never drop anything unless told to.
+    "prod": RuntimeSettings(
+        profile="prod",
+        policy="lenient",
+        lock_wait_s=600.0,
+        lock_timeout_ms=3000,
+        retries=5,
+        retry_backoff_s=1.0,
+        concurrent_indexes=True,
+        allow_destructive=False,
+    ),
+}
+
+_KEYS = {f.name for f in fields(RuntimeSettings)} - {"sources", "profile"}
+# Friendlier spellings accepted in files and the environment.
+_ALIASES = {
+    "lock_wait": "lock_wait_s",
+    "lock_timeout": "lock_timeout_ms",
+    "statement_timeout": "statement_timeout_ms",
+    "retry_backoff": "retry_backoff_s",
+    "concurrent_index_builds": "concurrent_indexes",
+    "destructive": "allow_destructive",
+}
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|h)?\s*$", re.IGNORECASE)
+_UNIT_MS = {"ms": 1.0, "s": 1000.0, "sec": 1000.0, "min": 60000.0, "h": 3600000.0, None: 1000.0}
+
+
+def parse_duration_ms(value: Any, *, key: str, where: str, allow_off: bool = True) -> int | None:
+    """``"5s"`` → 5000; ``"off"`` → None; a bare number means seconds."""
+    if isinstance(value, bool):
+        raise UsageError(f"{where}: {key} = {value!r} is not a duration", hint='write e.g. "5s" or "500ms"')
+    if isinstance(value, (int, float)):
+        text = str(value)
+    else:
+        text = str(value).strip()
+    if allow_off and text.lower() in {"0", "off", "none", "false", ""}:
+        return None
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise UsageError(
+            f"{where}: {key} = {value!r} is not a duration",
+            hint='write a number with a unit: "500ms", "5s", "2min" ("off" disables it)',
+        )
+    unit = m.group(2).lower() if m.group(2) else None
+    return round(float(m.group(1)) * _UNIT_MS[unit])
+
+
+def _parse_bool(value: Any, *, key: str, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise UsageError(f"{where}: {key} = {value!r} is not a boolean", hint="write true or false")
+
+
+def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
+    name = _ALIASES.get(key, key)
+    if name not in _KEYS:
+        known = ", ".join(sorted({*_KEYS, *_ALIASES, "profile"}))
+        raise UsageError(f"{where}: unknown setting {key!r}", hint=f"known settings: {known}")
+    if name == "policy":
+        text = str(value).strip().lower()
+        if text not in ("strict", "lenient"):
+            raise UsageError(f"{where}: policy = {value!r} is not a policy", hint="use strict or lenient")
+        return name, text
+    if name in ("lock_timeout_ms", "statement_timeout_ms"):
+        return name, parse_duration_ms(value, key=key, where=where)
+    if name in ("lock_wait_s", "retry_backoff_s"):
+        ms = parse_duration_ms(value, key=key, where=where)
+        return name, 0.0 if ms is None else ms / 1000.0
+    if name == "retries":
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            n = -1
+        if n < 0 or isinstance(value, bool):
+            raise UsageError(f"{where}: retries = {value!r} is not a count", hint="use a whole number ≥ 0")
+        return name, n
+    return name, _parse_bool(value, key=key, where=where)
+
+
+def _check_profile(name: str, where: str) -> str:
+    text = str(name).strip().lower()
+    if text not in PROFILES:
+        raise UsageError(
+            f"{where}: unknown profile {name!r}", hint=f"use one of: {', '.join(sorted(PROFILES))}"
+        )
+    return text
+
+
+def _read_pyproject(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        return {}, {}
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax")
+    section = data.get("tool", {}).get("alembic_guard", {})
+    if not isinstance(section, dict):
+        raise UsageError(f"{path}: [tool.alembic_guard] must be a table")
+    profiles = section.get("profiles", {})
+    flat = {k: v for k, v in section.items() if k != "profiles"}
+    return flat, {str(k).lower(): v for k, v in profiles.items() if isinstance(v, dict)}
+
+
+def _read_ini(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except OSError:
+        return {}, {}
+    except configparser.Error as exc:
+        raise UsageError(f"{path}: cannot read: {exc}", hint="fix the file's syntax")
+    base: dict[str, Any] = dict(parser["alembic_guard"]) if parser.has_section("alembic_guard") else {}
+    profiles = {
+        s.split(":", 1)[1].strip().lower(): dict(parser[s])
+        for s in parser.sections()
+        if s.startswith("alembic_guard:")
+    }
+    return base, profiles
+
+
+def load_settings(
+    *,
+    ini_path: str | os.PathLike[str] | None = None,
+    pyproject_path: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    default_profile: str | None = None,
+) -> RuntimeSettings:
+    """Settings for one run.  Bad values raise :class:`UsageError` naming the key and the file.
+
+    ``pyproject_path`` defaults to ``pyproject.toml`` beside ``ini_path`` (or in
+    the working directory).  The profile is, first found: ``profile``,
+    ``ALEMBIC_GUARD_PROFILE``, ``profile`` in ``alembic.ini``, then in
+    ``pyproject.toml``, then ``default_profile``, then ``ci`` when the ``CI``
+    variable is set (as CI services do), else ``dev``.
+    """
+    env = os.environ if environ is None else environ
+    if pyproject_path is None:
+        base_dir = Path(ini_path).resolve().parent if ini_path else Path.cwd()
+        pyproject_path = base_dir / "pyproject.toml"
+    py_path = Path(pyproject_path)
+    py_base, py_profiles = _read_pyproject(py_path) if py_path.is_file() else ({}, {})
+    ini_base, ini_profiles = _read_ini(Path(ini_path)) if ini_path else ({}, {})
+
+    chosen: str
+    if profile:
+        chosen = _check_profile(profile, "profile argument")
+    elif env.get(ENV_PREFIX + "PROFILE"):
+        chosen = _check_profile(env[ENV_PREFIX + "PROFILE"], f"${ENV_PREFIX}PROFILE")
+    elif "profile" in ini_base:
+        chosen = _check_profile(ini_base["profile"], f"{ini_path} [alembic_guard]")
+    elif "profile" in py_base:
+        chosen = _check_profile(py_base["profile"], f"{py_path} [tool.alembic_guard]")
+    elif default_profile:
+        chosen = _check_profile(default_profile, "default profile")
+    else:
+        chosen = "ci" if env.get("CI", "").lower() in {"1", "true", "yes"} else "dev"
+
+    values: dict[str, Any] = {}
+    sources: list[str] = [f"profile {chosen}"]
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        (f"{py_path} [tool.alembic_guard]", py_base),
+        (f"{py_path} [tool.alembic_guard.profiles.{chosen}]", py_profiles.get(chosen, {})),
+        (f"{ini_path} [alembic_guard]", ini_base),
+        (f"{ini_path} [alembic_guard:{chosen}]", ini_profiles.get(chosen, {})),
+    ]
+    for where, layer in layers:
+        used = False
+        for key, value in layer.items():
+            if key == "profile":
+                continue
+            name, coerced = _coerce(str(key).lower(), value, where)
+            values[name] = coerced
+            used = True
+        if used:
+            sources.append(where)
+    for var, raw in sorted(env.items()):
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "PROFILE":
+            continue
+        name, coerced = _coerce(var[len(ENV_PREFIX) :].lower(), raw, f"${var}")
+        values[name] = coerced
+        sources.append(f"${var}")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        name, coerced = _coerce(key, value, "argument")
+        values[name] = coerced
+    return replace(PROFILES[chosen], **values, sources=tuple(sources))

@@ -1,0 +1,698 @@
+"""The guarded run: lock → ledger → per revision (pre-flight → ops → commit) → release.
+
+``run_migrations(context)`` is the one call a guarded ``env.py`` makes.  In
+offline (``--sql``) mode it renders SQL as Alembic would.  Online it:
+
+1. opens an AUTOCOMMIT "admin" connection and takes the advisory lock on it
+   (polling, see :mod:`.lock`), then ensures the ledger and marks records of
+   dead runs ``abandoned``;
+2. opens the migration connection (``lock_timeout`` / ``statement_timeout``
+   set for the session) and lets Alembic run with
+   ``transaction_per_migration=True``; the current revision is read *after*
+   the lock is granted, so a replica that waited finds the work done;
+3. wraps every revision step: a ``running`` ledger record, pre-flight, the
+   revision's ``upgrade()``, then ``succeeded`` once Alembic has committed it
+   — or ``failed`` with SQLSTATE, message, statement and its position;
+4. re-runs a revision that failed on ``lock_not_available`` (55P03) with
+   backoff, at most ``retries`` times.
+
+Statements run inside ``autocommit_block()`` commit on their own; each one is
+recorded in the ledger as it completes, and a later attempt of the same
+revision file skips those already done.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from alembic_guard.errors import GuardError, UsageError
+from alembic_guard.runtime.config import RuntimeSettings, load_settings
+from alembic_guard.runtime.ledger import Ledger, application_name
+from alembic_guard.runtime.lock import AdvisoryLock, lock_key
+
+log = logging.getLogger("alembic_guard")
+
+SETTINGS_ATTR = "alembic_guard.settings"
+RESULT_ATTR = "alembic_guard.result"
+URL_ATTR = "alembic_guard.url"
+LOCK_NOT_AVAILABLE = "55P03"
+
+_READ_ONLY_KEYWORDS = frozenset({"select", "with", "show", "values", "explain", "set", "reset", "table"})
+
+
+class MigrationFailed(GuardError):
+    """A revision failed; it was rolled back (its non-transactional steps excepted)."""
+
+    exit_code = 1
+
+    def __init__(
+        self, message: str, *, sqlstate: str | None, hint: str | None = None, details: str | None = None
+    ):
+        self.sqlstate = sqlstate
+        super().__init__(message, hint=hint, details=details)
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionOutcome:
+    """What happened to one revision in this run."""
+
+    revision: str
+    direction: str
+    status: str
+    duration_s: float
+    attempts: int
+    ops_done: int
+    ops_skipped: int
+    debts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of one guarded run (returned by ``upgrade_on_startup``)."""
+
+    revisions: tuple[RevisionOutcome, ...]
+    heads_before: tuple[str, ...]
+    heads_after: tuple[str, ...]
+    duration_s: float
+    lock_wait_s: float
+    retries: int
+    abandoned: tuple[str, ...]
+    profile: str
+    policy: str
+
+    @property
+    def applied(self) -> tuple[str, ...]:
+        return tuple(r.revision for r in self.revisions if r.status == "succeeded")
+
+    @property
+    def debts(self) -> tuple[dict[str, Any], ...]:
+        return tuple(d for r in self.revisions for d in r.debts)
+
+
+def sqlstate_of(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver error anywhere in ``exc``'s chain (psycopg2 or psycopg 3)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        orig = getattr(exc, "orig", None)
+        for candidate in (exc, orig):
+            code = getattr(candidate, "pgcode", None) or getattr(candidate, "sqlstate", None)
+            if isinstance(code, str) and code:
+                return code
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    msg = str(orig if orig is not None else exc).strip()
+    return msg.splitlines()[0] if msg else type(exc).__name__
+
+
+def file_checksum(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _is_write(statement: str) -> bool:
+    words = statement.lstrip(" \t\n(").split(None, 1)
+    return bool(words) and words[0].lower() not in _READ_ONLY_KEYWORDS
+
+
+def _sha(statement: str) -> str:
+    return hashlib.sha256(" ".join(statement.split()).encode("utf-8")).hexdigest()[:16]
+
+
+class _StatementTracker:
+    """Watches the migration connection while one revision runs (SQLAlchemy cursor events).
+
+    Counts statements and remembers the one in flight (for the failure
+    record).  Writes that become durable before the revision commits are
+    recorded in the ledger as steps: each write run inside
+    ``autocommit_block()`` as it completes, and the transactional writes
+    before such a block when the block commits them.  A step an earlier,
+    unfinished attempt of the same file already completed is replaced by
+    ``SELECT 1``, so a retry does not repeat it.
+    """
+
+    def __init__(self, runner: _Runner, migration_context: Any, record_id: int, done: set[tuple[str, int]]):
+        self.runner = runner
+        self.mc = migration_context
+        self.record_id = record_id
+        self.done = done
+        self.index = 0
+        self.writes = 0
+        self.skipped_steps = 0
+        self.current: tuple[int, str] | None = None
+        self._occurrences: dict[str, int] = {}
+        self._pending_step: dict[str, Any] | None = None
+        self._pending_autocommit = False
+        self._uncommitted: list[dict[str, Any]] = []
+        self.conn: Connection | None = None
+
+    def _autocommit(self) -> bool:
+        return getattr(self.mc, "_transaction", None) is None
+
+    def before(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> Any:
+        self.index += 1
+        self.current = (self.index, statement)
+        self._pending_step = None
+        autocommit = self._autocommit()
+        if autocommit and self._uncommitted:
+            # autocommit_block() has just committed the revision's transaction so far.
+            for step in self._uncommitted:
+                self.runner.ledger_add_step(self.record_id, step)
+            self._uncommitted = []
+        if not _is_write(statement):
+            return statement, parameters
+        self.writes += 1
+        sha = _sha(statement)
+        occ = self._occurrences.get(sha, 0) + 1
+        self._occurrences[sha] = occ
+        if (sha, occ) in self.done:
+            self.skipped_steps += 1
+            log.info(
+                "step %d already done by an earlier attempt, skipped: %s",
+                self.index,
+                " ".join(statement.split())[:120],
+            )
+            empty = type(parameters)() if isinstance(parameters, (dict, tuple, list)) else parameters
+            return f"SELECT 1 /* alembic_guard: step {self.index} done earlier */", empty
+        self._pending_step = {
+            "index": self.index,
+            "sql_sha": sha,
+            "occurrence": occ,
+            "sql": " ".join(statement.split())[:500],
+        }
+        self._pending_autocommit = autocommit
+        return statement, parameters
+
+    def after(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        self.current = None
+        step, self._pending_step = self._pending_step, None
+        if step is None:
+            return
+        if self._pending_autocommit:
+            # Committed already: record it now, so a crash right after still knows.
+            self.runner.ledger_add_step(self.record_id, step)
+        else:
+            self._uncommitted.append(step)
+
+    def __enter__(self) -> _StatementTracker:
+        self.conn = self.mc.connection
+        event.listen(self.conn, "before_cursor_execute", self.before, retval=True)
+        event.listen(self.conn, "after_cursor_execute", self.after)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.conn is not None:
+            event.remove(self.conn, "before_cursor_execute", self.before)
+            event.remove(self.conn, "after_cursor_execute", self.after)
+
+
+@dataclass
+class _Pending:
+    record_id: int
+    revision: str
+    direction: str
+    started: float
+    ops_done: int
+    ops_skipped: int
+    ops_total: int | None
+    debts: list[dict[str, Any]]
+    events: dict[str, Any]
+
+
+@dataclass
+class _Runner:
+    context: Any  # alembic.runtime.environment.EnvironmentContext
+    engine: Engine
+    settings: RuntimeSettings
+    target_metadata: Any
+    configure_kw: dict[str, Any]
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    ledger: Ledger | None = None
+    outcomes: list[RevisionOutcome] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    pending: _Pending | None = None
+    retries: int = 0
+    guard_ctx: Any = None
+    _ledger_ready: bool = False
+    _failure: tuple[str, str | None, int | None, str | None] | None = None
+    _backend_pid: int | None = None
+    _steps_done: dict[tuple[str, str | None], set[tuple[str, int]]] | None = None
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self, role: str, *, autocommit: bool = False) -> Connection:
+        """A new connection named ``alembic_guard:<run>:<role>`` in ``pg_stat_activity``."""
+        conn = self.engine.connect()
+        if autocommit:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(
+            text("SELECT set_config('application_name', :n, false)"),
+            {"n": application_name(self.run_id, role)},
+        )
+        if not autocommit:
+            conn.commit()
+        return conn
+
+    def _configure_session(self, conn: Connection) -> None:
+        """Session-level timeouts: they hold inside transactions and autocommit blocks alike."""
+        s = self.settings
+        conn.execute(text("SELECT set_config('lock_timeout', :v, false)"), {"v": s.lock_timeout or "0"})
+        conn.execute(
+            text("SELECT set_config('statement_timeout', :v, false)"), {"v": s.statement_timeout or "0"}
+        )
+        # PostgreSQL ≥ 14: a backend busy in a long statement notices its client died.
+        conn.execute(
+            text(
+                "SELECT set_config('client_connection_check_interval', '1000', false) "
+                "WHERE current_setting('server_version_num')::int >= 140000"
+            )
+        )
+        self._backend_pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        conn.commit()
+
+    def ledger_add_step(self, record_id: int, step: dict[str, Any]) -> None:
+        assert self.ledger is not None
+        self.ledger.add_step(record_id, step)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        t0 = time.monotonic()
+        version_table = self.configure_kw.get("version_table", "alembic_version")
+        schema = self.configure_kw.get("version_table_schema")
+        original_fn = self.context.context_opts.get("fn")
+        self._prepare()
+        admin = self._connect("lock", autocommit=True)
+        try:
+            lock = AdvisoryLock(admin, lock_key(version_table, schema), wait_s=self.settings.lock_wait_s)
+            waited = lock.acquire()
+            if waited > 0.5:
+                log.info("migration lock granted after %.1fs", waited)
+            try:
+                self.ledger = Ledger(admin, schema=schema)
+                abandoned: list[str] = []
+                if self.ledger.exists():
+                    for rec in self.ledger.reap_abandoned():
+                        log.warning(
+                            "revision %s: an earlier run (host %s, pid %s, started %s) died while "
+                            "applying it; marked abandoned",
+                            rec.revision,
+                            rec.host,
+                            rec.pid,
+                            rec.started_at,
+                        )
+                        abandoned.append(rec.revision)
+                heads_before, heads_after = self._run_attempts(original_fn)
+            finally:
+                lock.release()
+        finally:
+            admin.close()
+        return RunResult(
+            revisions=tuple(self.outcomes),
+            heads_before=heads_before,
+            heads_after=heads_after,
+            duration_s=time.monotonic() - t0,
+            lock_wait_s=lock.waited_s,
+            retries=self.retries,
+            abandoned=tuple(abandoned),
+            profile=self.settings.profile,
+            policy=self.settings.policy,
+        )
+
+    def _prepare(self) -> None:
+        """Do the expensive, database-free work before queueing for the lock.
+
+        Replicas take the lock one after another; whatever a replica does while
+        holding it (reading every revision file, importing the analyzer and the
+        guarded operations) delays all the others, even when it finds nothing
+        left to do.
+        """
+        script = getattr(self.context, "script", None)
+        if script is not None:
+            script.revision_map.heads  # noqa: B018 - loads and parses every revision file
+        if self.settings.preflight:
+            from alembic_guard.runtime.preflight import analyzer_available
+
+            analyzer_available()
+        self._new_guard_context()
+
+    def _new_guard_context(self) -> Any:
+        try:
+            from alembic_guard.ops.context import GuardContext, GuardSettings
+        except ImportError:  # the guarded operations are not installed in this build
+            return None
+        s = self.settings
+        try:
+            gs = GuardSettings(
+                policy=s.policy,
+                lock_timeout=s.lock_timeout,
+                statement_timeout=s.statement_timeout,
+                concurrent_indexes=s.concurrent_indexes,
+                allow_destructive=s.allow_destructive,
+            )
+        except TypeError:
+            gs = GuardSettings()
+        return GuardContext(settings=gs)
+
+    def _run_attempts(self, original_fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        heads_before: tuple[str, ...] | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            conn = self._connect("migrate")
+            try:
+                self._configure_session(conn)
+                self._steps_done = None  # re-read: the failed attempt may have completed steps
+                self.guard_ctx = self._new_guard_context()
+                extra: dict[str, Any] = {}
+                if self.guard_ctx is not None:
+                    from alembic_guard.ops.context import GUARD_OPTION
+
+                    extra[GUARD_OPTION] = self.guard_ctx
+                self.context.configure(
+                    connection=conn,
+                    target_metadata=self.target_metadata,
+                    transaction_per_migration=True,
+                    fn=self._wrap_fn(original_fn),
+                    **extra,
+                    **self.configure_kw,
+                )
+                mc = self.context.get_context()
+                if heads_before is None:
+                    heads_before = tuple(mc.get_current_heads())
+                try:
+                    self.context.run_migrations()
+                    self._finalize_pending()
+                    return heads_before, tuple(mc.get_current_heads())
+                except Exception as exc:
+                    if self.pending is not None and self.ledger is not None:
+                        # Failed after upgrade() returned (version row update or commit).
+                        p, self.pending = self.pending, None
+                        self.ledger.finish(
+                            p.record_id,
+                            status="failed",
+                            sqlstate=sqlstate_of(exc),
+                            error=_first_line(exc)[:2000],
+                        )
+                    code = sqlstate_of(exc)
+                    if code == LOCK_NOT_AVAILABLE and attempt <= self.settings.retries:
+                        self.retries += 1
+                        delay = (
+                            self.settings.retry_backoff_s * (2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                        )
+                        log.warning(
+                            "lock_timeout (%s) reached: a table the revision alters is locked by another "
+                            "session; retry %d of %d in %.1fs",
+                            self.settings.lock_timeout,
+                            attempt,
+                            self.settings.retries,
+                            delay,
+                        )
+                        time.sleep(delay)
+                        continue
+                    raise self._explain(exc) from exc
+            finally:
+                conn.close()
+
+    def _explain(self, exc: Exception) -> Exception:
+        if isinstance(exc, GuardError) or self._failure is None:
+            return exc
+        rev, path, index, statement = self._failure
+        code = sqlstate_of(exc)
+        where = f"revision {rev} ({os.path.basename(path) if path else '?'})"
+        at = f" at statement {index}" if index else ""
+        hint = "the revision was rolled back and alembic_version is unchanged; fix it and run again"
+        if code == LOCK_NOT_AVAILABLE:
+            hint = (
+                "another session holds a lock on a table this revision alters; find it in pg_locks / "
+                "pg_stat_activity, or raise retries / lock_timeout"
+            )
+        hint += " (alembic guard-status shows the ledger)"
+        return MigrationFailed(
+            f"{where} failed{at}: {'SQLSTATE ' + code + ': ' if code else ''}{_first_line(exc)}",
+            sqlstate=code,
+            hint=hint,
+            details=f"  statement: {' '.join(statement.split())[:1000]}" if statement else None,
+        )
+
+    # -- per revision --------------------------------------------------------------------------
+
+    def _wrap_fn(self, original_fn: Callable[..., Any]) -> Callable[..., Any]:
+        from alembic.runtime.migration import RevisionStep
+
+        def fn(heads: Any, migration_context: Any) -> list[Any]:
+            steps = list(original_fn(heads, migration_context))
+            for step in steps:
+                if isinstance(step, RevisionStep):
+                    step.migration_fn = self._wrap_step(step, migration_context)
+            return steps
+
+        return fn
+
+    def _ensure_ledger(self) -> Ledger:
+        assert self.ledger is not None
+        if not self._ledger_ready:
+            self.ledger.ensure()
+            self._ledger_ready = True
+        return self.ledger
+
+    def _finalize_pending(self, *, write: bool = True) -> dict[str, Any] | None:
+        """The previous revision's transaction has committed: record its success.
+
+        With ``write=False`` the ledger update is returned (for :meth:`Ledger.start`
+        to send in the same round trip) instead of sent.
+        """
+        p, self.pending = self.pending, None
+        if p is None:
+            return None
+        duration = time.monotonic() - p.started
+        finish: dict[str, Any] = {
+            "record_id": p.record_id,
+            "status": "succeeded",
+            "ops_done": p.ops_done,
+            "ops_skipped": p.ops_skipped,
+            "ops_total": p.ops_total,
+            "debts": p.debts,
+            "events": p.events,
+        }
+        if write:
+            self._ensure_ledger().finish(**finish)
+        self.outcomes.append(
+            RevisionOutcome(
+                p.revision,
+                p.direction,
+                "succeeded",
+                duration,
+                self.attempts.get(p.revision, 1),
+                p.ops_done,
+                p.ops_skipped,
+                tuple(p.debts),
+            )
+        )
+        extra = f", {len(p.debts)} debt(s) recorded" if p.debts else ""
+        log.info(
+            "%s %s in %.0f ms (%d op(s), %d skipped%s)",
+            "applied" if p.direction == "upgrade" else "reverted",
+            p.revision,
+            duration * 1000,
+            p.ops_done,
+            p.ops_skipped,
+            extra,
+        )
+        return None if write else finish
+
+    def _wrap_step(self, step: Any, migration_context: Any) -> Callable[..., Any]:
+        script = step.revision
+        revision = str(script.revision)
+        path = getattr(script, "path", None)
+        direction = "upgrade" if step.is_upgrade else "downgrade"
+        inner = step.migration_fn
+
+        @functools.wraps(inner)
+        def run(**kw: Any) -> None:
+            finish_previous = self._finalize_pending(write=False)
+            ledger = self._ensure_ledger()
+            checksum = file_checksum(path)
+            self.attempts[revision] = self.attempts.get(revision, 0) + 1
+            conn = migration_context.connection
+            backend_pid = self._backend_pid
+            record_id = ledger.start(
+                run_id=self.run_id,
+                revision=revision,
+                direction=direction,
+                attempt=self.attempts[revision],
+                checksum=checksum,
+                backend_pid=backend_pid,
+                finish_previous=finish_previous,
+                profile=self.settings.profile,
+                policy=self.settings.policy,
+            )
+            started = time.monotonic()
+            if self._steps_done is None:
+                self._steps_done = ledger.completed_steps()
+            tracker = _StatementTracker(
+                self, migration_context, record_id, self._steps_done.get((revision, checksum), set())
+            )
+            try:
+                refreshed = False
+                if self.settings.preflight and step.is_upgrade:
+                    from alembic_guard.runtime.preflight import preflight_revision
+
+                    touched = preflight_revision(
+                        revision, path, inner, conn, self.guard_ctx, self.settings.policy
+                    )
+                    refreshed = touched is not None
+                if self.guard_ctx is not None and not refreshed:
+                    self.guard_ctx.begin_revision(revision, conn, None)
+                with tracker:
+                    inner(**kw)
+            except BaseException as exc:
+                index, statement = tracker.current or (None, None)
+                self._failure = (revision, path, index, statement)
+                done, skipped, total, debts, events = self._op_counts(tracker)
+                ledger.finish(
+                    record_id,
+                    status="failed",
+                    ops_done=done,
+                    ops_skipped=skipped,
+                    ops_total=total,
+                    sqlstate=sqlstate_of(exc),
+                    error=_first_line(exc)[:2000],
+                    statement=statement,
+                    statement_index=index,
+                    debts=debts,
+                    events=events,
+                )
+                self.outcomes.append(
+                    RevisionOutcome(
+                        revision,
+                        direction,
+                        "failed",
+                        time.monotonic() - started,
+                        self.attempts[revision],
+                        done,
+                        skipped,
+                        tuple(debts),
+                    )
+                )
+                log.error(
+                    "revision %s failed after %.0f ms: %s",
+                    revision,
+                    (time.monotonic() - started) * 1000,
+                    _first_line(exc),
+                )
+                raise
+            done, skipped, total, debts, events = self._op_counts(tracker)
+            self.pending = _Pending(
+                record_id, revision, direction, started, done, skipped, total, debts, events
+            )
+
+        return run
+
+    def _op_counts(
+        self, tracker: _StatementTracker
+    ) -> tuple[int, int, int, list[dict[str, Any]], dict[str, Any]]:
+        """(ops done, ops skipped, ops total, debts, events summary) for the ledger."""
+        events: Iterable[Any] = self.guard_ctx.take_events() if self.guard_ctx is not None else ()
+        counts: dict[str, int] = {}
+        debts: list[dict[str, Any]] = []
+        for ev in events:
+            action = str(getattr(ev, "action", "unguarded"))
+            counts[action] = counts.get(action, 0) + 1
+            if action == "debt":
+                debts.append(
+                    {
+                        "op": str(getattr(ev, "op", "")),
+                        "target": str(getattr(ev, "target", "")),
+                        "reason": str(getattr(ev, "reason", "")),
+                    }
+                )
+        summary: dict[str, Any] = {
+            "statements": tracker.index,
+            "writes": tracker.writes,
+            "steps_skipped": tracker.skipped_steps,
+            "actions": counts,
+        }
+        if counts:
+            done = counts.get("act", 0) + counts.get("unguarded", 0)
+            skipped = counts.get("skip", 0) + counts.get("debt", 0)
+        else:
+            done, skipped = tracker.writes - tracker.skipped_steps, tracker.skipped_steps
+        return done, skipped, done + skipped, debts, summary
+
+
+def resolve_url(config: Any) -> str:
+    """The start-up API's explicit URL, else ``DATABASE_URL``, else ``sqlalchemy.url``."""
+    url = (
+        config.attributes.get(URL_ATTR)
+        or os.environ.get("DATABASE_URL")
+        or config.get_main_option("sqlalchemy.url")
+    )
+    if not url:
+        raise UsageError(
+            "no database URL: DATABASE_URL is not set and alembic.ini has no sqlalchemy.url",
+            hint="export DATABASE_URL=postgresql://user:password@host/dbname",
+        )
+    return str(url)
+
+
+def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: Any) -> RunResult | None:
+    """Run the command's migrations with lock, ledger, pre-flight and guards: the whole ``env.py``.
+
+    ``context`` is ``alembic.context``; extra keywords go to
+    ``context.configure`` (e.g. ``version_table_schema``).  Offline mode
+    renders SQL (one ``BEGIN``/``COMMIT`` per revision).  Online mode takes the
+    migration lock, so it blocks while another run migrates this database.
+    """
+    # ``alembic.context`` is a module proxy; the EnvironmentContext behind it holds the command's options.
+    context = getattr(context, "_proxy", None) or context
+    config = context.config
+    if context.is_offline_mode():
+        url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url") or "postgresql://"
+        context.configure(
+            url=url,
+            target_metadata=target_metadata,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+            transaction_per_migration=True,
+            **configure_kw,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return None
+    settings = config.attributes.get(SETTINGS_ATTR)
+    if settings is None:
+        settings = load_settings(ini_path=config.config_file_name)
+    engine = create_engine(resolve_url(config), poolclass=NullPool)
+    try:
+        result = _Runner(context, engine, settings, target_metadata, dict(configure_kw)).run()
+    finally:
+        engine.dispose()
+    config.attributes[RESULT_ATTR] = result
+    return result

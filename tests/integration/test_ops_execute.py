@@ -1,0 +1,114 @@
+"""Guarded ``op.execute``: raw SQL statement by statement through the analysis."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from alembic_guard.errors import GuardRefused
+from alembic_guard.live.snapshot import snapshot
+from alembic_guard.ops import GuardContext
+from alembic_guard.ops.harness import offline_operations, operations
+
+OLD = """
+CREATE TABLE projects (id int PRIMARY KEY);
+CREATE TABLE tasks (id int PRIMARY KEY, title text);
+INSERT INTO projects VALUES (1);
+INSERT INTO tasks VALUES (1, 'a');
+"""
+NEW_COLUMNS = "id int PRIMARY KEY, title text, project_id int REFERENCES projects (id)"
+NEW_TASKS = f"CREATE TABLE IF NOT EXISTS tasks ({NEW_COLUMNS})"
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql(OLD)
+            c.commit()
+            yield c
+    finally:
+        engine.dispose()
+
+
+def run(conn: sa.Connection, sql: str | sa.TextClause) -> list[tuple[str, str, str]]:
+    ctx = GuardContext()
+    with operations(conn, ctx) as op:
+        op.execute(sql)
+    return [(e.op, e.action, e.reason) for e in ctx.events]
+
+
+@pytest.mark.db
+def test_create_table_if_not_exists_on_an_older_table_adds_the_missing_column(conn: sa.Connection) -> None:
+    """The seed: the statement alone would be a no-op and the next index would fail."""
+    events = run(conn, NEW_TASKS + "; CREATE INDEX IF NOT EXISTS ix_p ON tasks (project_id)")
+    actions = [(op, action) for op, action, _ in events]
+    assert actions == [("create_foreign_key", "act"), ("execute", "act"), ("execute", "act")]
+    assert "added column project_id, constraint tasks_project_id_fkey" in events[1][2]
+    t = snapshot(conn).table("public", "tasks")
+    assert t is not None and t.column("project_id") is not None
+    # the second run finds everything there and sends nothing
+    again = run(conn, NEW_TASKS + "; CREATE INDEX IF NOT EXISTS ix_p ON tasks (project_id)")
+    assert [a for _, a, _ in again] == ["skip", "skip"]
+
+
+@pytest.mark.db
+def test_statements_already_applied_are_skipped(conn: sa.Connection) -> None:
+    sql = "ALTER TABLE tasks ADD COLUMN title text; CREATE TABLE projects (id int PRIMARY KEY)"
+    events = run(conn, sql)
+    assert [a for _, a, _ in events] == ["skip", "skip"]
+    assert events[0][2].startswith("already there: column tasks.title")
+
+
+@pytest.mark.db
+def test_a_column_of_another_type_is_refused(conn: sa.Connection) -> None:
+    before = snapshot(conn)
+    with pytest.raises(GuardRefused, match="title: in the database text NULL; in the SQL integer NULL"):
+        run(conn, "CREATE TABLE IF NOT EXISTS tasks (id int PRIMARY KEY, title int)")
+    conn.rollback()
+    assert snapshot(conn) == before
+
+
+@pytest.mark.db
+def test_invalid_index_is_rebuilt_not_matched(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("CREATE INDEX ix_t ON tasks (title)")
+    conn.exec_driver_sql("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_t'::regclass")
+    conn.commit()
+    events = run(conn, "CREATE INDEX IF NOT EXISTS ix_t ON tasks (title)")
+    assert [a for _, a, _ in events] == ["act"]
+    assert conn.exec_driver_sql(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_t'::regclass"
+    ).scalar()
+
+
+@pytest.mark.db
+def test_later_statements_see_earlier_ones_in_the_same_call(conn: sa.Connection) -> None:
+    events = run(
+        conn,
+        "CREATE TABLE tags (id int); ALTER TABLE tags ADD COLUMN IF NOT EXISTS id int; "
+        "UPDATE tasks SET title = title",
+    )
+    assert [a for _, a, _ in events] == ["act", "skip", "act"]
+
+
+@pytest.mark.db
+def test_opaque_and_non_string_sql_run_as_written_and_are_unguarded(conn: sa.Connection) -> None:
+    dyn = "DO $$ BEGIN EXECUTE format('CREATE TABLE %I (id int)', 'dyn'); END $$"
+    events = run(conn, dyn)
+    assert [(a, r) for _, a, r in events] == [("unguarded", "EXECUTE of a dynamic SQL string")]
+    events = run(conn, sa.text("CREATE TABLE other (id int)"))
+    assert [a for _, a, _ in events] == ["unguarded"]
+    assert {("public", "dyn"), ("public", "other")} <= set(snapshot(conn).tables)
+
+
+def test_offline_execute_renders_each_statement() -> None:
+    buf = io.StringIO()
+    with offline_operations(buf, GuardContext()) as op:
+        op.execute("CREATE TABLE a (id int); CREATE INDEX ix_a ON a (id)")
+    out = buf.getvalue()
+    assert out.count("-- alembic_guard: online: skipped when its effects are already in the database") == 2
+    assert "CREATE TABLE a (id int);" in out and "CREATE INDEX ix_a ON a (id);" in out

@@ -1,0 +1,495 @@
+"""Each guarded operation × {absent, present-compatible, present-incompatible,
+requirement missing (strict / lenient), data violating}, on a real PostgreSQL.
+
+Every case is one row of CASES: the SQL that sets the scene, the operation,
+the decision expected, and a catalog query with its expected answer.  On a
+refusal, a skip or a debt the schema and the rows must be exactly as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.operations import Operations
+
+from alembic_guard.errors import GuardRefused
+from alembic_guard.live.snapshot import snapshot
+from alembic_guard.ops import GuardContext, GuardSettings
+from alembic_guard.ops.harness import operations, row_checksums
+
+BASE = """
+CREATE TABLE projects (id int PRIMARY KEY, name text);
+CREATE TABLE tasks (id int PRIMARY KEY, title text, project_id int);
+INSERT INTO projects VALUES (1, 'p');
+INSERT INTO tasks VALUES (1, 'a', 1), (2, 'b', NULL);
+"""
+
+
+def col_type(table: str, column: str) -> str:
+    return (
+        "SELECT format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END "
+        f"FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname = '{column}' "
+        "AND NOT attisdropped"
+    )
+
+
+def index_valid(name: str) -> str:
+    return f"SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{name}')"
+
+
+def con_valid(name: str) -> str:
+    return f"SELECT convalidated FROM pg_constraint WHERE conname = '{name}'"
+
+
+def exists(name: str) -> str:
+    return f"SELECT to_regclass('{name}') IS NOT NULL"
+
+
+@dataclass
+class Case:
+    id: str
+    op: Callable[[Operations], Any]
+    action: str  # the last event's action: act, skip, refuse, debt
+    check: str | None = None
+    expect: Any = None
+    setup: str = ""
+    message: tuple[str, ...] = ()  # in the GuardRefused text, or the event's reason
+    log: str | None = None  # an exact log line
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+A = sa.Column
+INT, T = sa.Integer, sa.Text
+LENIENT = {"policy": "lenient"}
+NO_DROPS = {"allow_destructive": False}
+FK_SQL = "ALTER TABLE tasks ADD CONSTRAINT fk_p FOREIGN KEY (project_id) REFERENCES projects (id)"
+
+CASES = [
+    # add_column
+    Case(
+        "add_column/absent",
+        lambda op: op.add_column("tasks", A("due", sa.Date)),
+        "act",
+        col_type("tasks", "due"),
+        "date",
+    ),
+    Case(
+        "add_column/present",
+        lambda op: op.add_column("tasks", A("project_id", INT)),
+        "skip",
+        col_type("tasks", "project_id"),
+        "integer",
+        log="skip add_column tasks.project_id: already there (integer NULL)",
+    ),
+    Case(
+        "add_column/incompatible",
+        lambda op: op.add_column("tasks", A("project_id", T)),
+        "refuse",
+        message=("another definition", "in the database:  integer NULL", "in the migration: text NULL"),
+    ),
+    Case(
+        "add_column/no-table-strict",
+        lambda op: op.add_column("nope", A("x", INT)),
+        "refuse",
+        message=("table nope does not exist", "not sent to the server"),
+    ),
+    Case(
+        "add_column/no-table-lenient",
+        lambda op: op.add_column("nope", A("x", INT)),
+        "debt",
+        exists("nope"),
+        False,
+        settings=LENIENT,
+        message=("table nope does not exist",),
+    ),
+    Case(
+        "add_column/not-null-over-rows",
+        lambda op: op.add_column("tasks", A("x", INT, nullable=False)),
+        "refuse",
+        message=("tasks has rows", "server_default"),
+    ),
+    Case(
+        "add_column/fk-target-missing",
+        lambda op: op.add_column("tasks", A("u", INT, sa.ForeignKey("users.id"))),
+        "refuse",
+        message=("referenced table users does not exist",),
+    ),
+    # create_index
+    Case(
+        "create_index/absent",
+        lambda op: op.create_index("ix_title", "tasks", ["title"]),
+        "act",
+        index_valid("ix_title"),
+        True,
+    ),
+    Case(
+        "create_index/present",
+        lambda op: op.create_index("ix_title", "tasks", ["title"]),
+        "skip",
+        index_valid("ix_title"),
+        True,
+        setup="CREATE INDEX ix_title ON tasks (title)",
+    ),
+    Case(
+        "create_index/partial-present",
+        lambda op: op.create_index("ix_open", "tasks", ["title"], postgresql_where=sa.text("title <> 'x'")),
+        "skip",
+        setup="CREATE INDEX ix_open ON tasks (title) WHERE title <> 'x'",
+    ),
+    Case(
+        "create_index/incompatible",
+        lambda op: op.create_index("ix_title", "tasks", ["title"]),
+        "refuse",
+        setup="CREATE INDEX ix_title ON tasks (project_id)",
+        message=("another definition", "on tasks (project_id)", "on tasks (title)"),
+    ),
+    Case(
+        "create_index/unique-differs",
+        lambda op: op.create_index("ix_title", "tasks", ["title"], unique=True),
+        "refuse",
+        setup="CREATE INDEX ix_title ON tasks (title)",
+        message=("UNIQUE on tasks (title)",),
+    ),
+    Case(
+        "create_index/no-column-strict",
+        lambda op: op.create_index("ix_n", "tasks", ["nope"]),
+        "refuse",
+        message=("column tasks.nope does not exist",),
+    ),
+    Case(
+        "create_index/no-column-lenient",
+        lambda op: op.create_index("ix_n", "tasks", ["nope"]),
+        "debt",
+        exists("ix_n"),
+        False,
+        settings=LENIENT,
+    ),
+    Case(
+        "create_index/invalid-rebuilt",
+        lambda op: op.create_index("ix_title", "tasks", ["title"]),
+        "act",
+        index_valid("ix_title"),
+        True,
+        message=("dropped the INVALID index",),
+        setup="CREATE INDEX ix_title ON tasks (title); "
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_title'::regclass",
+    ),
+    Case(
+        "create_index/concurrent",
+        lambda op: op.create_index("ix_title", "tasks", ["title"]),
+        "act",
+        index_valid("ix_title"),
+        True,
+        message=("built concurrently",),
+        settings={"concurrent_indexes": True},
+    ),
+    Case(
+        "create_index/invalid-rebuilt-concurrently",
+        lambda op: op.create_index("ix_title", "tasks", ["title"]),
+        "act",
+        index_valid("ix_title"),
+        True,
+        settings={"concurrent_indexes": True},
+        message=("dropped the INVALID index",),
+        setup="CREATE INDEX ix_title ON tasks (title); "
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_title'::regclass",
+    ),
+    # create_foreign_key
+    Case(
+        "create_foreign_key/absent",
+        lambda op: op.create_foreign_key("fk_p", "tasks", "projects", ["project_id"], ["id"]),
+        "act",
+        con_valid("fk_p"),
+        True,
+    ),
+    Case(
+        "create_foreign_key/present",
+        lambda op: op.create_foreign_key("fk_p", "tasks", "projects", ["project_id"], ["id"]),
+        "skip",
+        con_valid("fk_p"),
+        True,
+        setup=FK_SQL,
+    ),
+    Case(
+        "create_foreign_key/not-valid-present",
+        lambda op: op.create_foreign_key("fk_p", "tasks", "projects", ["project_id"], ["id"]),
+        "act",
+        con_valid("fk_p"),
+        True,
+        setup=FK_SQL + " NOT VALID",
+        message=("validated the NOT VALID",),
+    ),
+    Case(
+        "create_foreign_key/incompatible",
+        lambda op: op.create_foreign_key("fk_p", "tasks", "projects", ["id"], ["id"]),
+        "refuse",
+        setup=FK_SQL,
+        message=(
+            "FOREIGN KEY (project_id) REFERENCES projects (id)",
+            "FOREIGN KEY (id) REFERENCES projects (id)",
+        ),
+    ),
+    Case(
+        "create_foreign_key/orphans",
+        lambda op: op.create_foreign_key("fk_p", "tasks", "projects", ["project_id"], ["id"]),
+        "refuse",
+        setup="INSERT INTO tasks VALUES (3, 'c', 99), (4, 'd', 98)",
+        message=("2 row(s) refer to rows of projects that do not exist", "(id=3); (id=4)", "fk_p"),
+    ),
+    Case(
+        "create_foreign_key/no-ref-table-strict",
+        lambda op: op.create_foreign_key("fk_u", "tasks", "users", ["project_id"], ["id"]),
+        "refuse",
+        message=("referenced table users does not exist",),
+    ),
+    Case(
+        "create_foreign_key/no-ref-column-lenient",
+        lambda op: op.create_foreign_key("fk_u", "tasks", "projects", ["project_id"], ["nope"]),
+        "debt",
+        con_valid("fk_u"),
+        None,
+        settings=LENIENT,
+        message=("referenced column projects.nope",),
+    ),
+    # create_unique_constraint
+    Case(
+        "create_unique_constraint/absent",
+        lambda op: op.create_unique_constraint("uq_t", "tasks", ["title"]),
+        "act",
+        con_valid("uq_t"),
+        True,
+    ),
+    Case(
+        "create_unique_constraint/present",
+        lambda op: op.create_unique_constraint("uq_t", "tasks", ["title"]),
+        "skip",
+        setup="ALTER TABLE tasks ADD CONSTRAINT uq_t UNIQUE (title)",
+    ),
+    Case(
+        "create_unique_constraint/incompatible",
+        lambda op: op.create_unique_constraint("uq_t", "tasks", ["title", "id"]),
+        "refuse",
+        setup="ALTER TABLE tasks ADD CONSTRAINT uq_t UNIQUE (title)",
+        message=("UNIQUE (title)",),
+    ),
+    Case(
+        "create_unique_constraint/duplicates",
+        lambda op: op.create_unique_constraint("uq_t", "tasks", ["title"]),
+        "refuse",
+        setup="INSERT INTO tasks VALUES (3, 'a', 1), (4, NULL, 1), (5, NULL, 1)",
+        message=("1 value group(s) of (title) occur more than once", "(title='a') × 2", "uq_t"),
+    ),
+    Case(
+        "create_unique_constraint/concurrent",
+        lambda op: op.create_unique_constraint("uq_t", "tasks", ["title"]),
+        "act",
+        con_valid("uq_t"),
+        True,
+        settings={"concurrent_indexes": True},
+    ),
+    Case(
+        "create_unique_constraint/no-column-lenient",
+        lambda op: op.create_unique_constraint("uq_t", "tasks", ["nope"]),
+        "debt",
+        con_valid("uq_t"),
+        None,
+        settings=LENIENT,
+    ),
+    # create_check_constraint
+    Case(
+        "create_check_constraint/absent",
+        lambda op: op.create_check_constraint("ck", "tasks", "id > 0"),
+        "act",
+        con_valid("ck"),
+        True,
+    ),
+    Case(
+        "create_check_constraint/present",
+        lambda op: op.create_check_constraint("ck", "tasks", "id > 0"),
+        "skip",
+        setup="ALTER TABLE tasks ADD CONSTRAINT ck CHECK (id > 0)",
+    ),
+    Case(
+        "create_check_constraint/incompatible",
+        lambda op: op.create_check_constraint("ck", "tasks", "id > 5"),
+        "refuse",
+        setup="ALTER TABLE tasks ADD CONSTRAINT ck CHECK (id > 0)",
+        message=("another definition",),
+    ),
+    Case(
+        "create_check_constraint/violating",
+        lambda op: op.create_check_constraint("ck", "tasks", "title <> 'a'"),
+        "refuse",
+        message=("1 row(s) fail CHECK (title <> 'a')", "(id=1)", "ck"),
+    ),
+    # alter_column
+    Case(
+        "alter_column/not-null",
+        lambda op: op.alter_column("tasks", "title", nullable=False),
+        "act",
+        col_type("tasks", "title"),
+        "text NOT NULL",
+    ),
+    Case(
+        "alter_column/not-null-present",
+        lambda op: op.alter_column("tasks", "id", nullable=False),
+        "skip",
+        col_type("tasks", "id"),
+        "integer NOT NULL",
+    ),
+    Case(
+        "alter_column/nulls",
+        lambda op: op.alter_column("tasks", "project_id", nullable=False),
+        "refuse",
+        message=("1 row(s) have NULL in project_id", "(id=2)"),
+    ),
+    Case(
+        "alter_column/type",
+        lambda op: op.alter_column("tasks", "title", type_=sa.String(20)),
+        "act",
+        col_type("tasks", "title"),
+        "character varying(20)",
+    ),
+    Case("alter_column/type-present", lambda op: op.alter_column("tasks", "title", type_=sa.Text()), "skip"),
+    Case(
+        "alter_column/no-column-strict",
+        lambda op: op.alter_column("tasks", "nope", nullable=False),
+        "refuse",
+        message=("column tasks.nope does not exist",),
+    ),
+    # create_table
+    Case(
+        "create_table/absent",
+        lambda op: op.create_table("tags", A("id", INT, primary_key=True)),
+        "act",
+        exists("tags"),
+        True,
+    ),
+    Case(
+        "create_table/present",
+        lambda op: op.create_table("projects", A("id", INT, primary_key=True), A("name", T)),
+        "skip",
+    ),
+    Case(
+        "create_table/reconcile",
+        lambda op: op.create_table(
+            "tasks",
+            A("id", INT, primary_key=True),
+            A("title", T),
+            A("project_id", INT, sa.ForeignKey("projects.id")),
+            A("due", sa.Date),
+        ),
+        "act",
+        col_type("tasks", "due"),
+        "date",
+        message=("added column due", "constraint"),
+    ),
+    Case(
+        "create_table/incompatible",
+        lambda op: op.create_table("tasks", A("id", INT, primary_key=True), A("title", INT)),
+        "refuse",
+        message=("title: in the database text NULL; in the migration integer NULL",),
+    ),
+    Case(
+        "create_table/fk-target-missing",
+        lambda op: op.create_table(
+            "tags", A("id", INT, primary_key=True), A("u", INT, sa.ForeignKey("users.id"))
+        ),
+        "debt",
+        exists("tags"),
+        False,
+        settings=LENIENT,
+    ),
+    # drops
+    Case(
+        "drop_column/present",
+        lambda op: op.drop_column("tasks", "title"),
+        "act",
+        col_type("tasks", "title"),
+        None,
+    ),
+    Case("drop_column/absent", lambda op: op.drop_column("tasks", "nope"), "skip"),
+    Case(
+        "drop_column/not-allowed",
+        lambda op: op.drop_column("tasks", "title"),
+        "refuse",
+        settings=NO_DROPS,
+        message=("destroys its data",),
+    ),
+    Case("drop_table/absent", lambda op: op.drop_table("nope"), "skip"),
+    Case("drop_table/present", lambda op: op.drop_table("tasks"), "act", exists("tasks"), False),
+    Case("drop_table/not-allowed", lambda op: op.drop_table("tasks"), "refuse", settings=NO_DROPS),
+    Case("drop_index/absent", lambda op: op.drop_index("ix_nope", table_name="tasks"), "skip"),
+    Case(
+        "drop_index/present",
+        lambda op: op.drop_index("ix_title", table_name="tasks"),
+        "act",
+        exists("ix_title"),
+        False,
+        setup="CREATE INDEX ix_title ON tasks (title)",
+    ),
+    Case("drop_constraint/absent", lambda op: op.drop_constraint("fk_p", "tasks"), "skip"),
+    Case(
+        "drop_constraint/present",
+        lambda op: op.drop_constraint("fk_p", "tasks"),
+        "act",
+        con_valid("fk_p"),
+        None,
+        setup=FK_SQL,
+    ),
+]
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql(BASE)
+            c.commit()
+            yield c
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_guarded_op(case: Case, conn: sa.Connection, caplog: pytest.LogCaptureFixture) -> None:
+    if case.setup:
+        conn.exec_driver_sql(case.setup)
+        conn.commit()
+    ctx = GuardContext(GuardSettings(**case.settings))
+    caplog.set_level(logging.INFO, logger="alembic_guard.ops")
+    refused: GuardRefused | None = None
+    with operations(conn, ctx) as op:
+        before = snapshot(conn)
+        sums = row_checksums(conn, before)
+        try:
+            case.op(op)
+        except GuardRefused as exc:
+            refused = exc
+        if case.action in ("refuse", "skip", "debt"):
+            # checked inside the transaction: the guard itself sent nothing
+            assert snapshot(conn) == before
+            assert row_checksums(conn, before) == sums
+        if refused is not None:
+            conn.rollback()  # leave the harness's transaction to end cleanly
+    event = ctx.events[-1]
+    assert event.action == case.action, (event, refused)
+    assert (refused is not None) == (case.action == "refuse")
+    text = str(refused) if refused is not None else event.reason
+    for m in case.message:
+        assert m in text
+    if case.log:
+        assert case.log in caplog.messages
+    if case.action == "debt":
+        assert any(r.levelno == logging.WARNING for r in caplog.records)
+    if case.check:
+        assert conn.exec_driver_sql(case.check).scalar() == case.expect
+    if refused is not None:
+        assert refused.hint

@@ -1,0 +1,86 @@
+"""Pre-flight: a revision whose requirements nothing provides is refused (strict) or skipped as a debt."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from alembic_guard.model import SchemaModel
+from alembic_guard.runtime.preflight import analyze, check, touched_tables
+from alembic_guard.runtime.sandbox import GuardedProject
+
+
+def _query(url: str, sql: str) -> list[tuple]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("sql", "missing"),
+    [
+        ("CREATE INDEX t_b_ix ON t (b);", ["relation t"]),
+        ("CREATE TABLE t (a int); CREATE INDEX t_b_ix ON t (b);", ["column t.b"]),
+        ("CREATE TABLE t (a int); ALTER TABLE t ADD COLUMN b int; CREATE INDEX t_b_ix ON t (b);", []),
+        ("CREATE TABLE IF NOT EXISTS t (a int, b int); CREATE INDEX t_b_ix ON t (b);", []),
+    ],
+)
+def test_check_against_an_empty_model(sql, missing):
+    analyzed = analyze(sql, "rev.sql")
+    assert analyzed is not None
+    assert [p.ref.describe() for p in check(analyzed, SchemaModel())] == missing
+    assert ("public", "t") in touched_tables(analyzed)
+
+
+def _project(tmp_path, pg_url) -> GuardedProject:
+    project = GuardedProject(tmp_path, pg_url)
+    project.add_revision(
+        "p1",
+        None,
+        'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))\n'
+        'op.execute("CREATE SEQUENCE probe")',
+    )
+    # nextval() is not rolled back: if it ran, the sequence shows it.
+    project.add_revision(
+        "p2",
+        "p1",
+        'op.execute("SELECT nextval(\'probe\')")\nop.create_index("t_ghost_ix", "t", ["ghost"])',
+    )
+    return project
+
+
+@pytest.mark.db
+def test_strict_refuses_before_any_statement_runs(tmp_path, pg_url):
+    project = _project(tmp_path, pg_url)
+    result = project.run("upgrade", "head", env=project.env(ALEMBIC_GUARD_POLICY="strict"))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "revision p2 (0002_p2.py) refused before any statement ran: it requires column t.ghost" in out
+    assert "CREATE INDEX t_ghost_ix ON t (ghost) requires column t.ghost" in out
+    assert _query(pg_url, "SELECT is_called FROM probe") == [(False,)]
+    assert _query(pg_url, "SELECT version_num FROM alembic_version") == [("p1",)]
+    rows = _query(pg_url, "SELECT revision, status, events->>'statements' FROM alembic_guard_log ORDER BY id")
+    assert [r[:2] for r in rows] == [("p1", "succeeded"), ("p2", "failed")]
+    assert rows[1][2] == "0"  # the refusal came before the first statement
+
+
+@pytest.mark.db
+def test_lenient_skips_the_operation_and_records_a_debt(tmp_path, pg_url):
+    project = _project(tmp_path, pg_url)
+    result = project.run("upgrade", "head", env=project.env(ALEMBIC_GUARD_POLICY="lenient"))
+    assert result.returncode == 0, result.stderr
+    assert "pre-flight of revision p2 (0002_p2.py): 1 requirement(s) missing" in result.stderr
+    assert "1 debt(s) recorded" in result.stderr
+    assert _query(pg_url, "SELECT version_num FROM alembic_version") == [("p2",)]
+    assert _query(pg_url, "SELECT to_regclass('t_ghost_ix')") == [(None,)]
+    debts = _query(pg_url, "SELECT debts FROM alembic_guard_log WHERE revision = 'p2'")[0][0]
+    assert [(d["op"], d["target"]) for d in debts] == [("create_index", "t_ghost_ix")]
+    assert "ghost" in debts[0]["reason"]
+    status = json.loads(project.run("guard-status", "--format", "json").stdout)
+    assert status["revisions"][1]["debts"] == debts

@@ -1,0 +1,329 @@
+"""Model changes: replaying analysed statements gives the schema PostgreSQL would have.
+
+The first tests replay small sets and check the model; the last one builds
+real databases from the migration corpus and compares replay with the
+catalog, so that implicit names, types and nullability are PostgreSQL's own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from alembic_guard.changes import pg_object_name, replay
+from alembic_guard.model import Column, SchemaModel, Table
+from alembic_guard.sql.effects import analyze_all
+from alembic_guard.sql.parse import parse_text
+from alembic_guard.sql.statement import AnalyzedStatement
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
+
+
+def run(sql: str, start: SchemaModel | None = None) -> SchemaModel:
+    return replay(analyze_all(parse_text(sql, "m.sql")), start)
+
+
+def test_serial_primary_key_and_defaults() -> None:
+    m = run(
+        "CREATE TABLE users (id serial PRIMARY KEY, email varchar(255) NOT NULL UNIQUE,"
+        " nick text, created_at timestamptz DEFAULT now());"
+    )
+    t = m.tables[("public", "users")]
+    assert t.columns == (
+        Column("id", "integer", False, "nextval('users_id_seq'::regclass)"),
+        Column("email", "character varying(255)", False),
+        Column("nick", "text", True),
+        Column("created_at", "timestamp with time zone", True, "now()"),
+    )
+    assert m.sequences[("public", "users_id_seq")].owned_by == ("public", "users", "id")
+    assert set(m.constraints) == {("public", "users", "users_pkey"), ("public", "users", "users_email_key")}
+
+
+def test_primary_key_added_later_makes_columns_not_null() -> None:
+    m = run("CREATE TABLE t (a int, b int);\nALTER TABLE t ADD PRIMARY KEY (a, b);")
+    assert [c.nullable for c in m.tables[("public", "t")].columns] == [False, False]
+    assert m.constraints[("public", "t", "t_pkey")].columns == ("a", "b")
+
+
+def test_create_table_if_not_exists_adds_missing_columns_to_an_older_table() -> None:
+    """The seed's failure: tasks exists in an older shape; the guarded form ensures every column."""
+    old = SchemaModel()
+    old.put_table(Table("public", "tasks", (Column("id", "integer", False), Column("title", "text"))))
+    m = run(
+        "CREATE TABLE IF NOT EXISTS tasks (id serial PRIMARY KEY, title text NOT NULL, project_id integer);\n"
+        "CREATE INDEX IF NOT EXISTS idx_tasks_project_id ON tasks (project_id);",
+        old,
+    )
+    assert m.tables[("public", "tasks")].column_names() == ("id", "title", "project_id")
+    # the existing column keeps its shape: ensuring is not altering
+    assert m.column("public", "tasks", "title") == Column("title", "text")
+    assert m.indexes[("public", "idx_tasks_project_id")].columns == ("project_id",)
+    assert old.tables[("public", "tasks")].column_names() == ("id", "title"), (
+        "replay must not touch its start"
+    )
+
+
+def test_renames_carry_indexes_and_constraints() -> None:
+    m = run(
+        "CREATE TABLE a (id int PRIMARY KEY, ref int);\n"
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id));\n"
+        "CREATE INDEX b_a_id_ix ON b (a_id);\n"
+        "ALTER TABLE b RENAME COLUMN a_id TO parent_id;\n"
+        "ALTER TABLE a RENAME TO parents;\n"
+        "ALTER TABLE parents RENAME COLUMN id TO pid;\n"
+        "ALTER INDEX b_a_id_ix RENAME TO b_parent_ix;\n"
+        "ALTER TABLE b RENAME CONSTRAINT b_a_id_fkey TO b_parent_fkey;\n"
+    )
+    assert ("public", "a") not in m.tables
+    assert m.tables[("public", "parents")].column_names() == ("pid", "ref")
+    assert m.indexes[("public", "b_parent_ix")].columns == ("parent_id",)
+    fk = m.constraints[("public", "b", "b_parent_fkey")]
+    assert (fk.columns, fk.ref_table, fk.ref_columns) == (("parent_id",), ("public", "parents"), ("pid",))
+    assert m.constraints[("public", "parents", "a_pkey")].columns == ("pid",)
+
+
+def test_drop_column_takes_its_index_and_constraints() -> None:
+    m = run(
+        "CREATE TABLE t (id int PRIMARY KEY, code text UNIQUE, note text);\n"
+        "CREATE INDEX t_note_ix ON t (note);\n"
+        "ALTER TABLE t DROP COLUMN code, DROP COLUMN note;\n"
+    )
+    assert m.tables[("public", "t")].column_names() == ("id",)
+    assert list(m.constraints) == [("public", "t", "t_pkey")]
+    assert not m.indexes
+
+
+def test_alter_column_changes() -> None:
+    m = run(
+        "CREATE TABLE t (a int DEFAULT 1, b text NOT NULL);\n"
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint, ALTER COLUMN a DROP DEFAULT, ALTER COLUMN a SET NOT NULL,"
+        " ALTER COLUMN b DROP NOT NULL, ALTER COLUMN b SET DEFAULT 'x';\n"
+    )
+    assert m.tables[("public", "t")].columns == (
+        Column("a", "bigint", False, None),
+        Column("b", "text", True, "'x'"),
+    )
+
+
+def test_not_valid_then_validate() -> None:
+    m = run(
+        "CREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE c (pid int);\n"
+        "ALTER TABLE c ADD CONSTRAINT c_p_fk FOREIGN KEY (pid) REFERENCES p (id) NOT VALID;\n"
+    )
+    assert m.constraints[("public", "c", "c_p_fk")].validated is False
+    m = run("ALTER TABLE c VALIDATE CONSTRAINT c_p_fk;", m)
+    assert m.constraints[("public", "c", "c_p_fk")].validated is True
+
+
+def test_enum_values_in_order() -> None:
+    m = run(
+        "CREATE TYPE s AS ENUM ('a', 'c');\n"
+        "ALTER TYPE s ADD VALUE 'b' BEFORE 'c';\nALTER TYPE s ADD VALUE IF NOT EXISTS 'd' AFTER 'c';\n"
+        "ALTER TYPE s ADD VALUE IF NOT EXISTS 'a';\nALTER TYPE s RENAME VALUE 'd' TO 'z';\n"
+    )
+    assert m.enums[("public", "s")].values == ("a", "b", "c", "z")
+
+
+def test_like_inherits_and_partitions_take_columns() -> None:
+    m = run(
+        "CREATE TABLE base (id int NOT NULL DEFAULT 0, note text);\n"
+        "CREATE TABLE copy (LIKE base, extra int);\n"
+        "CREATE TABLE child (own int) INHERITS (base);\n"
+        "CREATE TABLE parted (id int, day date) PARTITION BY RANGE (day);\n"
+        "CREATE TABLE parted_2024 PARTITION OF parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n"
+    )
+    assert m.tables[("public", "copy")].columns[0] == Column("id", "integer", False, None)
+    assert m.tables[("public", "copy")].column_names() == ("id", "note", "extra")
+    assert m.tables[("public", "child")].column_names() == ("id", "note", "own")
+    assert m.tables[("public", "parted")].kind == "partitioned"
+    assert m.tables[("public", "parted_2024")].column_names() == ("id", "day")
+
+
+def test_if_exists_on_missing_objects_changes_nothing() -> None:
+    m = run(
+        "ALTER TABLE IF EXISTS ghost ADD COLUMN x int;\nDROP TABLE IF EXISTS ghost;\n"
+        "DROP INDEX IF EXISTS ghost_ix;\nALTER TABLE IF EXISTS ghost RENAME TO spirit;\n"
+    )
+    assert m.is_empty()
+
+
+def test_set_schema_and_search_path() -> None:
+    m = run(
+        "CREATE SCHEMA app;\nSET search_path TO app;\nCREATE TABLE t (id int PRIMARY KEY);\n"
+        "CREATE INDEX t_id_ix ON t (id);\nALTER TABLE t SET SCHEMA public;\n"
+    )
+    assert ("public", "t") in m.tables and ("app", "t") not in m.tables
+    assert m.indexes[("public", "t_id_ix")].table == ("public", "t")
+    assert ("public", "t", "t_pkey") in m.constraints
+
+
+def test_do_block_changes_are_replayed() -> None:
+    m = run(
+        "CREATE TABLE t (id int);\n"
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood') THEN"
+        " CREATE TYPE mood AS ENUM ('ok'); END IF; ALTER TABLE t ADD COLUMN m mood; END $$;"
+    )
+    assert ("public", "mood") in m.enums
+    assert m.column("public", "t", "m") == Column("m", "mood")
+
+
+def test_views_functions_triggers_extensions() -> None:
+    m = run(
+        "CREATE EXTENSION IF NOT EXISTS citext;\n"
+        "CREATE TABLE t (id int, name citext);\n"
+        "CREATE VIEW v AS SELECT id, upper(name) AS shout FROM t;\n"
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();\n"
+    )
+    assert m.extensions["citext"].name == "citext"
+    assert m.views[("public", "v")].columns == ("id", "shout")
+    assert m.views[("public", "v")].definition == "SELECT id, upper(name) AS shout FROM t"
+    assert m.functions[("public", "f")].language == "plpgsql"
+    tr = m.triggers[("public", "t", "tr")]
+    assert (tr.function, tr.timing, tr.events) == (("public", "f"), "before", ("insert",))
+    m = run("DROP TABLE t CASCADE;\nDROP FUNCTION f();", m)
+    assert not m.triggers and ("public", "f") not in m.functions
+
+
+@pytest.mark.parametrize(
+    ("name1", "name2", "label", "expected"),
+    [
+        ("users", "email", "key", "users_email_key"),
+        ("users", None, "pkey", "users_pkey"),
+        ("t", None, "check", "t_check"),
+        # checked against PostgreSQL 15: the longer part is cut first
+        (
+            "a_table_with_a_really_long_name_that_goes_on_and_on_and_on",
+            "a_column_with_a_long_name_as_well",
+            "key",
+            "a_table_with_a_really_long_na_a_column_with_a_long_name_as__key",
+        ),
+    ],
+)
+def test_pg_object_name(name1: str, name2: str | None, label: str, expected: str) -> None:
+    assert pg_object_name(name1, name2, label) == expected
+    assert len(pg_object_name(name1 * 3, name2, label).encode()) <= 63
+
+
+# --------------------------------------------------------------------------
+# Replay against PostgreSQL itself
+# --------------------------------------------------------------------------
+
+CHAINS = {
+    "flyway_billing": ["flyway_V1__baseline", "flyway_V2__audit_and_functions", "flyway_V2_1__reporting",
+                       "flyway_V3__enum_and_backfill"],
+    "golang_migrate_tenants": ["migrate_000001_create_tenants.up", "migrate_000002_documents.up",
+                               "migrate_000003_events_partitioned.up", "migrate_000004_cleanup.up",
+                               "dbmate_20240101_sessions", "goose_00042_notifications"],
+    "rails": ["rails_structure", "rails_20240301_add_teams"],
+    "django": ["django_shop_0001_initial", "django_shop_0002_product_sku", "django_shop_0003_order_total",
+               "django_shop_0004_rename_created"],
+    "liquibase": ["liquibase_changelog"],
+}  # fmt: skip
+
+# What the corpus assumes exists before it: roles it grants to, Django's auth_user.
+SETUP = """
+DO $$ BEGIN
+  PERFORM 1;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'billing_app') THEN
+    CREATE ROLE billing_app;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'billing_readonly') THEN
+    CREATE ROLE billing_readonly;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_rw') THEN
+    CREATE ROLE app_rw;
+  END IF;
+EXCEPTION WHEN unique_violation OR duplicate_object THEN NULL;  -- another test created it meanwhile
+END $$;
+CREATE TABLE auth_user (id serial PRIMARY KEY, username varchar(150) NOT NULL UNIQUE);
+"""
+
+_SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
+
+
+def _catalog(conn: sa.Connection) -> dict[str, set[tuple[object, ...]]]:
+    """The facts replay must reproduce, read straight from pg_catalog."""
+    q = {
+        "tables": f"""SELECT n.nspname, c.relname FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM}""",
+        "columns": f"""SELECT n.nspname, c.relname, a.attname,
+                             format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
+                      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                      JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+                      AND n.nspname NOT IN {_SYSTEM}""",
+        "constraints": f"""SELECT n.nspname, c.relname, k.conname, k.contype::text, k.convalidated
+                          FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+                          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN {_SYSTEM}""",
+        # indexes that back a constraint are the constraint's, not separate facts of the model
+        "indexes": f"""SELECT n.nspname, c.relname FROM pg_index i
+                      JOIN pg_class c ON c.oid = i.indexrelid
+                      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN {_SYSTEM}
+                      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)""",
+        "sequences": f"""SELECT n.nspname, c.relname FROM pg_class c
+                        JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.relkind = 'S' AND n.nspname NOT IN {_SYSTEM}""",
+        "views": f"""SELECT n.nspname, c.relname, c.relkind = 'm' FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN {_SYSTEM}""",
+        "enums": """SELECT n.nspname, t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                    FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+                    JOIN pg_namespace n ON n.oid = t.typnamespace GROUP BY 1, 2""",
+        "triggers": """SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t
+                       JOIN pg_class c ON c.oid = t.tgrelid
+                       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal""",
+    }
+    return {k: {tuple(r) for r in conn.execute(sa.text(v))} for k, v in q.items()}
+
+
+_CONTYPE = {"primary_key": "p", "foreign_key": "f", "unique": "u", "check": "c", "exclude": "x"}
+
+
+def _from_model(m: SchemaModel) -> dict[str, set[tuple[object, ...]]]:
+    return {
+        "tables": set(m.tables),
+        "columns": {
+            (s, t, c.name, c.type, c.nullable) for (s, t), tab in m.tables.items() for c in tab.columns
+        },
+        "constraints": {(s, t, n, _CONTYPE[c.kind], c.validated) for (s, t, n), c in m.constraints.items()},
+        "indexes": set(m.indexes),
+        "sequences": set(m.sequences),
+        "views": {(s, n, v.materialized) for (s, n), v in m.views.items()},
+        "enums": {(s, n, ",".join(e.values)) for (s, n), e in m.enums.items()},
+        "triggers": set(m.triggers),
+    }
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_replay_matches_the_database_built_from_the_same_sql(chain: str, pg_url: str) -> None:
+    analyzed: list[AnalyzedStatement] = []
+    setup = analyze_all(parse_text(SETUP, "setup.sql"))
+    files = [setup] + [
+        analyze_all(parse_text((CORPUS / f"{name}.sql").read_text(), f"{name}.sql")) for name in CHAINS[chain]
+    ]
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for file in files:
+                # analyze_all restarts the search path at each file: so does the database session
+                conn.execute(sa.text("RESET search_path"))
+                for a in file:
+                    conn.exec_driver_sql(a.statement.text.replace("%", "%%"))
+                analyzed.extend(file)
+            conn.execute(sa.text("RESET search_path"))
+            live = _catalog(conn)
+    finally:
+        engine.dispose()
+    replayed = _from_model(replay(analyzed))
+    problems = []
+    for facet in live:
+        missing, extra = live[facet] - replayed[facet], replayed[facet] - live[facet]
+        if missing or extra:
+            problems.append(f"{facet}:\n  in the database only: {sorted(map(str, missing))}"
+                            f"\n  in the replay only:   {sorted(map(str, extra))}")  # fmt: skip
+    assert not problems, "\n".join(problems)
