@@ -342,6 +342,9 @@ def _is_plain_ident(text: str) -> bool:
 
 
 def _partitions(m: SchemaModel, table: QName) -> list[QName]:
+    t = m.tables.get(table)
+    if t is None or t.kind != "partitioned":  # the common case: no scan of every table
+        return []
     return [q for q, t in m.tables.items() if t.partition_of == table]
 
 

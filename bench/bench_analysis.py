@@ -86,6 +86,7 @@ def run_pipeline(directory: Path, paused: bool) -> tuple[dict[str, tuple[float, 
                 result, w, c = _timed(lambda: plan(analyzed))
                 times["plan"] = (w, c)
                 facts["steps"] = len(result.steps)
+                facts["moved"] = sum(1 for step in result.steps if getattr(step, "moved", False))
                 facts["problems"] = len(result.problems)
                 facts["problem_codes"] = sorted({p.code for p in result.problems})
     finally:

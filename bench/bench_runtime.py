@@ -133,6 +133,8 @@ def main() -> None:
 
         url = fresh()
         env = guarded.env(DATABASE_URL=url)
+        # Logs go to files: a pipe nobody reads until the end could fill up and stall a replica.
+        logs = [open(tmp / f"replica{i}.log", "w+") for i in range(args.replicas)]  # noqa: SIM115
         t0 = time.perf_counter()
         procs = [
             subprocess.Popen(
@@ -140,21 +142,29 @@ def main() -> None:
                 cwd=guarded.root,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=log,
                 text=True,
             )
-            for _ in range(args.replicas)
+            for log in logs
         ]
-        finish = []
-        for proc in procs:
-            _out, err = proc.communicate()
-            if proc.returncode:
-                raise SystemExit(f"a replica failed:\n{err}")
-            finish.append(time.perf_counter() - t0)
-        last = max(finish)
+        finish: dict[int, float] = {}
+        holder = -1
+        while len(finish) < len(procs):
+            for i, proc in enumerate(procs):
+                if i not in finish and proc.poll() is not None:
+                    finish[i] = time.perf_counter() - t0
+                    logs[i].seek(0)
+                    err = logs[i].read()
+                    if proc.returncode:
+                        raise SystemExit(f"a replica failed:\n{err}")
+                    if "applied r0000" in err:
+                        holder = i
+            time.sleep(0.02)
+        last = max(finish.values())
         print(
-            f"{args.replicas} replicas together: all done in {last:.2f}s; single run {g:.2f}s + 1s = "
-            f"{g + 1:.2f}s ({'ok' if last <= g + 1 else 'over'})"
+            f"{args.replicas} replicas together: the one that migrated finished at {finish[holder]:.2f}s, "
+            f"the last replica at {last:.2f}s (+{last - finish[holder]:.2f}s); target: all within the "
+            f"single-run time + 1 s = {g + 1:.2f}s ({'ok' if last <= g + 1 else 'over'})"
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

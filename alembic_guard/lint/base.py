@@ -278,7 +278,7 @@ def lint(
     findings: list[Finding] = []
     unused_rule = get_rule(UNUSED_SUPPRESSION)
     for source, stmts in sources.values():
-        sups = _suppressions(source, stmts)
+        sups = _suppressions(source, sorted(stmts, key=lambda s: s.offset))
         used: set[tuple[int, str]] = set()
         for sup in sups:
             if sup.target is None:

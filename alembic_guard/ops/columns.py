@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from alembic_guard.model import Column, Constraint, QName, Table, canonical_type, format_qname
+from alembic_guard.model import Column, Constraint, Index, QName, Table, canonical_type, format_qname
 from alembic_guard.ops.base import Guard, both, describe_rows, loose_sql, qname_of
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
@@ -128,6 +128,11 @@ def add_column(operations: Any, operation: Any, ctx: GuardContext, original: Imp
         g.model.put_constraint(fk)
     if col.unique:
         g.model.put_constraint(Constraint(None, q, "unique", (wanted.name,)))
+    if col.index:
+        # Alembic builds the same throwaway Table to name the index (naming convention)
+        t = operations.schema_obj.table(q[1], col._copy(), schema=operation.schema)
+        for ix in t.indexes:
+            g.model.put_index(Index(q[0], str(ix.name), q, (wanted.name,), bool(ix.unique)))
     g.acted(f"added ({describe_column(wanted)})")
 
 

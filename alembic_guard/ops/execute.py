@@ -84,6 +84,13 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         if reason:
             g.skip(reason)
             continue
+        absent = _missing_requirement(ctx, eff)
+        if absent is not None:
+            g.missing(
+                f"{absent} does not exist (needed by {st.where})",
+                hint="run the statement that creates it first (is it in a later revision?)",
+            )
+            continue
         _drop_invalid_indexes(g, eff)
         g.original(original, run)
         _apply(ctx, eff)
@@ -95,6 +102,21 @@ def _apply(ctx: GuardContext, eff: Any) -> None:
 
     for change in eff.changes:
         apply(ctx.model, change)
+
+
+def _missing_requirement(ctx: GuardContext, eff: Any) -> str | None:
+    """The first object the statement needs that the model does not have, or ``None``.
+
+    Tables and columns are always checked (the touched tables were loaded);
+    other kinds only when the model holds the whole schema.
+    """
+    for req in eff.requires:
+        ref = req.ref
+        if ref.kind not in ("relation", "column") and not ctx._complete:
+            continue
+        if not ctx.model.has(ref):
+            return str(ref)
+    return None
 
 
 def _already_there(g: Guard, st: Any, eff: Any) -> str | None:

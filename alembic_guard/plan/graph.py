@@ -27,10 +27,13 @@ Edges (provider → consumer), each with the object that justifies it:
   when it mentions none.  A statement with no effect at all (``SET``,
   ``BEGIN``, ``COMMIT``) keeps its place inside its own file.
 
-One exception keeps forward references from turning into false cycles: an
-order/rows edge from an earlier statement to the very statement that
-provides one of its forward requirements is not added (the requirement edge
-points the other way, and is the one that must hold).
+Forward references must not turn into false cycles: order / rows / file
+edges *from* a statement that has a forward requirement are soft.  The one
+to the statement providing it is not added at all (the requirement edge
+points the other way); the others are kept while the order allows and
+released, earliest statement first, only when nothing else can run (see
+:func:`topological_order`).  "drop", "requires" and "barrier" edges are
+always hard.
 
 Kahn's algorithm with a heap keyed by original rank: among ready statements
 the original order wins, so a set without forward references keeps its
@@ -171,11 +174,13 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
     def edge(u: int, v: int, kind: str, obj: int) -> None:
         if u == v or (u, v) in reasons:
             return
-        if fmax[u] >= v and kind in SOFT_KINDS:
+        if fmax[u] >= 0 and kind in SOFT_KINDS:
             if v in forward[u] or (u, v) in soft:
                 return  # v provides what u needs: the requirement edge points the other way
-            # u moves after its forward provider anyway; v, placed between them,
-            # keeps its order with u only if nothing else forces it (see topological_order)
+            # u moves after a later provider; v keeps its order with u only where
+            # nothing forces otherwise (see topological_order).  A hard edge here
+            # would turn "v must precede u's provider" (even transitively) into a
+            # false cycle.
             soft[(u, v)] = (kind, obj)
             soft_succ[u].append(v)
             soft_in[v] += 1

@@ -110,12 +110,19 @@ class AdvisoryLock:
             return None
         return LockHolder(int(row[0]), str(row[1]), str(row[2]), row[3])
 
-    def acquire(self) -> float:
-        """Wait for the lock; return the seconds waited.  Raises :class:`LockWaitTimeout`."""
+    def acquire(self, give_up_if: Callable[[], bool] | None = None) -> float:
+        """Wait for the lock; return the seconds waited.  Raises :class:`LockWaitTimeout`.
+
+        ``give_up_if`` is asked between polls; when it answers true the wait
+        ends without the lock (``held`` stays false): the work is done already.
+        """
         start = time.monotonic()
         next_log = start + self.log_every_s
         delay = 0.02
         while not self.try_acquire():
+            if give_up_if is not None and give_up_if():
+                self.waited_s = time.monotonic() - start
+                return self.waited_s
             now = time.monotonic()
             if now - start >= self.wait_s:
                 holder = self.holder()

@@ -308,15 +308,36 @@ class _Runner:
         schema = self.configure_kw.get("version_table_schema")
         original_fn = self.context.context_opts.get("fn")
         self._prepare()
+        target = self._upgrade_target()
         admin = self._connect("lock", autocommit=True)
+        abandoned: list[str] = []
         try:
             lock = AdvisoryLock(admin, lock_key(version_table, schema), wait_s=self.settings.lock_wait_s)
-            waited = lock.acquire()
+            at_target: Callable[[], bool] | None = None
+            if target is not None:
+                # A replica whose database is already at the target has nothing to do: it
+                # needs no lock, and a waiter stops waiting the moment the holder gets there
+                # (instead of taking the lock in turn, one replica after another).
+                def at_target() -> bool:
+                    return _current_heads(admin, version_table, schema) == target
+
+                if at_target():
+                    heads = tuple(sorted(target))
+                    log.info("database already at %s: nothing to do", ",".join(heads))
+                    return self._result(t0, heads, heads, lock, abandoned)
+            waited = lock.acquire(give_up_if=at_target)
+            if not lock.held:
+                heads = tuple(sorted(target or ()))
+                log.info(
+                    "another run brought the database to %s after %.1fs: nothing to do",
+                    ",".join(heads),
+                    waited,
+                )
+                return self._result(t0, heads, heads, lock, abandoned)
             if waited > 0.5:
                 log.info("migration lock granted after %.1fs", waited)
             try:
                 self.ledger = Ledger(admin, schema=schema)
-                abandoned: list[str] = []
                 if self.ledger.exists():
                     for rec in self.ledger.reap_abandoned():
                         log.warning(
@@ -333,10 +354,20 @@ class _Runner:
                 lock.release()
         finally:
             admin.close()
+        return self._result(t0, heads_before, heads_after, lock, abandoned)
+
+    def _result(
+        self,
+        t0: float,
+        before: tuple[str, ...],
+        after: tuple[str, ...],
+        lock: AdvisoryLock,
+        abandoned: list[str],
+    ) -> RunResult:
         return RunResult(
             revisions=tuple(self.outcomes),
-            heads_before=heads_before,
-            heads_after=heads_after,
+            heads_before=before,
+            heads_after=after,
             duration_s=time.monotonic() - t0,
             lock_wait_s=lock.waited_s,
             retries=self.retries,
@@ -344,6 +375,31 @@ class _Runner:
             profile=self.settings.profile,
             policy=self.settings.policy,
         )
+
+    def _upgrade_target(self) -> frozenset[str] | None:
+        """The heads ``alembic upgrade <rev>`` ends at, when that is certain; else ``None``.
+
+        Only for the upgrade command to ``head``, ``heads`` or a plain revision id
+        of a single-head history; relative, branch and ``--sql`` targets get ``None``.
+        """
+        fn = self.context.context_opts.get("fn")
+        if getattr(fn, "__qualname__", "") != "upgrade.<locals>.upgrade":
+            return None
+        dest = self.context.context_opts.get("destination_rev")
+        script = getattr(self.context, "script", None)
+        if script is None or not isinstance(dest, str):
+            return None
+        heads = tuple(script.get_heads())
+        if dest == "heads" or (dest == "head" and len(heads) == 1):
+            return frozenset(heads)
+        if len(heads) == 1 and dest.isalnum():
+            try:
+                rev = script.get_revision(dest)
+            except Exception:
+                return None
+            if rev is not None and rev.revision == heads[0]:
+                return frozenset(heads)
+        return None
 
     def _prepare(self) -> None:
         """Do the expensive, database-free work before queueing for the lock.
@@ -645,6 +701,14 @@ class _Runner:
         else:
             done, skipped = tracker.writes - tracker.skipped_steps, tracker.skipped_steps
         return done, skipped, done + skipped, debts, summary
+
+
+def _current_heads(conn: Connection, version_table: str, schema: str | None) -> frozenset[str] | None:
+    """The version table's rows on an autocommit connection (no transaction left open); read-only."""
+    name = (f'"{schema}".' if schema else "") + f'"{version_table}"'
+    if not conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
+        return None
+    return frozenset(str(v) for v in conn.execute(text(f"SELECT version_num FROM {name}")).scalars())
 
 
 def resolve_url(config: Any) -> str:

@@ -19,6 +19,7 @@ facts that are certain; nothing is silently dropped.  See ``docs/analysis.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import re
@@ -1566,6 +1567,71 @@ def _effective(vals: list[str]) -> tuple[str, ...]:
     return path or DEFAULT_SEARCH_PATH
 
 
+class _PartsTracker:
+    """Columns, constraints and triggers of each relation so far, so a rename can say what it moves.
+
+    A statement alone cannot know what the table it renames holds; the
+    statements before it (in file order) do.  Dict updates only, on DDL only:
+    far cheaper than a full replay.
+    """
+
+    def __init__(self) -> None:
+        # relation -> [(kind, name)] for kind in column / constraint / trigger, in creation order
+        self.parts: dict[QName, list[tuple[str, str]]] = {}
+
+    def _add(self, table: QName, kind: str, name: str, create: bool = False) -> None:
+        have = self.parts.setdefault(table, []) if create else self.parts.get(table)
+        if have is not None and (kind, name) not in have:
+            have.append((kind, name))
+
+    def _remove(self, table: QName, kind: str, name: str) -> None:
+        have = self.parts.get(table)
+        if have is not None and (kind, name) in have:
+            have.remove((kind, name))
+
+    def follow(self, eff: Effect) -> Effect:
+        """Follow ``eff``'s changes; a renamed or moved relation also creates what it holds."""
+        extra: list[ObjRef] = []
+        for c in eff.changes:
+            t = type(c)
+            if t is ch.PutTable:
+                for col in c.table.columns:
+                    self._add(c.table.qname, "column", col.name, create=True)
+            elif t is ch.PutView:
+                self.parts[c.view.qname] = [("column", n) for n in c.view.columns]
+            elif t is ch.PutColumn:
+                self._add((c.schema, c.table), "column", c.column.name)
+            elif t is ch.PutConstraint and c.constraint.name:
+                self._add(c.constraint.table, "constraint", c.constraint.name)
+            elif t is ch.PutTrigger:
+                self._add(c.trigger.table, "trigger", c.trigger.name)
+            elif t is ch.CopyColumns:
+                for kind, name in list(self.parts.get(c.source, ())):
+                    if kind == "column":
+                        self._add((c.schema, c.table), kind, name, create=True)
+            elif t is ch.DropObject:
+                r = c.ref
+                if r.kind == "relation":
+                    self.parts.pop((r.schema, r.name), None)
+                elif r.parent is not None:
+                    self._remove((r.schema, r.parent), r.kind, r.name)
+            elif t is ch.RenameObject and c.ref.parent is not None:
+                r = c.ref
+                have = self.parts.get((r.schema, r.parent))
+                if have is not None and (r.kind, r.name) in have:
+                    have[have.index((r.kind, r.name))] = (r.kind, c.new_name)
+            elif (t is ch.RenameObject or t is ch.SetSchema) and c.ref.kind == "relation":
+                old = (c.ref.schema, c.ref.name)
+                new = (c.ref.schema, c.new_name) if t is ch.RenameObject else (c.new_schema, c.ref.name)
+                moved = self.parts.pop(old, None)
+                if moved is not None:
+                    self.parts[new] = moved
+                    extra.extend(ObjRef(k, new[0], n, new[1]) for k, n in moved)  # type: ignore[arg-type]
+        if not extra:
+            return eff
+        return dataclasses.replace(eff, creates=eff.creates + tuple(extra))
+
+
 def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
     """Analyse statements in order, following search_path changes (reset at each new file)."""
     out: list[AnalyzedStatement] = []
@@ -1574,6 +1640,7 @@ def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
     # The analysis allocates many small, acyclic objects; with the cyclic collector on,
     # each of its passes rescans every parse tree held by the statements, which halves
     # throughput on large migration sets.  Nothing here makes cycles worth collecting.
+    tracker = _PartsTracker()
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -1584,7 +1651,10 @@ def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
             new = _search_path_change(st.node, path)
             if new is not None:
                 path = new
-            out.append(AnalyzedStatement(st, analyze(st, path)))
+            eff = analyze(st, path)
+            if eff.changes:
+                eff = tracker.follow(eff)
+            out.append(AnalyzedStatement(st, eff))
     finally:
         if gc_was_enabled:
             gc.enable()

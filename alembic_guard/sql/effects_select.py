@@ -71,7 +71,17 @@ def _column_ref(ctx: Ctx, ref: Node, scope: Scope, allow_outputs: bool = False) 
 
 # Nodes that can hold nothing a statement requires: skipped without a look inside.
 _LEAVES = frozenset(
-    {"A_Const", "String", "Integer", "Float", "Boolean", "ParamRef", "SQLValueFunction", "A_Star", "SetToDefault"}
+    {
+        "A_Const",
+        "String",
+        "Integer",
+        "Float",
+        "Boolean",
+        "ParamRef",
+        "SQLValueFunction",
+        "A_Star",
+        "SetToDefault",
+    }
 )
 
 

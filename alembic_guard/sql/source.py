@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def load_file(path: str | os.PathLike[str], name: str | None = None, order: int 
 def _discover(root: Path) -> list[_Migration]:
     found: list[_Migration] = []
     undo: dict[tuple[int, ...], Path] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_unlistable(root)):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         here = Path(dirpath)
         sql = sorted(f for f in filenames if f.lower().endswith(".sql") and not f.startswith("."))
@@ -193,6 +194,20 @@ def _discover(root: Path) -> list[_Migration]:
                 if undo_path is not None:
                     found[i] = _Migration(mig.name, mig.rel, mig.up, undo_path, _rel(undo_path, root))
     return found
+
+
+def _unlistable(root: Path) -> Callable[[OSError], None]:
+    """os.walk skips a directory it cannot list; a missing migration must not go unseen."""
+
+    def fail(exc: OSError) -> None:
+        where = Path(exc.filename).relative_to(root).as_posix() if exc.filename else os.fspath(root)
+        raise SourceError(
+            f"cannot list this directory: {exc.strerror or exc}",
+            file=where or ".",
+            hint="check that the directory is readable by this user",
+        )
+
+    return fail
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -79,6 +79,15 @@ def test_later_op_sees_earlier_effect_without_catalog_reads(conn: sa.Connection)
 
 
 @pytest.mark.db
+def test_add_column_index_true_is_known_to_later_ops(conn: sa.Connection) -> None:
+    ctx = GuardContext()
+    with operations(conn, ctx) as op:
+        op.add_column("tasks", sa.Column("due", sa.Date, index=True))
+        op.create_index("ix_tasks_due", "tasks", ["due"])  # the name Alembic gave it
+    assert [e.action for e in ctx.events] == ["act", "skip"]
+
+
+@pytest.mark.db
 def test_tables_never_loaded_are_loaded_lazily(conn: sa.Connection) -> None:
     ctx = GuardContext()
     with operations(conn, ctx, touched=[]) as op:  # nothing loaded up front

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
-from alembic_guard.ops import GuardContext
+from alembic_guard.ops import GuardContext, GuardSettings
 from alembic_guard.ops.harness import offline_operations, operations
 
 OLD = """
@@ -112,3 +113,29 @@ def test_offline_execute_renders_each_statement() -> None:
     out = buf.getvalue()
     assert out.count("-- alembic_guard: online: skipped when its effects are already in the database") == 2
     assert "CREATE TABLE a (id int);" in out and "CREATE INDEX ix_a ON a (id);" in out
+
+
+LEGACY = Path(__file__).resolve().parents[2] / "alembic" / "legacy_sql"
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("policy", ["strict", "lenient"])
+def test_seed_legacy_file_on_production_shaped_database(conn: sa.Connection, policy: str) -> None:
+    """0001 indexes tasks.project_id, a column only 0003 adds: strict refuses before sending
+    it; lenient skips that one statement, records a debt, and runs the rest."""
+    sql = (LEGACY / "0001_core_tables_idempotent.sql").read_text()
+    conn.exec_driver_sql("DROP TABLE tasks, projects")
+    conn.commit()
+    ctx = GuardContext(GuardSettings(policy=policy))  # type: ignore[arg-type]
+    if policy == "strict":
+        with pytest.raises(GuardRefused, match=r"column tasks.project_id does not exist \(needed by"):
+            with operations(conn, ctx) as op:
+                op.execute(sql)
+        return
+    with operations(conn, ctx) as op:
+        op.execute(sql)
+    debts = [e for e in ctx.events if e.action == "debt"]
+    assert len(debts) == 1 and "column tasks.project_id does not exist" in debts[0].reason
+    model = snapshot(conn)
+    assert ("public", "idx_tasks_assignee_id") in model.indexes
+    assert ("public", "idx_tasks_project_id") not in model.indexes

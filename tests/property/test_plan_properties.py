@@ -149,3 +149,90 @@ def test_property2_unresolved_column_is_reported_at_its_position(
     col = len(before) - (before.rfind("\n") + 1) + 1
     assert problem.where == f"{files[victim]}.sql:{line}:{col}"
     assert problem.statements[0] is analyzed[victim].statement
+
+
+@st.composite
+def shuffled_programs(draw: st.DrawFn) -> tuple[list[tuple[str, Effect]], list[int], list[int]]:
+    """A valid program (tables, columns, indexes, views, updates, ALTERs), then shuffled.
+
+    Returns (statements in the hidden valid order, original position of each,
+    file of each original position).  Any order that respects what each
+    statement needs is valid, so the planner must always find one.
+    """
+    tables: dict[str, set[str]] = {}
+    program: list[tuple[str, Effect]] = []
+    for n in range(draw(st.integers(1, 30))):
+        choices = ["table"] + (["add", "add_ine", "index", "update", "not_null", "view"] if tables else [])
+        op = draw(st.sampled_from(choices))
+        if op == "table":
+            t = f"t{n}"
+            cols = draw(st.sets(st.sampled_from(["a", "b", "c", "d"]), min_size=1))
+            tables[t] = set(cols)
+            refs = (rel_named(t), *(ObjRef.column("public", t, c) for c in sorted(cols)))
+            ine = draw(st.booleans())
+            program.append(("CreateStmt", Effect(ensures=refs) if ine else Effect(creates=refs)))
+            continue
+        t = draw(st.sampled_from(sorted(tables)))
+        has = sorted(tables[t])
+        if op in ("add", "add_ine"):
+            c = draw(st.sampled_from(["a", "b", "c", "d", "e", "f"]))
+            if op == "add" and c in tables[t]:
+                continue
+            tables[t].add(c)
+            ref = ObjRef.column("public", t, c)
+            eff = Effect(
+                creates=() if op == "add_ine" else (ref,),
+                ensures=(ref,) if op == "add_ine" else (),
+                requires=(Requirement(rel_named(t)),),
+                alters=(rel_named(t),),
+            )
+            program.append(("AlterTableStmt", eff))
+            continue
+        c = draw(st.sampled_from(has))
+        needs = (Requirement(rel_named(t)), Requirement(ObjRef.column("public", t, c)))
+        if op == "index":
+            program.append(("IndexStmt", Effect(creates=(ObjRef("index", "public", f"ix{n}"),), requires=needs)))
+        elif op == "update":
+            program.append(("UpdateStmt", Effect(requires=needs)))
+        elif op == "not_null":
+            program.append(("AlterTableStmt", Effect(requires=needs, alters=(ObjRef.column("public", t, c),))))
+        else:
+            v = f"v{n}"
+            program.append(
+                ("ViewStmt", Effect(creates=(rel_named(v), ObjRef.column("public", v, c)), requires=needs))
+            )
+    positions = draw(st.permutations(range(len(program))))
+    files = sorted(draw(st.lists(st.integers(0, 3), min_size=len(program), max_size=len(program))))
+    return program, list(positions), files
+
+
+def rel_named(name: str) -> ObjRef:
+    return ObjRef.relation("public", name)
+
+
+@given(shuffled_programs())
+def test_property1_any_shuffle_of_a_valid_program_is_planned_validly(
+    case: tuple[list[tuple[str, Effect]], list[int], list[int]],
+) -> None:
+    program, positions, files = case
+    slots: list[tuple[str, Effect]] = [("", Effect())] * len(program)
+    for hidden, original in enumerate(positions):
+        slots[original] = program[hidden]
+    sources: dict[int, SourceFile] = {}
+    counts: dict[int, int] = {}
+    analyzed = []
+    for (kind, eff), f in zip(slots, files, strict=True):
+        src = sources.setdefault(f, SourceFile(path=f"{f}.sql", text="x\n" * 100, order=f))
+        k = counts.get(f, 0)
+        counts[f] = k + 1
+        analyzed.append(AnalyzedStatement(Statement(src, k, f"s{f}.{k}", 0, k + 1, 1, {kind: {}}), eff))
+    result = plan(analyzed)
+    assert result.ok, [p.render() for p in result.problems]
+    assert len(result.steps) == len(program)
+    existing: set[ObjRef] = set()
+    for step in result.steps:
+        for r in step.effect.requires:
+            assert r.ref in existing, f"{step.statement.text} runs before {r.ref} exists"
+        for ref in step.effect.creates:
+            assert ref not in existing, f"{step.statement.text} creates {ref} twice"
+        existing.update(step.effect.provides)

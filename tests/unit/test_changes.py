@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alembic_guard.changes import pg_object_name, replay
 from alembic_guard.model import Column, SchemaModel, Table
 from alembic_guard.sql.effects import analyze_all
 from alembic_guard.sql.parse import parse_text
 from alembic_guard.sql.statement import AnalyzedStatement
+from alembic_guard.testing import PostgresServer
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
 
@@ -221,6 +224,8 @@ CHAINS = {
     "django": ["django_shop_0001_initial", "django_shop_0002_product_sku", "django_shop_0003_order_total",
                "django_shop_0004_rename_created"],
     "liquibase": ["liquibase_changelog"],
+    # the live snapshot's own fixture: one object of every kind
+    "snapshot_every_kind": ["../snapshot/every_kind"],
 }  # fmt: skip
 
 # What the corpus assumes exists before it: roles it grants to, Django's auth_user.
@@ -260,10 +265,21 @@ def _catalog(conn: sa.Connection) -> dict[str, set[tuple[object, ...]]]:
                           FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
                           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN {_SYSTEM}""",
         # indexes that back a constraint are the constraint's, not separate facts of the model
-        "indexes": f"""SELECT n.nspname, c.relname FROM pg_index i
-                      JOIN pg_class c ON c.oid = i.indexrelid
+        "indexes": f"""SELECT n.nspname, c.relname, t.relname, i.indisunique, am.amname
+                      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                      JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am am ON am.oid = c.relam
                       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN {_SYSTEM}
                       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)""",
+        # key columns of primary, unique and foreign keys, in order, and what a foreign key points at
+        "keys": f"""SELECT n.nspname, c.relname, k.conname,
+                       array_to_string(ARRAY(
+                         SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY u(n, o)
+                         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o
+                       ), ','),
+                       CASE WHEN k.confrelid = 0 THEN '' ELSE k.confrelid::regclass::text END
+                   FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname NOT IN {_SYSTEM} AND k.contype IN ('p', 'u', 'f')""",
         "sequences": f"""SELECT n.nspname, c.relname FROM pg_class c
                         JOIN pg_namespace n ON n.oid = c.relnamespace
                         WHERE c.relkind = 'S' AND n.nspname NOT IN {_SYSTEM}""",
@@ -283,6 +299,11 @@ def _catalog(conn: sa.Connection) -> dict[str, set[tuple[object, ...]]]:
 _CONTYPE = {"primary_key": "p", "foreign_key": "f", "unique": "u", "check": "c", "exclude": "x"}
 
 
+def _regclass(q: tuple[str, str]) -> str:
+    """How ``regclass::text`` prints a table: unqualified when in the default search path."""
+    return q[1] if q[0] == "public" else f"{q[0]}.{q[1]}"
+
+
 def _from_model(m: SchemaModel) -> dict[str, set[tuple[object, ...]]]:
     return {
         "tables": set(m.tables),
@@ -290,7 +311,12 @@ def _from_model(m: SchemaModel) -> dict[str, set[tuple[object, ...]]]:
             (s, t, c.name, c.type, c.nullable) for (s, t), tab in m.tables.items() for c in tab.columns
         },
         "constraints": {(s, t, n, _CONTYPE[c.kind], c.validated) for (s, t, n), c in m.constraints.items()},
-        "indexes": set(m.indexes),
+        "indexes": {(s, n, ix.table[1], ix.unique, ix.method) for (s, n), ix in m.indexes.items()},
+        "keys": {
+            (s, t, n, ",".join(c.columns), _regclass(c.ref_table) if c.ref_table else "")
+            for (s, t, n), c in m.constraints.items()
+            if c.kind in ("primary_key", "unique", "foreign_key")
+        },
         "sequences": set(m.sequences),
         "views": {(s, n, v.materialized) for (s, n), v in m.views.items()},
         "enums": {(s, n, ",".join(e.values)) for (s, n), e in m.enums.items()},
@@ -327,3 +353,77 @@ def test_replay_matches_the_database_built_from_the_same_sql(chain: str, pg_url:
             problems.append(f"{facet}:\n  in the database only: {sorted(map(str, missing))}"
                             f"\n  in the replay only:   {sorted(map(str, extra))}")  # fmt: skip
     assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------
+# Property: any CREATE TABLE / ALTER TABLE ADD COLUMN of the shapes below
+# replays to exactly what PostgreSQL builds (types, nullability, names)
+# --------------------------------------------------------------------------
+
+_TYPES = [
+    "int", "integer", "int4", "bigint", "int8", "smallint", "serial", "bigserial", "smallserial", "text",
+    "varchar(20)", "character varying(255)", "char(3)", "numeric(12, 2)", "numeric", "decimal(5)",
+    "timestamptz", "timestamp(3) with time zone", "timestamp", "time with time zone", "date", "boolean",
+    "bool", "jsonb", "uuid", "int[]", "text[][]", "double precision", "float8", "real", "float4",
+    "interval", "bytea", "bit(3)", "varbit(8)", "inet", "tsvector",
+]  # fmt: skip
+_IDENTS = st.from_regex(r"[a-z][a-z0-9_]{0,40}", fullmatch=True).filter(
+    lambda s: s.upper() not in _RESERVED
+)
+_RESERVED = {
+    "ALL", "AND", "ANY", "ARRAY", "AS", "ASC", "CASE", "CAST", "CHECK", "COLLATE", "COLUMN", "CONSTRAINT",
+    "CREATE", "DEFAULT", "DESC", "DISTINCT", "DO", "ELSE", "END", "FOR", "FOREIGN", "FROM", "GRANT",
+    "GROUP", "HAVING", "IN", "INTO", "LIMIT", "NOT", "NULL", "OFFSET", "ON", "OR", "ORDER", "PRIMARY",
+    "REFERENCES", "SELECT", "TABLE", "THEN", "TO", "UNION", "UNIQUE", "USER", "USING", "WHEN", "WHERE",
+    "WITH", "ANALYSE", "ANALYZE", "BOTH", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_USER", "FALSE", "TRUE",
+    "LEADING", "TRAILING", "ONLY", "PLACING", "RETURNING", "SOME", "SYMMETRIC", "WINDOW", "VARIADIC",
+    "ASYMMETRIC", "INITIALLY", "DEFERRABLE", "LATERAL", "LOCALTIME", "LOCALTIMESTAMP", "SESSION_USER",
+    "CURRENT_ROLE", "CURRENT_CATALOG", "CURRENT_SCHEMA", "CURRENT_TIMESTAMP", "FETCH", "EXCEPT",
+    "INTERSECT", "CHECK", "AUTHORIZATION", "BINARY", "COLLATION", "CONCURRENTLY", "CROSS", "FREEZE",
+    "FULL", "ILIKE", "INNER", "IS", "ISNULL", "JOIN", "LEFT", "LIKE", "NATURAL", "NOTNULL", "OUTER",
+    "OVERLAPS", "RIGHT", "SIMILAR", "TABLESAMPLE", "VERBOSE",
+}  # fmt: skip
+
+
+@st.composite
+def _table_sql(draw: st.DrawFn) -> str:
+    table = draw(_IDENTS)
+    names = draw(st.lists(_IDENTS, min_size=1, max_size=6, unique=True))
+    cols = []
+    for i, name in enumerate(names):
+        typ = draw(st.sampled_from(_TYPES))
+        parts = [name, typ]
+        if i == 0 and draw(st.booleans()):
+            parts.append("PRIMARY KEY")
+        elif draw(st.booleans()):
+            parts.append("NOT NULL")
+        if "serial" not in typ and "[" not in typ and draw(st.integers(0, 4)) == 0:
+            parts.append("UNIQUE")
+        if typ in ("int", "integer", "bigint", "numeric") and draw(st.booleans()):
+            parts.append(f"CHECK ({name} > 0)")
+        cols.append(" ".join(parts))
+    if len(names) >= 2 and draw(st.booleans()):
+        cols.append(f"UNIQUE ({names[0]}, {names[1]})")
+    sql = f"CREATE TABLE {table} ({', '.join(cols)});\n"
+    for extra in draw(st.lists(_IDENTS.filter(lambda n: n not in names), max_size=2, unique=True)):
+        sql += f"ALTER TABLE {table} ADD COLUMN {extra} {draw(st.sampled_from(_TYPES))} UNIQUE;\n"
+    return sql
+
+
+@pytest.mark.db
+@settings(settings.get_profile("db"), max_examples=15)
+@given(sql=_table_sql())
+def test_replay_of_generated_tables_matches_postgres(sql: str, pg_server: PostgresServer) -> None:
+    analyzed = analyze_all(parse_text(sql, "gen.sql"))
+    with pg_server.database() as url:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                for a in analyzed:
+                    conn.exec_driver_sql(a.statement.text)
+                live = _catalog(conn)
+        finally:
+            engine.dispose()
+    replayed = _from_model(replay(analyzed))
+    for facet in ("tables", "columns", "constraints", "indexes", "sequences", "keys"):
+        assert replayed[facet] == live[facet], f"{facet} differ for:\n{sql}"

@@ -215,3 +215,24 @@ def test_a_given_model_decides_what_exists() -> None:
     # a model that knows t and its index ix_a, and no table "other"
     known = model_from_sql("CREATE TABLE t (a int); CREATE INDEX ix_a ON t (a);")
     assert _codes(lint(stmts, LintContext(model=known))) == [("m.sql", 1, "AG208"), ("m.sql", 3, "AG208")]
+
+
+def _all_fixture_sql() -> list[Path]:
+    return sorted((ROOT / "tests" / "fixtures").rglob("*.sql"))
+
+
+def test_lint_survives_every_sql_fixture_of_the_project() -> None:
+    from alembic_guard.errors import SourceError
+
+    checked = 0
+    for path in _all_fixture_sql():
+        try:
+            text = path.read_text(encoding="utf-8")
+            stmts = parse_text(text, path=path.name)
+        except (SourceError, UnicodeDecodeError):
+            continue  # the parser's own invalid cases
+        for context in (LintContext(), LintContext(model=model_from_sql(""), in_transaction=False)):
+            found = lint(stmts, context)
+            assert [(f.line, f.col) for f in found] == sorted((f.line, f.col) for f in found)
+        checked += 1
+    assert checked >= 20

@@ -242,3 +242,19 @@ def test_errors_in_a_down_file_name_the_down_file(tmp_path: Path) -> None:
     (tmp_path / "undo" / "U1__init.sql").write_bytes(b"DROP TABLE \xff;")
     with pytest.raises(SourceError, match=r"^undo/U1__init\.sql:1:12: is not valid UTF-8"):
         load_directory(tmp_path)
+
+
+def test_unlistable_subdirectory_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # root lists any directory whatever its mode, so make listing fail the way os.walk reports it
+    (tmp_path / "1_a.sql").write_text("SELECT 1;")
+    (tmp_path / "sub").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(SourceError, match=r"^sub: cannot list this directory: Permission denied"):
+        load_directory(tmp_path)

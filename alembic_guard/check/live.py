@@ -1,0 +1,318 @@
+"""Live checks of ``guard-check``: what the database says about the revisions.
+
+Read-only on the database: ``alembic_version``, the ledger
+(``alembic_guard_log``), one schema snapshot and ``pg_class`` sizes.  Takes
+no lock beyond ACCESS SHARE on catalogs (inside one REPEATABLE READ READ
+ONLY snapshot transaction for the schema).
+
+- pending revisions pre-flighted against the live schema plus the effects of
+  the pending revisions before them (a missing table or column → error);
+- drift between the live schema and the replayed one of the applied
+  revisions (through :mod:`alembic_guard.diff`, when it is installed);
+- failed runs and lenient-mode debts from the ledger; applied revision files
+  whose checksum changed since they ran;
+- invalid indexes and never-validated constraints;
+- beside every lock-heavy pending statement, the size of the table it locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from alembic_guard import changes as ch
+from alembic_guard.check.static import RevisionRun, finding
+from alembic_guard.errors import ConnectionFailed, UsageError
+from alembic_guard.model import QName, SchemaModel, format_qname
+from alembic_guard.report.types import DriftItem, Finding, Location, RevisionInfo, Section, StatementInfo, TableSize
+
+# SHARE and stronger block writes (and ACCESS EXCLUSIVE reads) for as long as the statement runs
+_HEAVY = frozenset({"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"})
+_LEDGER_FAILED = frozenset({"failed", "abandoned"})
+
+
+@dataclass(slots=True)
+class LiveResult:
+    applied: set[str]
+    heads: tuple[str, ...]
+    findings: list[Finding] = field(default_factory=list)
+    drift: Section = field(default_factory=lambda: Section("skipped"))
+    drift_items: list[DriftItem] = field(default_factory=list)
+    # (revision, statement index) -> sizes of the existing tables the statement locks heavily
+    statement_sizes: dict[tuple[str, int], tuple[TableSize, ...]] = field(default_factory=dict)
+
+
+def connect(url: str) -> Any:
+    """A NullPool engine for ``url``; a malformed URL is a :class:`UsageError` (password masked)."""
+    from sqlalchemy import create_engine, exc
+    from sqlalchemy.pool import NullPool
+
+    from alembic_guard.cli import mask_url
+
+    try:
+        return create_engine(url, poolclass=NullPool)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ValueError) as e:
+        raise UsageError(
+            f"bad database URL {mask_url(url)}: {e}", hint="use postgresql://user:password@host:port/dbname"
+        ) from None
+
+
+def connection_error(url: str, e: Any) -> ConnectionFailed:
+    from alembic_guard.cli import mask_url
+
+    orig = getattr(e, "orig", None)
+    text = str(orig if orig is not None else e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    return ConnectionFailed(
+        f"cannot connect to {mask_url(url)}: {mask_url(first)}",
+        hint="check DATABASE_URL / sqlalchemy.url / --database, that the server runs, and the credentials",
+    )
+
+
+def check_live(
+    conn: Any,
+    script_dir: Any,
+    runs: Sequence[RevisionRun],
+    expected_models: dict[str, SchemaModel],
+    *,
+    version_table: str = "alembic_version",
+) -> LiveResult:
+    """Run every live check on ``conn`` (read-only)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
+    from alembic_guard.runtime.ledger import Ledger
+
+    mc = MigrationContext.configure(conn, opts={"version_table": version_table})
+    heads = tuple(sorted(mc.get_current_heads()))
+    applied: set[str] = set()
+    if heads:
+        applied = {str(s.revision) for s in script_dir.revision_map.iterate_revisions(heads, "base")}
+    conn.rollback()
+    live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
+    ledger = Ledger(conn)
+    records = ledger.records() if ledger.exists() else []
+    conn.rollback()
+
+    result = LiveResult(applied, heads)
+    result.findings.extend(_preflight(runs, applied, live))
+    result.findings.extend(_ledger(runs, applied, records))
+    result.findings.extend(_catalog_state(live))
+    _drift(result, runs, applied, expected_models, live)
+    targets = _heavy_targets(runs, applied, live)
+    sizes = _sizes(conn, {q for qs in targets.values() for q in qs})
+    result.statement_sizes = {
+        key: tuple(sizes[q] for q in qs if q in sizes) for key, qs in targets.items() if any(q in sizes for q in qs)
+    }
+    conn.rollback()
+    return result
+
+
+def _preflight(runs: Sequence[RevisionRun], applied: set[str], live: SchemaModel) -> list[Finding]:
+    """Pending revisions, in order, against the live schema plus the pending ones before them."""
+    from alembic_guard.runtime.preflight import check as requirements_check
+
+    model = live.copy()
+    out: list[Finding] = []
+    for run in runs:
+        if run.revision in applied:
+            continue
+        for a in run.analyzed:
+            for p in requirements_check([a], model):
+                out.append(
+                    finding(
+                        "AG511",
+                        f"pending revision {run.revision} requires {p.ref.describe()}, which the database "
+                        "does not have and no earlier pending revision provides",
+                        revision=run.revision,
+                        location=run.location(a.statement),
+                        sql=a.statement.text,
+                        source="preflight",
+                    )
+                )
+            for change in a.effect.changes:
+                ch.apply(model, change)
+    return out
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[Any]) -> list[Finding]:
+    last: dict[str, Any] = {}
+    last_ok: dict[str, Any] = {}
+    for rec in records:  # in insertion order: the last one wins
+        if rec.direction != "upgrade":
+            continue
+        last[rec.revision] = rec
+        if rec.status == "succeeded":
+            last_ok[rec.revision] = rec
+    out: list[Finding] = []
+    for run in runs:
+        rev = run.revision
+        rec = last.get(rev)
+        where = Location(run.file, 1, 1)
+        if rev not in applied and rec is not None and rec.status in _LEDGER_FAILED:
+            code = f"SQLSTATE {rec.sqlstate}: " if rec.sqlstate else ""
+            when = rec.started_at.strftime("%Y-%m-%d %H:%M:%S") if rec.started_at else "?"
+            error = " ".join(str(rec.error or "no error recorded").split())
+            out.append(
+                finding(
+                    "AG521",
+                    f"revision {rev} {rec.status} at {when} (attempt {rec.attempt}, host {rec.host}): {code}{error}",
+                    revision=rev,
+                    location=where,
+                    sql=rec.statement,
+                    source="ledger",
+                )
+            )
+        ok = last_ok.get(rev)
+        if rev in applied and ok is not None:
+            for debt in ok.debts or ():
+                what = " ".join(str(debt.get(k, "")) for k in ("op", "target") if debt.get(k))
+                out.append(
+                    finding(
+                        "AG522",
+                        f"revision {rev} skipped {what or 'an operation'}: {debt.get('reason', 'no reason recorded')}",
+                        revision=rev,
+                        location=where,
+                        source="ledger",
+                    )
+                )
+            current = _sha256(run.path)
+            if ok.checksum and current and ok.checksum != current:
+                out.append(
+                    finding(
+                        "AG503",
+                        f"revision {rev} was applied from a file with checksum {ok.checksum[:12]}, "
+                        f"the file now has {current[:12]}",
+                        revision=rev,
+                        location=where,
+                        source="checksum",
+                    )
+                )
+    return out
+
+
+def _catalog_state(live: SchemaModel) -> list[Finding]:
+    out: list[Finding] = []
+    for key in sorted(live.indexes):
+        ix = live.indexes[key]
+        if not ix.valid:
+            out.append(
+                finding(
+                    "AG541",
+                    f"index {format_qname(ix.qname)} on {format_qname(ix.table)} is INVALID",
+                    source="live",
+                )
+            )
+    for ckey in sorted(live.constraints):
+        con = live.constraints[ckey]
+        if not con.validated:
+            out.append(
+                finding(
+                    "AG542",
+                    f"constraint {con.name} on {format_qname(con.table)} is NOT VALID",
+                    source="live",
+                )
+            )
+    return out
+
+
+def _drift(
+    result: LiveResult,
+    runs: Sequence[RevisionRun],
+    applied: set[str],
+    expected_models: dict[str, SchemaModel],
+    live: SchemaModel,
+) -> None:
+    try:
+        diff = importlib.import_module("alembic_guard.diff")
+    except ImportError:
+        result.drift = Section("unavailable", "drift: not available (alembic_guard.diff is not installed)")
+        return
+    unreadable = [r.revision for r in runs if r.revision in applied and (r.rendered.sql is None or r.parse_error)]
+    if unreadable:
+        result.drift = Section(
+            "unavailable", f"drift: not checked, applied revision(s) {', '.join(unreadable)} could not be rendered"
+        )
+        return
+    last_applied = [r.revision for r in runs if r.revision in applied]
+    expected = expected_models[last_applied[-1]] if last_applied else SchemaModel()
+    drifts = list(diff.compare(expected, live))
+    items: list[DriftItem] = []
+    for d in drifts:
+        ref = getattr(d, "ref", None)
+        obj = ref.describe() if hasattr(ref, "describe") else str(ref)
+        severity = "error" if str(getattr(d, "severity", "error")) == "error" else "warning"
+        items.append(DriftItem(str(d.kind), obj, severity, str(d.message), str(getattr(d, "hint", "") or "")))
+    items.sort(key=lambda i: (i.object, i.kind, i.message))
+    result.drift_items = items
+    result.drift = Section("ok", f"{len(items)} difference(s)")
+    for item in items:
+        result.findings.append(
+            finding("AG531", f"{item.object}: {item.message}", severity=item.severity, source="drift")
+        )
+
+
+def _heavy_targets(
+    runs: Sequence[RevisionRun], applied: set[str], live: SchemaModel
+) -> dict[tuple[str, int], list[QName]]:
+    """Existing tables each pending statement locks with SHARE or stronger."""
+    from alembic_guard.lint import lock_targets
+
+    out: dict[tuple[str, int], list[QName]] = {}
+    for run in runs:
+        if run.revision in applied:
+            continue
+        for i, a in enumerate(run.analyzed):
+            qs = list(dict.fromkeys(q for q, level in lock_targets(a) if level in _HEAVY and live.relation_exists(*q)))
+            if qs:
+                out[(run.revision, i)] = qs
+    return out
+
+
+def _sizes(conn: Any, tables: set[QName]) -> dict[QName, TableSize]:
+    """Size on disk and row estimate of ``tables``: one query on ``pg_class``.  Read-only."""
+    from sqlalchemy import bindparam, text
+
+    if not tables:
+        return {}
+    keys = sorted(tables)
+    rows = conn.execute(
+        text(
+            """
+            SELECT n.nspname, c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname || '.' || c.relname IN :names
+            """
+        ).bindparams(bindparam("names", expanding=True)),
+        {"names": [f"{s}.{t}" for s, t in keys]},
+    )
+    return {
+        (s, t): TableSize(format_qname((s, t)), int(size or 0), int(tuples if tuples is not None else -1))
+        for s, t, size, tuples in rows
+    }
+
+
+def annotate(infos: Sequence[RevisionInfo], live: LiveResult) -> list[RevisionInfo]:
+    """Revision states from the database, and sizes beside the lock-heavy pending statements."""
+    out = []
+    for info in infos:
+        state = "applied" if info.revision in live.applied else "pending"
+        statements = tuple(
+            replace(st, sizes=live.statement_sizes[(info.revision, i)])
+            if (info.revision, i) in live.statement_sizes
+            else st
+            for i, st in enumerate(info.statements)
+        )
+        out.append(replace(info, state=state, statements=statements))
+    return out

@@ -1,0 +1,634 @@
+"""Drift: how a live schema differs from the schema the migrations should have left.
+
+:func:`compare` takes two :class:`~alembic_guard.model.SchemaModel` values —
+``expected`` (a scratch database upgraded to head, or the replayed
+revisions) and ``live`` (a snapshot of the real database) — and returns one
+:class:`Drift` per difference, each with a stable code (``AG5xx``), the harm in
+one sentence and the fix.  ``guard-check`` reports them; ``guard-repair``
+plans from them (:mod:`alembic_guard.repair.plan`).
+
+Expression text (defaults, CHECK expressions, index predicates, view bodies)
+is spelled differently by source SQL and by ``pg_catalog``
+(``'todo'::character varying`` for ``'todo'``, extra parentheses, layout).
+Such text is compared only with ``compare_expressions=True``, meant for the
+case where both models come from the catalog (the scratch-database method),
+and even then through :func:`normalize_expression`.  Structural facts (names,
+column types, nullability, index keys, foreign-key targets, validity) are
+always compared.
+
+Pure: no connection, no filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from alembic_guard.model import (
+    Column,
+    Constraint,
+    Index,
+    ObjRef,
+    QName,
+    SchemaModel,
+    Table,
+    format_qname,
+)
+
+__all__ = ["DRIFT_KINDS", "Drift", "DriftKind", "compare", "normalize_expression"]
+
+Severity = Literal["error", "warning"]
+
+DEFAULT_IGNORED = ("alembic_version", "alembic_guard_log")
+
+
+@dataclass(frozen=True, slots=True)
+class DriftKind:
+    """One kind of drift, declared once: its code, id, severity, harm and fix."""
+
+    code: str
+    id: str
+    severity: Severity
+    harm: str
+    hint: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} {self.id}"
+
+
+_KINDS = (
+    DriftKind(
+        "AG501", "missing-column", "error",
+        "queries that use it fail", "run `alembic guard-repair --apply` to add it",
+    ),
+    DriftKind(
+        "AG502", "extra-column", "warning",
+        "no revision creates it, so a later revision adding a column of that name will fail",
+        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG503", "column-type", "error",
+        "values may be truncated or rejected and queries may behave differently",
+        "change it with `alembic guard-repair --apply --allow-destructive` (rewrites the table), "
+        "or add a revision that records the type the database has",
+    ),
+    DriftKind(
+        "AG504", "column-nullability", "error",
+        "rows the application does not expect (NULLs) may be stored, or inserts it expects to work fail",
+        "run `alembic guard-repair --apply` (NULLs are counted before SET NOT NULL)",
+    ),
+    DriftKind(
+        "AG505", "missing-index", "error",
+        "queries that rely on it scan the table; a missing unique index lets duplicates in",
+        "run `alembic guard-repair --apply` to build it (CONCURRENTLY)",
+    ),
+    DriftKind(
+        "AG506", "invalid-index", "error",
+        "a failed concurrent build left it INVALID: it is maintained on every write but never used, "
+        "and IF NOT EXISTS takes it for the real index",
+        "run `alembic guard-repair --apply` to drop and rebuild it CONCURRENTLY",
+    ),
+    DriftKind(
+        "AG507", "index-definition", "warning",
+        "the index of that name indexes something else, so queries the revision planned for scan",
+        "rebuild it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG508", "missing-constraint", "error",
+        "rows that break the rule can be written",
+        "run `alembic guard-repair --apply` (existing rows are checked first)",
+    ),
+    DriftKind(
+        "AG509", "not-valid-constraint", "warning",
+        "it was added NOT VALID and never validated: rows written before it may break it",
+        "run `alembic guard-repair --apply` to VALIDATE it (existing rows are checked first)",
+    ),
+    DriftKind(
+        "AG510", "missing-table", "error",
+        "everything that reads or writes it fails",
+        "run `alembic guard-repair --apply` to create it",
+    ),
+    DriftKind(
+        "AG511", "extra-table", "warning",
+        "no revision creates it, so a later revision creating a table of that name will fail",
+        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG512", "missing-view", "error",
+        "queries of the view fail",
+        "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
+    ),
+    DriftKind(
+        "AG513", "missing-function", "error",
+        "calls of the function, and triggers using it, fail",
+        "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
+    ),
+    DriftKind(
+        "AG514", "missing-trigger", "error",
+        "the work it does on each write silently stops",
+        "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
+    ),
+    DriftKind(
+        "AG515", "missing-enum-value", "error",
+        "writes of that value fail",
+        "run `alembic guard-repair --apply` to add the value",
+    ),
+    DriftKind(
+        "AG516", "column-default", "warning",
+        "inserts that omit the column store another value than the revisions intend",
+        "run `alembic guard-repair --apply` to set the default (no row changes)",
+    ),
+    DriftKind(
+        "AG517", "extra-index", "warning",
+        "it slows every write and no revision knows about it",
+        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG518", "constraint-definition", "error",
+        "the constraint of that name enforces another rule than the revisions declare",
+        "recreate it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG519", "extra-constraint", "warning",
+        "it may reject writes the application expects to succeed",
+        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG520", "view-definition", "warning",
+        "the view returns something else than the revisions define",
+        "recreate it with `alembic guard-repair --apply --allow-destructive`",
+    ),
+    DriftKind(
+        "AG521", "missing-type", "error",
+        "columns and casts using the type cannot be created",
+        "run `alembic guard-repair --apply` to create it",
+    ),
+    DriftKind(
+        "AG522", "missing-sequence", "error",
+        "defaults drawing from it (nextval) fail",
+        "run `alembic guard-repair --apply` to create it",
+    ),
+    DriftKind(
+        "AG523", "missing-extension", "error",
+        "the types and functions it provides are missing",
+        "run `alembic guard-repair --apply` to create it (needs a role allowed to)",
+    ),
+)  # fmt: skip
+
+DRIFT_KINDS: dict[str, DriftKind] = {k.id: k for k in _KINDS}
+if len({k.code for k in _KINDS}) != len(_KINDS) or len(DRIFT_KINDS) != len(_KINDS):
+    raise RuntimeError("a drift code or id is declared twice")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One difference between the expected and the live schema.
+
+    ``kind`` is ``"AG501 missing-column"``; ``expected`` / ``actual`` are short
+    text forms (``None`` when that side has nothing).
+    """
+
+    kind: str
+    ref: ObjRef
+    expected: str | None
+    actual: str | None
+    severity: Severity
+    message: str
+    hint: str
+
+    @property
+    def code(self) -> str:
+        return self.kind.split(" ", 1)[0]
+
+    @property
+    def id(self) -> str:
+        return self.kind.split(" ", 1)[1]
+
+    def render(self) -> str:
+        return f"{self.kind} {self.ref.describe()}: {self.message}"
+
+
+def _drift(kind_id: str, ref: ObjRef, expected: str | None, actual: str | None, what: str) -> Drift:
+    k = DRIFT_KINDS[kind_id]
+    return Drift(k.label, ref, expected, actual, k.severity, f"{what}: {k.harm}", k.hint)
+
+
+# -- normalization ----------------------------------------------------------------
+
+_STRING = re.compile(r"'(?:[^']|'')*'")
+# a cast the catalog adds: ::text, ::character varying(20), ::timestamp with time zone, ::regclass, ::int[]
+_CAST = re.compile(
+    r"::\s*(?:\"[^\"]+\"|[a-z_][a-z0-9_.]*)(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))*"
+    r"(?:\s*\([0-9,\s]*\))?(?:\s*\[\])*"
+)
+
+
+def normalize_expression(text: str | None) -> str:
+    """Expression text with the spelling differences of source SQL and ``pg_catalog`` removed.
+
+    Outside string literals: lower case, casts (``::text``) dropped,
+    parentheses, double quotes and whitespace dropped.  String literals are
+    kept exactly (``'Todo'`` and ``'todo'`` are different values).  Loose by
+    design — two texts equal after this are taken to mean the same; the
+    normalization can hide a difference only in casts or grouping.
+    """
+    if text is None:
+        return ""
+    out: list[str] = []
+    pos = 0
+    for m in _STRING.finditer(text):
+        out.append(_squash(text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_squash(text[pos:]))
+    return "".join(out)
+
+
+def _squash(part: str) -> str:
+    part = _CAST.sub("", part.lower())
+    return re.sub(r"[\s()\"]", "", part)
+
+
+# -- text forms ----------------------------------------------------------------------
+
+
+def describe_column(c: Column) -> str:
+    text = f"{c.type} {'NULL' if c.nullable else 'NOT NULL'}"
+    return text + (f" DEFAULT {c.default}" if c.default is not None else "")
+
+
+def describe_index(ix: Index) -> str:
+    text = f"{'UNIQUE ' if ix.unique else ''}{ix.method} on {format_qname(ix.table)} ({', '.join(ix.columns)})"
+    if ix.include:
+        text += f" INCLUDE ({', '.join(ix.include)})"
+    text += f" WHERE {ix.predicate}" if ix.predicate else ""
+    return text + ("" if ix.valid else " INVALID")
+
+
+def describe_constraint(c: Constraint) -> str:
+    if c.kind == "foreign_key":
+        ref = format_qname(c.ref_table) if c.ref_table else "?"
+        text = f"FOREIGN KEY ({', '.join(c.columns)}) REFERENCES {ref} ({', '.join(c.ref_columns)})"
+    elif c.kind == "check":
+        text = f"CHECK ({c.expression})"
+    elif c.kind == "exclude":
+        text = f"EXCLUDE {c.expression}"
+    else:
+        text = f"{c.kind.replace('_', ' ').upper()} ({', '.join(c.columns)})"
+    return text + ("" if c.validated else " NOT VALID")
+
+
+# -- comparison ----------------------------------------------------------------------
+
+
+def compare(
+    expected: SchemaModel,
+    live: SchemaModel,
+    *,
+    ignore_tables: Iterable[str] = DEFAULT_IGNORED,
+    compare_expressions: bool = False,
+) -> list[Drift]:
+    """Every difference between ``expected`` and ``live``, sorted by code then object.
+
+    ``ignore_tables``: table names (any schema) left out on both sides, with
+    their indexes, constraints and triggers.  ``compare_expressions``: also
+    compare defaults, CHECK expressions, index predicates and view bodies
+    (normalized); pass it when both models come from ``pg_catalog``.
+
+    Only schemas the expected model has are compared, so a database shared
+    with other applications' schemas is not reported as drift.
+    """
+    ignored = frozenset(ignore_tables)
+    schemas = expected.schemas | {q[0] for q in expected.tables}
+    c = _Comparer(expected, live, ignored, schemas, compare_expressions)
+    c.run()
+    return sorted(c.out, key=lambda d: (d.code, d.ref))
+
+
+class _Comparer:
+    def __init__(
+        self,
+        expected: SchemaModel,
+        live: SchemaModel,
+        ignored: frozenset[str],
+        schemas: set[str],
+        exprs: bool,
+    ) -> None:
+        self.exp, self.live = expected, live
+        self.ignored, self.schemas, self.exprs = ignored, schemas, exprs
+        self.out: list[Drift] = []
+
+    def _in_scope(self, table: QName) -> bool:
+        return table[1] not in self.ignored and table[0] in self.schemas
+
+    def run(self) -> None:
+        self.tables()
+        self.constraints()  # before indexes: a missing constraint explains its missing index
+        self.indexes()
+        self.views()
+        self.types()
+        self.routines()
+
+    # -- tables and columns --------------------------------------------------------------
+
+    def tables(self) -> None:
+        for q, want in sorted(self.exp.tables.items()):
+            if not self._in_scope(q):
+                continue
+            have = self.live.tables.get(q)
+            if have is None:
+                ref = ObjRef.relation(*q)
+                cols = ", ".join(f"{c.name} {c.type}" for c in want.columns)
+                self.out.append(_drift("missing-table", ref, f"table ({cols})", None, "the table is missing"))
+                continue
+            self.columns(want, have)
+        for q in sorted(self.live.tables):
+            if self._in_scope(q) and q not in self.exp.tables and q not in self.exp.views:
+                self.out.append(
+                    _drift("extra-table", ObjRef.relation(*q), None, "table", "no revision creates this table")
+                )
+
+    def columns(self, want: Table, have: Table) -> None:
+        s, t = want.schema, want.name
+        for wc in want.columns:
+            ref = ObjRef.column(s, t, wc.name)
+            hc = have.column(wc.name)
+            if hc is None:
+                self.out.append(_drift("missing-column", ref, describe_column(wc), None, "the column is missing"))
+                continue
+            if wc.type != hc.type:
+                self.out.append(
+                    _drift("column-type", ref, wc.type, hc.type, f"the column is {hc.type}, not {wc.type}")
+                )
+            if wc.nullable != hc.nullable:
+                self.out.append(
+                    _drift(
+                        "column-nullability",
+                        ref,
+                        "NULL" if wc.nullable else "NOT NULL",
+                        "NULL" if hc.nullable else "NOT NULL",
+                        "the column is " + ("NOT NULL" if not hc.nullable else "nullable")
+                        + ", the revisions make it " + ("nullable" if wc.nullable else "NOT NULL"),
+                    )
+                )
+            if (
+                self.exprs
+                and not (wc.identity or hc.identity)
+                and normalize_expression(wc.default) != normalize_expression(hc.default)
+            ):
+                self.out.append(
+                    _drift("column-default", ref, wc.default, hc.default, "the column default differs")
+                )
+        wanted = {c.name for c in want.columns}
+        for hc in have.columns:
+            if hc.name not in wanted:
+                self.out.append(
+                    _drift(
+                        "extra-column",
+                        ObjRef.column(s, t, hc.name),
+                        None,
+                        describe_column(hc),
+                        "no revision creates this column",
+                    )
+                )
+
+    # -- constraints and indexes -----------------------------------------------------------
+
+    def constraints(self) -> None:
+        self.missing_constraint_names: set[QName] = set()
+        for key, want in sorted(self.exp.constraints.items()):
+            s, t, n = key
+            if not self._in_scope((s, t)) or (s, t) not in self.live.tables:
+                continue  # a missing table is one drift, not one per constraint
+            ref = ObjRef("constraint", s, n, t)
+            have = self.live.constraints.get(key)
+            if have is None:
+                self.missing_constraint_names.add((s, n))
+                self.out.append(
+                    _drift(
+                        "missing-constraint", ref, describe_constraint(want), None, f"the {_kind(want)} is missing"
+                    )
+                )
+            elif not _same_constraint(want, have, self.exprs):
+                self.out.append(
+                    _drift(
+                        "constraint-definition",
+                        ref,
+                        describe_constraint(want),
+                        describe_constraint(have),
+                        f"the {_kind(want)} has another definition",
+                    )
+                )
+            elif want.validated and not have.validated:
+                self.out.append(
+                    _drift(
+                        "not-valid-constraint",
+                        ref,
+                        describe_constraint(want),
+                        describe_constraint(have),
+                        f"the {_kind(want)} is NOT VALID",
+                    )
+                )
+        for key, have in sorted(self.live.constraints.items()):
+            s, t, n = key
+            if self._in_scope((s, t)) and (s, t) in self.exp.tables and key not in self.exp.constraints:
+                self.out.append(
+                    _drift(
+                        "extra-constraint",
+                        ObjRef("constraint", s, n, t),
+                        None,
+                        describe_constraint(have),
+                        f"no revision creates this {_kind(have)}",
+                    )
+                )
+
+    def indexes(self) -> None:
+        for q, want in sorted(self.exp.indexes.items()):
+            if not self._in_scope(want.table) or want.table not in self.live.tables:
+                continue
+            ref = ObjRef("index", *q)
+            have = self.live.indexes.get(q)
+            if have is None:
+                if q not in self.missing_constraint_names:  # the constraint's drift covers it
+                    self.out.append(
+                        _drift("missing-index", ref, describe_index(want), None, "the index is missing")
+                    )
+            elif not _same_index(want, have, self.exprs):
+                self.out.append(
+                    _drift(
+                        "index-definition",
+                        ref,
+                        describe_index(want),
+                        describe_index(have),
+                        "the index has another definition",
+                    )
+                )
+            elif want.valid and not have.valid:
+                self.out.append(
+                    _drift(
+                        "invalid-index",
+                        ref,
+                        describe_index(want),
+                        describe_index(have),
+                        "the index is INVALID",
+                    )
+                )
+        for q, have in sorted(self.live.indexes.items()):
+            if self._in_scope(have.table) and have.table in self.exp.tables and q not in self.exp.indexes:
+                self.out.append(
+                    _drift(
+                        "extra-index",
+                        ObjRef("index", *q),
+                        None,
+                        describe_index(have),
+                        "no revision creates this index" + ("" if have.valid else " (and it is INVALID)"),
+                    )
+                )
+
+    # -- views, types, routines ---------------------------------------------------------------
+
+    def views(self) -> None:
+        for q, want in sorted(self.exp.views.items()):
+            if q[0] not in self.schemas:
+                continue
+            ref = ObjRef.relation(*q)
+            have = self.live.views.get(q)
+            kind = "materialized view" if want.materialized else "view"
+            if have is None:
+                self.out.append(
+                    _drift("missing-view", ref, _short(want.definition) or kind, None, f"the {kind} is missing")
+                )
+            elif self.exprs and normalize_expression(want.definition) != normalize_expression(have.definition):
+                self.out.append(
+                    _drift(
+                        "view-definition",
+                        ref,
+                        _short(want.definition),
+                        _short(have.definition),
+                        f"the {kind} has another definition",
+                    )
+                )
+
+    def types(self) -> None:
+        for q, want in sorted(self.exp.enums.items()):
+            if q[0] not in self.schemas:
+                continue
+            have = self.live.enums.get(q)
+            if have is None:
+                self.out.append(
+                    _drift(
+                        "missing-type",
+                        ObjRef("type", *q),
+                        f"enum ({', '.join(want.values)})",
+                        None,
+                        "the enum type is missing",
+                    )
+                )
+                continue
+            for v in want.values:
+                if v not in have.values:
+                    self.out.append(
+                        _drift(
+                            "missing-enum-value",
+                            ObjRef("type", q[0], f"{q[1]}.{v}"),
+                            v,
+                            ", ".join(have.values),
+                            f"enum {format_qname(q)} has no value {v!r}",
+                        )
+                    )
+        for q in sorted(self.exp.composites):
+            if q[0] in self.schemas and q not in self.live.composites:
+                self.out.append(
+                    _drift("missing-type", ObjRef("type", *q), "composite type", None, "the type is missing")
+                )
+        for q in sorted(self.exp.sequences):
+            if q[0] in self.schemas and q not in self.live.sequences:
+                self.out.append(
+                    _drift("missing-sequence", ObjRef("sequence", *q), "sequence", None, "the sequence is missing")
+                )
+        for name in sorted(self.exp.extensions):
+            if name not in self.live.extensions:
+                self.out.append(
+                    _drift(
+                        "missing-extension",
+                        ObjRef("extension", "", name),
+                        name,
+                        None,
+                        "the extension is not installed",
+                    )
+                )
+
+    def routines(self) -> None:
+        for q, fn in sorted(self.exp.functions.items()):
+            if q[0] in self.schemas and q not in self.live.functions:
+                self.out.append(
+                    _drift(
+                        "missing-function",
+                        ObjRef("function", *q),
+                        f"{fn.kind} {q[1]}({fn.arguments})",
+                        None,
+                        f"the {fn.kind} is missing",
+                    )
+                )
+        for key, tg in sorted(self.exp.triggers.items()):
+            s, t, n = key
+            if self._in_scope((s, t)) and (s, t) in self.live.tables and key not in self.live.triggers:
+                fn = format_qname(tg.function) if tg.function else "?"
+                when = f"{tg.timing or ''} {' or '.join(tg.events)}".strip()
+                self.out.append(
+                    _drift(
+                        "missing-trigger",
+                        ObjRef("trigger", s, n, t),
+                        f"{when} execute {fn}()",
+                        None,
+                        "the trigger is missing",
+                    )
+                )
+
+
+def _kind(c: Constraint) -> str:
+    return {
+        "primary_key": "primary key",
+        "foreign_key": "foreign key",
+        "unique": "unique constraint",
+        "check": "check constraint",
+        "exclude": "exclusion constraint",
+    }[c.kind]
+
+
+def _short(text: str | None, limit: int = 120) -> str | None:
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _same_constraint(want: Constraint, have: Constraint, exprs: bool) -> bool:
+    if want.kind != have.kind:
+        return False
+    if want.kind == "foreign_key":
+        return (want.columns, want.ref_table, want.ref_columns, want.on_delete, want.on_update) == (
+            have.columns,
+            have.ref_table,
+            have.ref_columns,
+            have.on_delete,
+            have.on_update,
+        )
+    if want.kind in ("check", "exclude"):
+        return not exprs or normalize_expression(want.expression) == normalize_expression(have.expression)
+    return want.columns == have.columns
+
+
+def _same_index(want: Index, have: Index, exprs: bool) -> bool:
+    if (want.table, want.unique, want.method, want.include) != (have.table, have.unique, have.method, have.include):
+        return False
+    keys_w = [normalize_expression(k) for k in want.columns]
+    keys_h = [normalize_expression(k) for k in have.columns]
+    if keys_w != keys_h:
+        return False
+    if want.predicate is None or have.predicate is None:
+        return want.predicate is None and have.predicate is None
+    return not exprs or normalize_expression(want.predicate) == normalize_expression(have.predicate)
