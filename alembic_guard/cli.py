@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "alembic_guard.commands.status",
     "alembic_guard.commands.import_sql",
     "alembic_guard.commands.adopt",
+    "alembic_guard.commands.check",
 )
 
 

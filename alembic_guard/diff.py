@@ -176,6 +176,12 @@ _KINDS = (
         "the types and functions it provides are missing",
         "run `alembic guard-repair --apply` to create it (needs a role allowed to)",
     ),
+    DriftKind(
+        "AG524", "leftover-step", "warning",
+        "a failed revision's non-transactional step committed it and the rollback could not undo it",
+        "keep it (retrying the revision skips it), or undo it with "
+        "`alembic guard-repair --apply --allow-destructive`",
+    ),
 )  # fmt: skip
 
 DRIFT_KINDS: dict[str, DriftKind] = {k.id: k for k in _KINDS}
@@ -209,6 +215,11 @@ class Drift:
 
     def render(self) -> str:
         return f"{self.kind} {self.ref.describe()}: {self.message}"
+
+
+def make_drift(kind_id: str, ref: ObjRef, expected: str | None, actual: str | None, what: str) -> Drift:
+    """A :class:`Drift` of the kind ``kind_id`` (``"missing-column"``), its harm after ``what``."""
+    return _drift(kind_id, ref, expected, actual, what)
 
 
 def _drift(kind_id: str, ref: ObjRef, expected: str | None, actual: str | None, what: str) -> Drift:

@@ -237,12 +237,12 @@ def _drift(
     try:
         diff = importlib.import_module("alembic_guard.diff")
     except ImportError:
-        result.drift = Section("unavailable", "drift: not available (alembic_guard.diff is not installed)")
+        result.drift = Section("unavailable", "not available (alembic_guard.diff is not installed)")
         return
     unreadable = [r.revision for r in runs if r.revision in applied and (r.rendered.sql is None or r.parse_error)]
     if unreadable:
         result.drift = Section(
-            "unavailable", f"drift: not checked, applied revision(s) {', '.join(unreadable)} could not be rendered"
+            "unavailable", f"not checked: applied revision(s) {', '.join(unreadable)} could not be rendered"
         )
         return
     last_applied = [r.revision for r in runs if r.revision in applied]

@@ -26,6 +26,10 @@ from alembic_guard.report.types import Finding, Location, RevisionInfo, Statemen
 from alembic_guard.sql.statement import AnalyzedStatement, SourceFile, Statement
 
 
+# rules the guarded operations make moot: they skip what exists, so every op is idempotent
+_GUARDED_BY_OPS = frozenset({"AG402"})
+
+
 @dataclass(slots=True)
 class RevisionRun:
     """One revision as the checks see it: its script, its file, its SQL and analyzed statements."""
@@ -151,10 +155,15 @@ def check_static(
     *,
     report_from: int = 0,
     lock_timeout_set: bool = False,
+    guarded: bool = False,
     keep_models: bool = False,
 ) -> StaticResult:
-    """Findings for ``runs[report_from:]``; earlier runs only build the model.  Pure."""
-    from alembic_guard.lint import LintContext, lint, lock_level
+    """Findings for ``runs[report_from:]``; earlier runs only build the model.  Pure.
+
+    ``guarded``: env.py runs the guarded operations, which skip what already
+    exists, so "not idempotent" (AG402) would flag every op and is left out.
+    """
+    from alembic_guard.lint import LintContext, all_rules, lint, lock_level
     from alembic_guard.runtime.preflight import check as requirements_check
 
     findings: list[Finding] = []
@@ -215,7 +224,8 @@ def check_static(
     stmts = [a for run in reported_runs for a in run.analyzed]
     if stmts:
         context = LintContext(model=before_reported, lock_timeout_set=lock_timeout_set)
-        findings.extend(_lint_findings(reported_runs, lint(stmts, context)))
+        rules = [r for r in all_rules() if not (guarded and r.code in _GUARDED_BY_OPS)]
+        findings.extend(_lint_findings(reported_runs, lint(stmts, context, rules=rules)))
     if len(heads) > 1:
         findings.append(
             finding(

@@ -124,7 +124,6 @@ SELECT con.conrelid AS relid, con.conname AS name, con.contype AS kind,
                ORDER BY k.ord)
        END AS columns,
        fn.nspname AS ref_schema, fc.relname AS ref_name,
-       con.confdeltype AS on_delete, con.confupdtype AS on_update,
        -- only exclusion constraints need their text (nothing else describes them)
        CASE WHEN con.contype = 'x' THEN pg_catalog.pg_get_constraintdef(con.oid) END AS definition
 FROM pg_catalog.pg_constraint con
@@ -288,9 +287,6 @@ def functions(conn: Connection, schema_names: Sequence[str]) -> list[sa.RowMappi
 
 
 # -- decoding catalog codes ---------------------------------------------------
-
-FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
-"""``confdeltype`` / ``confupdtype``; NO ACTION (PostgreSQL's default) is ``None``."""
 
 PROKINDS = {"f": "function", "w": "function", "p": "procedure", "a": "aggregate"}
 

@@ -109,11 +109,8 @@ def refresh(model: SchemaModel, connection: Connection, tables: Iterable[QName])
 
 
 def _where(connection: Connection) -> str:
-    try:
-        url = connection.engine.url.render_as_string(hide_password=True)
-    except Exception:  # a connection without an engine (rare test doubles)
-        return "the database"
-    return url
+    """The connection's URL with its password masked."""
+    return connection.engine.url.render_as_string(hide_password=True)
 
 
 @contextmanager
@@ -131,7 +128,10 @@ def _read_transaction(connection: Connection) -> Iterator[None]:
     except sa.exc.DBAPIError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         where = _where(connection)
-        if exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
+        # SQLAlchemy marks a DBAPI error as a disconnect (and invalidates the
+        # connection) when the server or network went away; anything else, a
+        # statement timeout included, is an error of the read itself
+        if exc.connection_invalidated:
             raise ConnectionFailed(
                 f"lost the connection to {where} while reading its schema: {first}",
                 hint="check that the server is up and reachable, then run the command again",

@@ -229,7 +229,24 @@ def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: I
         g.original(original, operation)
     cols = tuple(want if c.name == name else c for c in table.columns)
     g.model.put_table(dataclasses.replace(table, columns=cols))
+    if want.name != name:
+        _rename_in_model(g, q, name, want.name)
     g.acted("set " + ", ".join(pending))
+
+
+def _rename_in_model(g: Guard, q: QName, old: str, new: str) -> None:
+    """Indexes and constraints follow a renamed column, as they do in PostgreSQL."""
+
+    def swap(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(new if n == old else n for n in names)
+
+    for ix in g.model.indexes_of(*q):
+        g.model.put_index(dataclasses.replace(ix, columns=swap(ix.columns)))
+    for con in g.model.constraints_of(*q):
+        g.model.put_constraint(dataclasses.replace(con, columns=swap(con.columns)))
+    for con in list(g.model.constraints.values()):
+        if con.ref_table == q:
+            g.model.put_constraint(dataclasses.replace(con, ref_columns=swap(con.ref_columns)))
 
 
 def drop_column(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:

@@ -101,7 +101,8 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
         if problem:
             g.missing(problem, hint="create the referenced table and columns first")
             return sa_table
-        result = g.original(original, operation, lock=False)
+        # a foreign key takes SHARE ROW EXCLUSIVE on the table it references
+        result = g.original(original, operation, lock=bool(fks))
         g.model.put_table(Table(q[0], q[1], tuple(wanted)))
         for con in facts:
             g.model.put_constraint(con)

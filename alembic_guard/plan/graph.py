@@ -91,26 +91,14 @@ class Graph:
     soft_indegree: list[int]
     soft: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
     objs: list[ObjRef] = field(default_factory=list)  # object ids → objects
+    unresolved: list[Unresolved] = field(default_factory=list)
+    exists_in_start: list[tuple[int, ObjRef]] = field(default_factory=list)  # AG104
+    skipped_ensures: dict[int, tuple[ObjRef, ...]] = field(default_factory=dict)
 
     def reason(self, u: int, v: int) -> EdgeReason:
         """Why ``v`` follows ``u``: (kind, object or None)."""
         kind, obj = self.reasons.get((u, v)) or self.soft[(u, v)]
         return kind, (self.objs[obj] if obj >= 0 else None)
-
-    unresolved: list[Unresolved] = field(default_factory=list)
-    exists_in_start: list[tuple[int, ObjRef]] = field(default_factory=list)  # AG104
-    skipped_ensures: dict[int, tuple[ObjRef, ...]] = field(default_factory=dict)
-
-
-def _table_key(ref: ObjRef) -> ObjRef | None:
-    """The relation a column / constraint / trigger belongs to."""
-    if ref.parent is None:
-        return None
-    return ObjRef("relation", ref.schema, ref.parent)
-
-
-def _data_key(rel: ObjRef) -> tuple[str, str, str]:
-    return ("rows", rel.schema, rel.name)
 
 
 def effective_provides(
@@ -121,10 +109,15 @@ def effective_provides(
     Judged against ``start`` the way PostgreSQL runs raw SQL: ``CREATE TABLE
     IF NOT EXISTS t (...)`` on a database that has ``t`` does nothing, so the
     columns and constraints it lists are provided only if ``t`` has them.
+    Only tables: ``CREATE OR REPLACE VIEW`` replaces an existing view.
     """
     if start is None or not effect.ensures:
         return effect.provides, ()
-    existing = {(r.schema, r.name) for r in effect.ensures if r.kind == "relation" and start.has(r)}
+    existing = {
+        (r.schema, r.name)
+        for r in effect.ensures
+        if r.kind == "relation" and (r.schema, r.name) in start.tables
+    }
     if not existing:
         return effect.provides, ()
     kept: list[ObjRef] = list(effect.creates)

@@ -23,6 +23,8 @@ def effect_summary(effect: Effect, limit: int = 4) -> str:
         parts.append(f"{verb} {shown}{more}")
     if effect.opaque is not None:
         parts.append(f"not understood: {effect.opaque}")
+    if not effect.transactional:
+        parts.append("must run outside a transaction")
     return "; ".join(parts) or "no schema effect"
 
 

@@ -132,6 +132,9 @@ class Report:
     drift_items: tuple[DriftItem, ...] = ()
     autogenerate: Section = field(default_factory=lambda: Section("skipped", "no --base and no --metadata"))
     strict: bool = False
+    # the project's Alembic configuration file, relative to the project root: where
+    # project-wide findings (multiple heads, live catalog state) point in SARIF
+    config_file: str = "alembic.ini"
 
     @property
     def summary(self) -> Summary:

@@ -402,21 +402,17 @@ class _Runner:
         return None
 
     def _prepare(self) -> None:
-        """Do the expensive, database-free work before queueing for the lock.
+        """Read every revision file before queueing for the lock.
 
-        Replicas take the lock one after another; whatever a replica does while
-        holding it (reading every revision file, importing the analyzer and the
-        guarded operations) delays all the others, even when it finds nothing
-        left to do.
+        Needed anyway to know the target heads, and done outside the lock so a
+        replica that does take it in turn holds it for as short a time as
+        possible.  Heavier imports (analyzer, guarded operations) wait until the
+        lock is held: a replica that finds the work done never pays for them,
+        and on a small machine its CPU is better left to the one migrating.
         """
         script = getattr(self.context, "script", None)
         if script is not None:
             script.revision_map.heads  # noqa: B018 - loads and parses every revision file
-        if self.settings.preflight:
-            from alembic_guard.runtime.preflight import analyzer_available
-
-            analyzer_available()
-        self._new_guard_context()
 
     def _new_guard_context(self) -> Any:
         try:

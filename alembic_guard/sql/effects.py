@@ -128,6 +128,7 @@ class _TableBuild:
         self.table = table
         self.columns: list[Column] = []
         self.constraints: list[Constraint] = []
+        self.explicit: set[str] = set()  # constraint names written in the SQL
         self.sequences: list[Sequence] = []
 
     def unique_name(self, name: str) -> str:
@@ -140,6 +141,27 @@ class _TableBuild:
         while f"{base}_{label}{i}" in taken:
             i += 1
         return f"{base}_{label}{i}"
+
+    def drop_redundant_keys(self) -> None:
+        """One index per key: PostgreSQL folds a UNIQUE identical to the primary key (or to an
+        earlier UNIQUE) of the same statement into it, keeping an explicit name if one was given."""
+        keys = [c for c in self.constraints if c.kind == "primary_key"]
+        keys += [c for c in self.constraints if c.kind == "unique"]
+        kept: dict[tuple[tuple[str, ...], bool], Constraint] = {}
+        renamed: dict[int, Constraint] = {}
+        dropped: set[int] = set()
+        for c in keys:
+            first = kept.get((c.columns, c.deferrable))
+            if first is None:
+                kept[(c.columns, c.deferrable)] = c
+                continue
+            dropped.add(id(c))
+            if first.name not in self.explicit and c.name in self.explicit:
+                better = dataclasses.replace(first, name=c.name)
+                renamed[id(first)] = better
+                kept[(c.columns, c.deferrable)] = better
+        if dropped or renamed:
+            self.constraints = [renamed.get(id(c), c) for c in self.constraints if id(c) not in dropped]
 
     def constraint(self, con: Node, column: str | None) -> Constraint | None:
         """Read one Constraint node (column-level when ``column`` is given)."""
@@ -157,6 +179,8 @@ class _TableBuild:
                 ctx.require(ObjRef("index", self.schema, ix), con.get("location", -1))
                 ctx.changes.append(ch.DropObject(ObjRef("index", self.schema, ix)))
             k = "primary_key" if kind == "CONSTR_PRIMARY" else "unique"
+            if name is not None:
+                self.explicit.add(name)
             if name is None:
                 name = (
                     ch.pg_object_name(self.table, None, "pkey")
@@ -299,6 +323,7 @@ def _create_table(ctx: Ctx, n: Node, kind: TableKind = "table") -> None:
             ctx.require(ObjRef.relation(*src), like.get("location", -1))
             options = elt["TableLikeClause"].get("options", 0)
             copies.append(ch.CopyColumns(schema, name, src, "like", options, len(b.columns)))
+    b.drop_redundant_keys()
     parents = n.get("inhRelations") or ()
     mode = "partition" if n.get("partbound") else "inherits"
     for p in parents:

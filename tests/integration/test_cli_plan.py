@@ -140,3 +140,16 @@ def test_plan_from_a_database(pg_url: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     created = run("alembic", str(d), cwd=tmp_path, env={"DATABASE_URL": pg_url})
     assert created.returncode == 0
+
+
+def test_demo_runs_the_seed_scenario(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "alembic_guard.demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert 'FAILED in 0001_core_tables_idempotent.sql: column "project_id" does not exist' in out
+    assert "0001_core_tables_idempotent.sql:29  [moved]" in out
+    assert " 8. ok  0001_core_tables_idempotent.sql:29 (moved)" in out
+    assert "AG102 0001_core_tables_idempotent.sql:30:" in out  # drifted production: assignee_id
+    assert "the throwaway server is stopped" in out

@@ -243,3 +243,16 @@ def test_seed_scenario_create_table_reconciles_before_the_index(
         ("create_index", "act"),
     ]
     assert "add_column tasks.project_id: added (integer NULL)" in caplog.messages
+
+
+@pytest.mark.db
+def test_rename_is_followed_by_indexes_in_the_model(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("CREATE INDEX ix_title ON tasks (title)")
+    conn.commit()
+    ctx = GuardContext()
+    with operations(conn, ctx) as op:
+        op.alter_column("tasks", "title", new_column_name="name")
+        op.create_index("ix_title", "tasks", ["name"])  # the same index, under its new column name
+        op.alter_column("tasks", "title", new_column_name="name")  # a second run finds it done
+    assert [e.action for e in ctx.events] == ["act", "skip", "skip"]
+    assert ctx.model == snapshot(conn)

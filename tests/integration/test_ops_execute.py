@@ -120,7 +120,7 @@ LEGACY = Path(__file__).resolve().parents[2] / "alembic" / "legacy_sql"
 
 @pytest.mark.db
 @pytest.mark.parametrize("policy", ["strict", "lenient"])
-def test_seed_legacy_file_on_production_shaped_database(conn: sa.Connection, policy: str) -> None:
+def test_seed_legacy_file_on_a_fresh_database(conn: sa.Connection, policy: str) -> None:
     """0001 indexes tasks.project_id, a column only 0003 adds: strict refuses before sending
     it; lenient skips that one statement, records a debt, and runs the rest."""
     sql = (LEGACY / "0001_core_tables_idempotent.sql").read_text()
@@ -128,9 +128,9 @@ def test_seed_legacy_file_on_production_shaped_database(conn: sa.Connection, pol
     conn.commit()
     ctx = GuardContext(GuardSettings(policy=policy))  # type: ignore[arg-type]
     if policy == "strict":
-        with pytest.raises(GuardRefused, match=r"column tasks.project_id does not exist \(needed by"):
-            with operations(conn, ctx) as op:
-                op.execute(sql)
+        needed = r"column tasks.project_id does not exist \(needed by"
+        with pytest.raises(GuardRefused, match=needed), operations(conn, ctx) as op:
+            op.execute(sql)
         return
     with operations(conn, ctx) as op:
         op.execute(sql)

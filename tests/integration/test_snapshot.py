@@ -400,6 +400,25 @@ def test_snapshot_uses_the_callers_open_transaction(engine: sa.Engine) -> None:
         assert not conn.in_transaction()
 
 
+def test_snapshot_on_an_autocommit_connection(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a int NOT NULL)")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        model = snapshot(conn)
+    assert model.tables == {("public", "t"): Table("public", "t", (col("a", "integer", False),))}
+
+
+def test_an_error_of_the_read_itself_is_not_a_lost_connection(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        with pytest.raises(sa.exc.ProgrammingError):
+            conn.exec_driver_sql("SELECT * FROM no_such_table")
+        # the caller's transaction is now aborted; the snapshot runs inside it and fails
+        with pytest.raises(SnapshotError) as err:
+            snapshot(conn)
+    assert not isinstance(err.value, ConnectionFailed)
+    assert "current transaction is aborted" in err.value.message
+
+
 def test_snapshot_of_the_legacy_sql_applied_in_a_working_order(engine: sa.Engine) -> None:
     first = (LEGACY / "0001_core_tables_idempotent.sql").read_text()
     project_index = "CREATE INDEX IF NOT EXISTS idx_tasks_project_id ON tasks (project_id);"

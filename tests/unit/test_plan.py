@@ -248,3 +248,21 @@ def test_fifty_thousand_statements_plan_fast() -> None:
     print(f"\nplanned {len(stmts)} statements in {elapsed:.2f}s")
     assert result.ok and len(result.steps) == len(stmts)
     assert elapsed < 10
+
+
+def test_create_or_replace_view_provides_its_columns_even_when_the_view_exists() -> None:
+    from alembic_guard.model import View
+
+    start = SchemaModel()
+    start.put_table(Table("public", "t", (Column("a", "integer"),)))
+    start.views[("public", "v")] = View("public", "v", columns=("a",))
+    v = ObjRef.relation("public", "v")
+    stmts = build(
+        (
+            1,
+            Effect(ensures=(v, ObjRef.column("public", "v", "a"), ObjRef.column("public", "v", "b"))),
+            "ViewStmt",
+        ),
+        (1, Effect(requires=req(ObjRef.column("public", "v", "b"))), "SelectStmt"),
+    )
+    assert plan(stmts, start).ok

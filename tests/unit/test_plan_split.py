@@ -21,14 +21,20 @@ def rel(name: str, schema: str = "public") -> ObjRef:
             "CREATE TABLE a (id int PRIMARY KEY, b_id int REFERENCES b (id) ON DELETE CASCADE, x int)",
             [rel("b")],
             "CREATE TABLE a (id integer PRIMARY KEY, b_id integer, x integer)",
-            ["ALTER TABLE a ADD CONSTRAINT a_b_id_fkey FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE"],
+            [
+                "ALTER TABLE a ADD CONSTRAINT a_b_id_fkey FOREIGN KEY (b_id) "
+                "REFERENCES b (id) ON DELETE CASCADE"
+            ],
         ),
         (
             'CREATE TABLE app."Team" (id int, "Lead" int, CONSTRAINT "Lead FK" FOREIGN KEY ("Lead") '
             "REFERENCES app.people (id) NOT VALID, other int REFERENCES c)",
             [rel("people", "app")],
             'CREATE TABLE app."Team" (id integer, "Lead" integer, other integer REFERENCES c)',
-            ['ALTER TABLE app."Team" ADD CONSTRAINT "Lead FK" FOREIGN KEY ("Lead") REFERENCES app.people (id) NOT VALID'],
+            [
+                'ALTER TABLE app."Team" ADD CONSTRAINT "Lead FK" FOREIGN KEY ("Lead") '
+                "REFERENCES app.people (id) NOT VALID"
+            ],
         ),
     ],
 )

@@ -1,0 +1,151 @@
+"""``guard-check``: collect every finding about a project's revisions into one :class:`Report`.
+
+:func:`collect` is the whole pipeline: static checks of the script
+directory (:mod:`.static`, no database), then, with a database URL and not
+``offline``, the live checks (:mod:`.live`) and, for a PR review, the
+autogenerate comparison (:mod:`.review`).  Rendering is elsewhere
+(:mod:`alembic_guard.report`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import alembic_guard
+from alembic_guard.errors import UsageError
+from alembic_guard.report.types import Report, Section
+
+__all__ = ["CheckOptions", "collect"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    base: str | None = None
+    url: str | None = None  # None or offline: static checks only
+    offline: bool = False
+    strict: bool = False
+    metadata: str | None = None  # "module:attr"
+    review: bool = False  # compute the autogenerate diff (PR review)
+
+
+def collect(config: Any, options: CheckOptions) -> Report:
+    """Check the revisions of ``config``'s script directory.
+
+    Reads the revision files; with a URL (and not offline) reads the database
+    (never writes it, except a scratch database for the PR review, created and dropped).
+    """
+    from alembic_guard.check import static
+    from alembic_guard.cli import mask_url
+
+    script_dir = static.load_script_directory(config)
+    scripts = static.ordered_scripts(script_dir)
+    root = static.project_root(config)
+    runs = static.render_all(scripts, root)
+    report_from = _report_from(script_dir, [r.revision for r in runs], options.base)
+    live_wanted = bool(options.url) and not options.offline
+    guarded = _guarded_env(script_dir.dir)
+    result = static.check_static(
+        runs,
+        [str(h) for h in script_dir.get_heads()],
+        report_from=report_from,
+        lock_timeout_set=guarded and _lock_timeout_set(config),
+        guarded=guarded,
+        keep_models=live_wanted,
+    )
+    findings = list(result.findings)
+    infos = result.revisions
+    drift = Section("skipped", "not checked: no database (offline, or no URL)")
+    drift_items: tuple[Any, ...] = ()
+    heads: tuple[str, ...] = ()
+    autogen = Section("skipped", "not run: only in a PR review (--base or --metadata) with a database")
+    if live_wanted:
+        from alembic_guard.check import live
+
+        assert options.url is not None
+        url = options.url
+        engine = live.connect(url)
+        try:
+            with engine.connect() as conn:
+                lr = live.check_live(conn, script_dir, runs, result.models)
+        except Exception as exc:
+            from sqlalchemy import exc as sa_exc
+
+            if isinstance(exc, sa_exc.DBAPIError):
+                raise live.connection_error(url, exc) from None
+            raise
+        finally:
+            engine.dispose()
+        findings.extend(lr.findings)
+        infos = live.annotate(infos, lr)
+        drift, drift_items, heads = lr.drift, tuple(lr.drift_items), lr.heads
+        if options.review or options.metadata:
+            from alembic_guard.check import review
+
+            metadata = review.load_metadata(config, options.metadata, root)
+            autogen = review.autogenerate_section(config, url, metadata)
+    elif options.review or options.metadata:
+        autogen = Section("skipped", "not run: needs a database (no URL, or --offline)")
+    findings.sort(key=lambda f: (_rev_order(f.revision, runs), f.sort_key))
+    return Report(
+        tool_version=alembic_guard.__version__,
+        base=options.base,
+        heads=heads,
+        database=mask_url(options.url) if live_wanted and options.url else None,
+        revisions=tuple(infos),
+        findings=tuple(findings),
+        drift=drift,
+        drift_items=drift_items,
+        autogenerate=autogen,
+        strict=options.strict,
+        config_file=os.path.basename(config.config_file_name or "alembic.ini"),
+    )
+
+
+def _rev_order(revision: str | None, runs: Any) -> int:
+    if revision is None:
+        return len(runs)  # project-wide findings (heads, live catalog) after the per-revision ones
+    for i, r in enumerate(runs):
+        if r.revision == revision:
+            return i
+    return len(runs)
+
+
+def _report_from(script_dir: Any, order: list[str], base: str | None) -> int:
+    """Index of the first revision after ``base`` (0 without one)."""
+    if not base:
+        return 0
+    try:
+        sc = script_dir.get_revision(base)
+    except Exception as exc:
+        raise UsageError(f"--base {base}: {exc}", hint="pass a revision id from `alembic history`") from None
+    if sc is None:
+        return 0
+    rev = str(sc.revision)
+    if rev not in order:  # pragma: no cover - get_revision found it
+        raise UsageError(f"--base {base}: unknown revision", hint="pass a revision id from `alembic history`")
+    after = {str(s.revision) for s in script_dir.revision_map.iterate_revisions("heads", rev)} - {rev}
+    # the revisions after base are a suffix of base-first order only on a linear history;
+    # with branches, report those above base and replay the rest first
+    idx = [i for i, r in enumerate(order) if r in after]
+    return min(idx) if idx else len(order)
+
+
+def _guarded_env(script_location: str) -> bool:
+    """Does env.py run migrations through alembic_guard (guarded ops, lock_timeout per statement)?"""
+    try:
+        with open(os.path.join(script_location, "env.py"), encoding="utf-8") as fh:
+            return "alembic_guard" in fh.read()
+    except OSError:
+        return False
+
+
+def _lock_timeout_set(config: Any) -> bool:
+    """Does the guarded runner set ``lock_timeout`` for every statement (the profile's setting)?"""
+    try:
+        from alembic_guard.runtime.config import load_settings
+
+        return load_settings(ini_path=config.config_file_name).lock_timeout is not None
+    except Exception:  # bad settings are reported by the commands that run migrations
+        return False

@@ -1,0 +1,615 @@
+"""Repair planning: drift in, ordered SQL steps out.
+
+:func:`plan_repair` turns the :class:`~alembic_guard.diff.Drift` list of
+:func:`alembic_guard.diff.compare` into a :class:`RepairPlan`: one
+:class:`RepairStep` per drift it can repair, each with the SQL it runs, the
+lock it takes and whether it must run outside a transaction; and the drift it
+leaves alone, with the reason (``needs --allow-destructive``, no definition
+known, ...).  Nothing is dropped or rewritten (extra columns, tables, indexes
+and constraints; type changes; changed definitions) unless
+``allow_destructive`` is set.
+
+The SQL shown is the SQL :mod:`alembic_guard.repair.apply` sends.  Steps that
+add a constraint go through the guarded operations at apply time, which count
+offending rows first (orphans, duplicates, NULLs, rows failing a CHECK) and
+refuse without changing anything when there are any; the printed plan says so
+in a comment.
+
+Pure: no connection, no filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pglast import keywords
+
+from alembic_guard.diff import Drift, describe_constraint
+from alembic_guard.model import (
+    DEFAULT_SCHEMA,
+    Column,
+    Constraint,
+    Index,
+    ObjRef,
+    QName,
+    SchemaModel,
+    Table,
+    View,
+    format_qname,
+)
+
+__all__ = ["RepairPlan", "RepairStep", "Unrepaired", "plan_repair", "quote_ident"]
+
+Action = Literal[
+    "create_extension",
+    "create_type",
+    "add_enum_value",
+    "create_sequence",
+    "create_table",
+    "add_column",
+    "set_not_null",
+    "drop_not_null",
+    "set_default",
+    "alter_type",
+    "create_function",
+    "create_index",
+    "rebuild_index",
+    "add_constraint",
+    "validate_constraint",
+    "create_view",
+    "create_trigger",
+    "drop_constraint",
+    "drop_index",
+    "drop_column",
+    "drop_table",
+    "drop_view",
+    "sql",
+]
+
+# apply order: what later steps need comes first; drops after everything they could block
+_PHASE: dict[str, int] = {
+    "create_extension": 0,
+    "create_type": 1,
+    "add_enum_value": 1,
+    "create_sequence": 2,
+    "create_table": 3,
+    "add_column": 4,
+    "drop_view": 5,  # a changed view is dropped before the columns it reads change
+    "alter_type": 6,
+    "set_default": 7,
+    "drop_not_null": 7,
+    "set_not_null": 8,
+    "create_function": 9,
+    "drop_index": 10,
+    "drop_constraint": 10,
+    "rebuild_index": 11,
+    "create_index": 11,
+    "add_constraint": 12,
+    "validate_constraint": 13,
+    "create_view": 14,
+    "create_trigger": 15,
+    "drop_column": 16,
+    "drop_table": 17,
+    "sql": 18,
+}
+
+_NEEDS_QUOTES = (
+    frozenset(keywords.RESERVED_KEYWORDS)
+    | frozenset(keywords.TYPE_FUNC_NAME_KEYWORDS)
+    | frozenset(keywords.COL_NAME_KEYWORDS)
+)
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as SQL: bare when PostgreSQL would read it back unchanged, else double-quoted."""
+    if _PLAIN.fullmatch(name) and name not in _NEEDS_QUOTES:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(q: QName) -> str:
+    """A relation's name as SQL, schema-qualified unless it is in ``public``."""
+    return quote_ident(q[1]) if q[0] == DEFAULT_SCHEMA else f"{quote_ident(q[0])}.{quote_ident(q[1])}"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class RepairStep:
+    """One repair: the drift it fixes, the SQL, the lock, and how it must run.
+
+    ``fact`` is the expected-side fact (``Column``, ``Index``, ``Constraint``,
+    ...) the apply stage hands to the guarded operation; ``table`` the table
+    the step works on.  ``transactional=False``: runs outside a transaction
+    (``CONCURRENTLY``, ``ALTER TYPE ... ADD VALUE``); ``guarded``: the rows
+    are checked before it (see the module docstring).
+    """
+
+    drift: Drift | None
+    action: Action
+    sql: tuple[str, ...]
+    lock: str
+    table: QName | None = None
+    transactional: bool = True
+    destructive: bool = False
+    guarded: str | None = None  # the data check apply runs first, in words
+    fact: Any = None
+
+    def render(self, number: int) -> str:
+        what = self.drift.render() if self.drift is not None else self.action.replace("_", " ")
+        lines = [f"-- [{number}] repairs {what}"]
+        lines.append(f"--     lock: {self.lock}")
+        if not self.transactional:
+            lines.append("--     runs outside a transaction (each statement commits on its own)")
+        if self.guarded:
+            lines.append(f"--     checked first: {self.guarded}; refused with the offending keys if any")
+        lines.extend(s.rstrip().rstrip(";") + ";" for s in self.sql)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Unrepaired:
+    """Drift the plan leaves alone, and why."""
+
+    drift: Drift
+    reason: str
+
+    def render(self) -> str:
+        d = self.drift
+        sides = f" (expected {d.expected or 'nothing'}; database has {d.actual or 'nothing'})"
+        return f"-- not repaired: {d.kind} {d.ref.describe()}{sides}: {self.reason}"
+
+
+NEEDS_DESTRUCTIVE = "needs --allow-destructive"
+
+
+@dataclass(frozen=True, slots=True)
+class RepairPlan:
+    steps: tuple[RepairStep, ...]
+    not_repaired: tuple[Unrepaired, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps and not self.not_repaired
+
+    def render(self) -> str:
+        """The plan as an SQL script with a comment per step (what ``guard-repair`` prints)."""
+        if self.empty:
+            return "-- alembic_guard repair plan: no drift, nothing to do"
+        head = (
+            f"-- alembic_guard repair plan: {len(self.steps)} step(s), "
+            f"{len(self.not_repaired)} drift(s) not repaired"
+        )
+        parts = [head, *(s.render(i) for i, s in enumerate(self.steps, 1))]
+        parts.extend(u.render() for u in self.not_repaired)
+        return "\n\n".join(parts)
+
+
+def plan_repair(
+    drifts: Sequence[Drift],
+    expected: SchemaModel,
+    live: SchemaModel,
+    *,
+    allow_destructive: bool = False,
+    definitions: Mapping[ObjRef, str] | None = None,
+) -> RepairPlan:
+    """The steps that repair ``drifts`` (from :func:`alembic_guard.diff.compare`).
+
+    ``definitions``: full SQL definitions from the expected side for what the
+    model does not hold (``CREATE FUNCTION ...`` by function ref, ``CREATE
+    TRIGGER ...`` by trigger ref), as the scratch-database method reads them
+    with ``pg_get_functiondef`` / ``pg_get_triggerdef``.  Steps come in a
+    dependency order (tables, columns, functions, indexes, constraints,
+    validations, views, triggers, then drops), ties in drift order.
+    """
+    p = _Planner(expected, live, allow_destructive, definitions or {})
+    for d in drifts:
+        p.plan(d)
+    order = {id(s): i for i, s in enumerate(p.steps)}
+    steps = sorted(p.steps, key=lambda s: (_PHASE[s.action], order[id(s)]))
+    return RepairPlan(tuple(steps), tuple(p.skipped))
+
+
+class _Planner:
+    def __init__(
+        self, expected: SchemaModel, live: SchemaModel, destructive: bool, definitions: Mapping[ObjRef, str]
+    ) -> None:
+        self.exp, self.live = expected, live
+        self.destructive = destructive
+        self.defs = definitions
+        self.steps: list[RepairStep] = []
+        self.skipped: list[Unrepaired] = []
+
+    def skip(self, d: Drift, reason: str) -> None:
+        self.skipped.append(Unrepaired(d, reason))
+
+    def add(self, d: Drift | None, action: Action, sql: Sequence[str], lock: str, **kw: Any) -> None:
+        if kw.get("destructive") and not self.destructive:
+            assert d is not None
+            self.skip(d, NEEDS_DESTRUCTIVE)
+            return
+        self.steps.append(RepairStep(d, action, tuple(sql), lock, **kw))
+
+    def plan(self, d: Drift) -> None:
+        handler = getattr(self, "_" + d.id.replace("-", "_"), None)
+        if handler is None:  # pragma: no cover - every kind has a handler
+            self.skip(d, "no automatic repair for this kind of drift")
+            return
+        handler(d)
+
+    # -- tables and columns -----------------------------------------------------------------
+
+    def _missing_table(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        t = self.exp.tables[q]
+        cons = self.exp.constraints_of(*q)
+        sql = [create_table_sql(t, [c for c in cons if c.kind != "foreign_key"])]
+        owned = {c.name for c in cons}
+        for ix in sorted(self.exp.indexes_of(*q), key=lambda i: i.name):
+            if ix.name not in owned:
+                sql.append(create_index_sql(ix, concurrently=False))
+        # foreign keys last: a new, empty table has no orphans to check
+        sql.extend(add_constraint_sql(c) for c in sorted(cons, key=_con_key) if c.kind == "foreign_key")
+        self.add(d, "create_table", sql, f"ACCESS EXCLUSIVE on the new table {format_qname(q)}", table=q, fact=t)
+
+    def _extra_table(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        self.add(
+            d, "drop_table", [f"DROP TABLE {qualified(q)}"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}; its rows are lost", table=q, destructive=True,
+        )  # fmt: skip
+
+    def _column(self, d: Drift) -> tuple[QName, Column | None, Column | None]:
+        assert d.ref.table is not None
+        q = d.ref.table
+        return q, self.exp.column(*q, d.ref.name), self.live.column(*q, d.ref.name)
+
+    def _missing_column(self, d: Drift) -> None:
+        q, want, _ = self._column(d)
+        assert want is not None
+        sql = f"ALTER TABLE {qualified(q)} ADD COLUMN {column_sql(want, with_not_null=want.default is not None)}"
+        self.add(
+            d,
+            "add_column",
+            [sql],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly (no rewrite unless the default is volatile)",
+            table=q,
+            fact=want,
+        )
+        if not want.nullable and want.default is None:
+            # NOT NULL without a default fails on a table with rows: add, then tighten (checked)
+            self._set_not_null(None, q, want)
+
+    def _extra_column(self, d: Drift) -> None:
+        q, _, have = self._column(d)
+        self.add(
+            d, "drop_column", [f"ALTER TABLE {qualified(q)} DROP COLUMN {quote_ident(d.ref.name)}"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly; the column's values are lost",
+            table=q, destructive=True, fact=have,
+        )  # fmt: skip
+
+    def _column_type(self, d: Drift) -> None:
+        q, want, _ = self._column(d)
+        assert want is not None
+        c = quote_ident(want.name)
+        self.add(
+            d, "alter_type", [f"ALTER TABLE {qualified(q)} ALTER COLUMN {c} TYPE {want.type} USING {c}::{want.type}"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)} while the table is rewritten",
+            table=q, destructive=True, fact=want,
+        )  # fmt: skip
+
+    def _column_nullability(self, d: Drift) -> None:
+        q, want, _ = self._column(d)
+        assert want is not None
+        if want.nullable:
+            self.add(
+                d, "drop_not_null",
+                [f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)} DROP NOT NULL"],
+                f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly", table=q, fact=want,
+            )  # fmt: skip
+        else:
+            self._set_not_null(d, q, want)
+
+    def _set_not_null(self, d: Drift | None, q: QName, want: Column) -> None:
+        self.add(
+            d, "set_not_null",
+            [f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)} SET NOT NULL"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)} while the rows are scanned",
+            table=q, guarded=f"rows of {format_qname(q)} with {want.name} NULL", fact=want,
+        )  # fmt: skip
+
+    def _column_default(self, d: Drift) -> None:
+        q, want, _ = self._column(d)
+        assert want is not None
+        col = f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)}"
+        sql = f"{col} DROP DEFAULT" if want.default is None else f"{col} SET DEFAULT {want.default}"
+        self.add(
+            d, "set_default", [sql], f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly; no row changes",
+            table=q, fact=want,
+        )  # fmt: skip
+
+    # -- indexes --------------------------------------------------------------------------------
+
+    def _missing_index(self, d: Drift) -> None:
+        ix = self.exp.indexes[(d.ref.schema, d.ref.name)]
+        self.add(
+            d, "create_index", [create_index_sql(ix, concurrently=True)],
+            f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
+            table=ix.table, transactional=False, fact=ix,
+            guarded=f"duplicate ({', '.join(ix.columns)}) groups" if ix.unique else None,
+        )  # fmt: skip
+
+    def _invalid_index(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        ix = self.exp.indexes.get(q) or self.live.indexes[q]
+        # dropping an INVALID index loses nothing: PostgreSQL never reads it
+        self.add(
+            d, "rebuild_index",
+            [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}", create_index_sql(ix, concurrently=True)],
+            f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
+            table=ix.table, transactional=False, fact=ix,
+            guarded=f"duplicate ({', '.join(ix.columns)}) groups" if ix.unique else None,
+        )  # fmt: skip
+
+    def _index_definition(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        ix = self.exp.indexes[q]
+        self.add(
+            d, "rebuild_index",
+            [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}", create_index_sql(ix, concurrently=True)],
+            f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)}; queries using the old index scan until "
+            "the new one is built", table=ix.table, transactional=False, destructive=True, fact=ix,
+        )  # fmt: skip
+
+    def _extra_index(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        have = self.live.indexes[q]
+        owner = next((c for c in self.live.constraints_of(*have.table) if c.name == have.name), None)
+        if owner is not None:
+            self.skip(d, f"it backs {describe_constraint(owner)}; the constraint's drift covers it")
+            return
+        self.add(
+            d, "drop_index", [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}"],
+            f"SHARE UPDATE EXCLUSIVE on {format_qname(have.table)}", table=have.table,
+            transactional=False, destructive=True, fact=have,
+        )  # fmt: skip
+
+    # -- constraints ------------------------------------------------------------------------------
+
+    def _constraint(self, d: Drift) -> tuple[QName, Constraint | None, Constraint | None]:
+        assert d.ref.table is not None
+        key = (d.ref.schema, d.ref.parent or "", d.ref.name)
+        return d.ref.table, self.exp.constraints.get(key), self.live.constraints.get(key)
+
+    def _missing_constraint(self, d: Drift) -> None:
+        q, want, _ = self._constraint(d)
+        assert want is not None
+        self._add_constraint(d, q, want)
+
+    def _add_constraint(self, d: Drift, q: QName, want: Constraint) -> None:
+        if want.kind == "exclude":
+            self.skip(d, "exclusion constraints are not repaired automatically; add them in a revision")
+            return
+        t, n = qualified(q), quote_ident(want.name or "")
+        cols = ", ".join(quote_ident(c) for c in want.columns)
+        if want.kind in ("unique", "primary_key"):
+            kind = "UNIQUE" if want.kind == "unique" else "PRIMARY KEY"
+            sql = [
+                f"CREATE UNIQUE INDEX CONCURRENTLY {n} ON {t} ({cols})",
+                f"ALTER TABLE {t} ADD CONSTRAINT {n} {kind} USING INDEX {n}",
+            ]
+            check = f"duplicate ({', '.join(want.columns)}) groups"
+            if want.kind == "primary_key":
+                check += f" and NULLs in ({', '.join(want.columns)})"
+            self.add(
+                d, "add_constraint", sql,
+                f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} for the index build, then ACCESS EXCLUSIVE "
+                "briefly to attach it", table=q, transactional=False, guarded=check, fact=want,
+            )  # fmt: skip
+            return
+        if want.kind == "foreign_key":
+            assert want.ref_table is not None
+            lock = (
+                f"SHARE ROW EXCLUSIVE on {format_qname(q)} and {format_qname(want.ref_table)} "
+                "(no scan), then SHARE UPDATE EXCLUSIVE while validating"
+            )
+            check = f"rows of {format_qname(q)} referring to missing rows of {format_qname(want.ref_table)}"
+        else:
+            lock = f"ACCESS EXCLUSIVE on {format_qname(q)} (no scan), then SHARE UPDATE EXCLUSIVE while validating"
+            check = f"rows failing CHECK ({want.expression})"
+        sql = [add_constraint_sql(want) + " NOT VALID", f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}"]
+        self.add(d, "add_constraint", sql, lock, table=q, guarded=check, fact=want)
+
+    def _not_valid_constraint(self, d: Drift) -> None:
+        q, want, have = self._constraint(d)
+        con = want or have
+        assert con is not None
+        what = (
+            f"rows failing CHECK ({con.expression})"
+            if con.kind == "check"
+            else f"rows of {format_qname(q)} referring to missing rows"
+        )
+        self.add(
+            d, "validate_constraint",
+            [f"ALTER TABLE {qualified(q)} VALIDATE CONSTRAINT {quote_ident(d.ref.name)}"],
+            f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} (reads and writes go on)",
+            table=q, guarded=what, fact=con,
+        )  # fmt: skip
+
+    def _constraint_definition(self, d: Drift) -> None:
+        q, want, _ = self._constraint(d)
+        assert want is not None
+        if not self.destructive:
+            self.skip(d, NEEDS_DESTRUCTIVE)
+            return
+        self.add(
+            d, "drop_constraint",
+            [f"ALTER TABLE {qualified(q)} DROP CONSTRAINT {quote_ident(d.ref.name)}"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly", table=q, destructive=True,
+        )  # fmt: skip
+        self._add_constraint(d, q, want)
+
+    def _extra_constraint(self, d: Drift) -> None:
+        q, _, have = self._constraint(d)
+        self.add(
+            d, "drop_constraint",
+            [f"ALTER TABLE {qualified(q)} DROP CONSTRAINT {quote_ident(d.ref.name)}"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly", table=q, destructive=True, fact=have,
+        )  # fmt: skip
+
+    # -- views, routines, types ------------------------------------------------------------------------
+
+    def _missing_view(self, d: Drift) -> None:
+        v = self.exp.views[(d.ref.schema, d.ref.name)]
+        if not v.definition:
+            self.skip(d, "the expected side has no definition of the view")
+            return
+        self.add(d, "create_view", [create_view_sql(v)], "none on tables (catalog only)", fact=v)
+
+    def _view_definition(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        v = self.exp.views[q]
+        if not v.definition:
+            self.skip(d, "the expected side has no definition of the view")
+            return
+        kind = "MATERIALIZED VIEW" if v.materialized else "VIEW"
+        self.add(
+            d, "drop_view", [f"DROP {kind} {qualified(q)}"], "ACCESS EXCLUSIVE on the view, briefly",
+            destructive=True,
+        )  # fmt: skip
+        if self.destructive:
+            self.add(d, "create_view", [create_view_sql(v)], "none on tables (catalog only)", fact=v)
+
+    def _missing_function(self, d: Drift) -> None:
+        text = self.defs.get(d.ref)
+        if not text:
+            self.skip(d, "no definition known (the expected model was replayed, not built in a scratch database)")
+            return
+        self.add(d, "create_function", [text], "none on tables (catalog only)")
+
+    def _missing_trigger(self, d: Drift) -> None:
+        text = self.defs.get(d.ref)
+        if not text:
+            self.skip(d, "no definition known (the expected model was replayed, not built in a scratch database)")
+            return
+        assert d.ref.table is not None
+        self.add(
+            d, "create_trigger", [text], f"SHARE ROW EXCLUSIVE on {format_qname(d.ref.table)}, briefly",
+            table=d.ref.table,
+        )  # fmt: skip
+
+    def _missing_enum_value(self, d: Drift) -> None:
+        enum = d.ref.name.rsplit(".", 1)[0]
+        assert d.expected is not None
+        sql = f"ALTER TYPE {qualified((d.ref.schema, enum))} ADD VALUE IF NOT EXISTS {_literal(d.expected)}"
+        # a new enum value cannot be used in the transaction that adds it
+        self.add(d, "add_enum_value", [sql], "none on tables (catalog only)", transactional=False)
+
+    def _missing_type(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        enum = self.exp.enums.get(q)
+        if enum is None:
+            self.skip(d, "composite types are not repaired automatically; add them in a revision")
+            return
+        values = ", ".join(_literal(v) for v in enum.values)
+        self.add(d, "create_type", [f"CREATE TYPE {qualified(q)} AS ENUM ({values})"], "none (catalog only)")
+
+    def _missing_sequence(self, d: Drift) -> None:
+        q = (d.ref.schema, d.ref.name)
+        self.add(d, "create_sequence", [f"CREATE SEQUENCE IF NOT EXISTS {qualified(q)}"], "none (catalog only)")
+
+    def _missing_extension(self, d: Drift) -> None:
+        ext = self.exp.extensions[d.ref.name]
+        sql = f"CREATE EXTENSION IF NOT EXISTS {quote_ident(ext.name)}"
+        if ext.schema:
+            sql += f" SCHEMA {quote_ident(ext.schema)}"
+        self.add(d, "create_extension", [sql], "none on tables (catalog only)")
+
+
+# -- SQL text from model facts (pure) ---------------------------------------------------------------
+
+_SERIAL = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
+
+
+def column_sql(c: Column, *, with_not_null: bool = True) -> str:
+    """``name type [DEFAULT d] [NOT NULL]``; a sequence-backed integer column becomes ``serial``."""
+    if c.identity and c.default is not None and c.default.startswith("nextval(") and c.type in _SERIAL:
+        return f"{quote_ident(c.name)} {_SERIAL[c.type]}" + (" NOT NULL" if not c.nullable else "")
+    text = f"{quote_ident(c.name)} {c.type}"
+    if c.generated is not None:
+        return text + f" GENERATED ALWAYS AS ({c.generated}) STORED"
+    if c.default is not None:
+        text += f" DEFAULT {c.default}"
+    if not c.nullable and with_not_null:
+        text += " NOT NULL"
+    return text
+
+
+def _con_key(c: Constraint) -> str:
+    return c.name or ""
+
+
+def constraint_body(c: Constraint) -> str:
+    cols = ", ".join(quote_ident(x) for x in c.columns)
+    if c.kind == "primary_key":
+        return f"PRIMARY KEY ({cols})"
+    if c.kind == "unique":
+        return f"UNIQUE ({cols})"
+    if c.kind == "check":
+        return f"CHECK ({c.expression})"
+    if c.kind == "exclude":
+        return f"EXCLUDE {c.expression}"
+    assert c.ref_table is not None
+    text = f"FOREIGN KEY ({cols}) REFERENCES {qualified(c.ref_table)} ({', '.join(map(quote_ident, c.ref_columns))})"
+    if c.on_delete:
+        text += f" ON DELETE {c.on_delete.upper()}"
+    if c.on_update:
+        text += f" ON UPDATE {c.on_update.upper()}"
+    if c.deferrable:
+        text += " DEFERRABLE"
+    return text
+
+
+def add_constraint_sql(c: Constraint) -> str:
+    return f"ALTER TABLE {qualified(c.table)} ADD CONSTRAINT {quote_ident(c.name or '')} {constraint_body(c)}"
+
+
+def create_table_sql(t: Table, constraints: Sequence[Constraint]) -> str:
+    parts = [column_sql(c) for c in t.columns]
+    parts.extend(
+        f"CONSTRAINT {quote_ident(c.name or '')} {constraint_body(c)}" for c in sorted(constraints, key=_con_key)
+    )
+    body = ",\n    ".join(parts)
+    return f"CREATE TABLE {qualified(t.qname)} (\n    {body}\n)"
+
+
+def _index_key(k: str) -> str:
+    # catalog keys are bare column names or pg_get_indexdef text (already quoted as needed)
+    return quote_ident(k) if _PLAIN.fullmatch(k) else k
+
+
+def create_index_sql(ix: Index, *, concurrently: bool) -> str:
+    text = (
+        f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {'CONCURRENTLY ' if concurrently else ''}"
+        f"{quote_ident(ix.name)} ON {qualified(ix.table)}"
+    )
+    if ix.method != "btree":
+        text += f" USING {ix.method}"
+    text += f" ({', '.join(_index_key(k) for k in ix.columns)})"
+    if ix.include:
+        text += f" INCLUDE ({', '.join(_index_key(k) for k in ix.include)})"
+    if ix.predicate:
+        text += f" WHERE {ix.predicate}"
+    return text
+
+
+def create_view_sql(v: View) -> str:
+    kind = "MATERIALIZED VIEW" if v.materialized else "VIEW"
+    body = (v.definition or "").strip().rstrip(";")
+    return f"CREATE {kind} {qualified(v.qname)} AS\n{body}"

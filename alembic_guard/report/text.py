@@ -1,0 +1,51 @@
+"""``--format text``: a terminal report, one line per finding (``file:line:col: severity CODE id: message``)."""
+
+from __future__ import annotations
+
+from alembic_guard.report.types import Finding, Report
+
+
+def _finding_lines(f: Finding, indent: str) -> list[str]:
+    where = f"{f.location}: " if f.location else ""
+    lines = [f"{indent}{where}{f.severity} {f.code} {f.rule_id}: {f.message}"]
+    if f.sql:
+        sql = " ".join(f.sql.split())
+        lines.append(f"{indent}    sql: {sql if len(sql) <= 160 else sql[:159] + '…'}")
+    lines.append(f"{indent}    help: {f.help}")
+    return lines
+
+
+def render(report: Report) -> str:
+    s = report.summary
+    lines = [f"guard-check: {s.revisions} revision(s) checked" + (f" after {report.base}" if report.base else "")]
+    if report.database:
+        lines.append(f"database: {report.database} at {', '.join(report.heads) or 'base'}")
+    for rev in report.revisions:
+        found = report.findings_of(rev.revision)
+        state = "" if rev.state == "unknown" else f" [{rev.state}]"
+        title = f" {rev.message}" if rev.message else ""
+        status = f"{len(found)} finding(s)" if found else "ok"
+        lines.append(f"revision {rev.revision}{state} {rev.file}:{title} — {status}")
+        for f in found:
+            lines.extend(_finding_lines(f, "  "))
+        for st in rev.statements:
+            for size in st.sizes:
+                lines.append(
+                    f"  line {st.line}: {st.lock} on {size.table} "
+                    f"({size.total_bytes} bytes, ~{max(size.row_estimate, 0)} rows)"
+                )
+    project = report.findings_of(None)
+    if project:
+        lines.append("project:")
+        for f in project:
+            lines.extend(_finding_lines(f, "  "))
+    lines.append(f"drift: {report.drift.note or report.drift.status}")
+    for item in report.drift_items:
+        lines.append(f"  {item.severity} {item.kind} {item.object}: {item.message}")
+    lines.append(f"autogenerate: {report.autogenerate.note or report.autogenerate.status}")
+    for line in report.autogenerate.items:
+        lines.append(f"  {line}")
+    verdict = "FAILED" if report.failed else "OK"
+    strict = " (--strict: warnings count as errors)" if report.strict and s.warnings else ""
+    lines.append(f"{verdict}: {s.errors} error(s), {s.warnings} warning(s){strict}")
+    return "\n".join(lines) + "\n"
