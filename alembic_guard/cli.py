@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "alembic_guard.commands.import_sql",
     "alembic_guard.commands.adopt",
     "alembic_guard.commands.check",
+    "alembic_guard.commands.repair",
 )
 
 

@@ -61,128 +61,181 @@ class DriftKind:
 
 _KINDS = (
     DriftKind(
-        "AG501", "missing-column", "error",
-        "queries that use it fail", "run `alembic guard-repair --apply` to add it",
+        "AG501",
+        "missing-column",
+        "error",
+        "queries that use it fail",
+        "run `alembic guard-repair --apply` to add it",
     ),
     DriftKind(
-        "AG502", "extra-column", "warning",
+        "AG502",
+        "extra-column",
+        "warning",
         "no revision creates it, so a later revision adding a column of that name will fail",
-        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+        "keep it and add a revision for it, or drop it with "
+        "`alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG503", "column-type", "error",
+        "AG503",
+        "column-type",
+        "error",
         "values may be truncated or rejected and queries may behave differently",
         "change it with `alembic guard-repair --apply --allow-destructive` (rewrites the table), "
         "or add a revision that records the type the database has",
     ),
     DriftKind(
-        "AG504", "column-nullability", "error",
+        "AG504",
+        "column-nullability",
+        "error",
         "rows the application does not expect (NULLs) may be stored, or inserts it expects to work fail",
         "run `alembic guard-repair --apply` (NULLs are counted before SET NOT NULL)",
     ),
     DriftKind(
-        "AG505", "missing-index", "error",
+        "AG505",
+        "missing-index",
+        "error",
         "queries that rely on it scan the table; a missing unique index lets duplicates in",
         "run `alembic guard-repair --apply` to build it (CONCURRENTLY)",
     ),
     DriftKind(
-        "AG506", "invalid-index", "error",
+        "AG506",
+        "invalid-index",
+        "error",
         "a failed concurrent build left it INVALID: it is maintained on every write but never used, "
         "and IF NOT EXISTS takes it for the real index",
         "run `alembic guard-repair --apply` to drop and rebuild it CONCURRENTLY",
     ),
     DriftKind(
-        "AG507", "index-definition", "warning",
+        "AG507",
+        "index-definition",
+        "warning",
         "the index of that name indexes something else, so queries the revision planned for scan",
         "rebuild it with `alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG508", "missing-constraint", "error",
+        "AG508",
+        "missing-constraint",
+        "error",
         "rows that break the rule can be written",
         "run `alembic guard-repair --apply` (existing rows are checked first)",
     ),
     DriftKind(
-        "AG509", "not-valid-constraint", "warning",
+        "AG509",
+        "not-valid-constraint",
+        "warning",
         "it was added NOT VALID and never validated: rows written before it may break it",
         "run `alembic guard-repair --apply` to VALIDATE it (existing rows are checked first)",
     ),
     DriftKind(
-        "AG510", "missing-table", "error",
+        "AG510",
+        "missing-table",
+        "error",
         "everything that reads or writes it fails",
         "run `alembic guard-repair --apply` to create it",
     ),
     DriftKind(
-        "AG511", "extra-table", "warning",
+        "AG511",
+        "extra-table",
+        "warning",
         "no revision creates it, so a later revision creating a table of that name will fail",
-        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+        "keep it and add a revision for it, or drop it with "
+        "`alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG512", "missing-view", "error",
+        "AG512",
+        "missing-view",
+        "error",
         "queries of the view fail",
         "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
     ),
     DriftKind(
-        "AG513", "missing-function", "error",
+        "AG513",
+        "missing-function",
+        "error",
         "calls of the function, and triggers using it, fail",
         "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
     ),
     DriftKind(
-        "AG514", "missing-trigger", "error",
+        "AG514",
+        "missing-trigger",
+        "error",
         "the work it does on each write silently stops",
         "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
     ),
     DriftKind(
-        "AG515", "missing-enum-value", "error",
+        "AG515",
+        "missing-enum-value",
+        "error",
         "writes of that value fail",
         "run `alembic guard-repair --apply` to add the value",
     ),
     DriftKind(
-        "AG516", "column-default", "warning",
+        "AG516",
+        "column-default",
+        "warning",
         "inserts that omit the column store another value than the revisions intend",
         "run `alembic guard-repair --apply` to set the default (no row changes)",
     ),
     DriftKind(
-        "AG517", "extra-index", "warning",
+        "AG517",
+        "extra-index",
+        "warning",
         "it slows every write and no revision knows about it",
-        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+        "keep it and add a revision for it, or drop it with "
+        "`alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG518", "constraint-definition", "error",
+        "AG518",
+        "constraint-definition",
+        "error",
         "the constraint of that name enforces another rule than the revisions declare",
         "recreate it with `alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG519", "extra-constraint", "warning",
+        "AG519",
+        "extra-constraint",
+        "warning",
         "it may reject writes the application expects to succeed",
-        "keep it and add a revision for it, or drop it with `alembic guard-repair --apply --allow-destructive`",
+        "keep it and add a revision for it, or drop it with "
+        "`alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG520", "view-definition", "warning",
+        "AG520",
+        "view-definition",
+        "warning",
         "the view returns something else than the revisions define",
         "recreate it with `alembic guard-repair --apply --allow-destructive`",
     ),
     DriftKind(
-        "AG521", "missing-type", "error",
+        "AG521",
+        "missing-type",
+        "error",
         "columns and casts using the type cannot be created",
         "run `alembic guard-repair --apply` to create it",
     ),
     DriftKind(
-        "AG522", "missing-sequence", "error",
+        "AG522",
+        "missing-sequence",
+        "error",
         "defaults drawing from it (nextval) fail",
         "run `alembic guard-repair --apply` to create it",
     ),
     DriftKind(
-        "AG523", "missing-extension", "error",
+        "AG523",
+        "missing-extension",
+        "error",
         "the types and functions it provides are missing",
         "run `alembic guard-repair --apply` to create it (needs a role allowed to)",
     ),
     DriftKind(
-        "AG524", "leftover-step", "warning",
+        "AG524",
+        "leftover-step",
+        "warning",
         "a failed revision's non-transactional step committed it and the rollback could not undo it",
         "keep it (retrying the revision skips it), or undo it with "
         "`alembic guard-repair --apply --allow-destructive`",
     ),
-)  # fmt: skip
+)
 
 DRIFT_KINDS: dict[str, DriftKind] = {k.id: k for k in _KINDS}
 if len({k.code for k in _KINDS}) != len(_KINDS) or len(DRIFT_KINDS) != len(_KINDS):
@@ -272,7 +325,9 @@ def describe_column(c: Column) -> str:
 
 
 def describe_index(ix: Index) -> str:
-    text = f"{'UNIQUE ' if ix.unique else ''}{ix.method} on {format_qname(ix.table)} ({', '.join(ix.columns)})"
+    text = (
+        f"{'UNIQUE ' if ix.unique else ''}{ix.method} on {format_qname(ix.table)} ({', '.join(ix.columns)})"
+    )
     if ix.include:
         text += f" INCLUDE ({', '.join(ix.include)})"
     text += f" WHERE {ix.predicate}" if ix.predicate else ""
@@ -359,7 +414,9 @@ class _Comparer:
         for q in sorted(self.live.tables):
             if self._in_scope(q) and q not in self.exp.tables and q not in self.exp.views:
                 self.out.append(
-                    _drift("extra-table", ObjRef.relation(*q), None, "table", "no revision creates this table")
+                    _drift(
+                        "extra-table", ObjRef.relation(*q), None, "table", "no revision creates this table"
+                    )
                 )
 
     def columns(self, want: Table, have: Table) -> None:
@@ -368,7 +425,9 @@ class _Comparer:
             ref = ObjRef.column(s, t, wc.name)
             hc = have.column(wc.name)
             if hc is None:
-                self.out.append(_drift("missing-column", ref, describe_column(wc), None, "the column is missing"))
+                self.out.append(
+                    _drift("missing-column", ref, describe_column(wc), None, "the column is missing")
+                )
                 continue
             if wc.type != hc.type:
                 self.out.append(
@@ -381,8 +440,10 @@ class _Comparer:
                         ref,
                         "NULL" if wc.nullable else "NOT NULL",
                         "NULL" if hc.nullable else "NOT NULL",
-                        "the column is " + ("NOT NULL" if not hc.nullable else "nullable")
-                        + ", the revisions make it " + ("nullable" if wc.nullable else "NOT NULL"),
+                        "the column is "
+                        + ("NOT NULL" if not hc.nullable else "nullable")
+                        + ", the revisions make it "
+                        + ("nullable" if wc.nullable else "NOT NULL"),
                     )
                 )
             if (
@@ -420,7 +481,11 @@ class _Comparer:
                 self.missing_constraint_names.add((s, n))
                 self.out.append(
                     _drift(
-                        "missing-constraint", ref, describe_constraint(want), None, f"the {_kind(want)} is missing"
+                        "missing-constraint",
+                        ref,
+                        describe_constraint(want),
+                        None,
+                        f"the {_kind(want)} is missing",
                     )
                 )
             elif not _same_constraint(want, have, self.exprs):
@@ -510,9 +575,13 @@ class _Comparer:
             kind = "materialized view" if want.materialized else "view"
             if have is None:
                 self.out.append(
-                    _drift("missing-view", ref, _short(want.definition) or kind, None, f"the {kind} is missing")
+                    _drift(
+                        "missing-view", ref, _short(want.definition) or kind, None, f"the {kind} is missing"
+                    )
                 )
-            elif self.exprs and normalize_expression(want.definition) != normalize_expression(have.definition):
+            elif self.exprs and normalize_expression(want.definition) != normalize_expression(
+                have.definition
+            ):
                 self.out.append(
                     _drift(
                         "view-definition",
@@ -558,7 +627,13 @@ class _Comparer:
         for q in sorted(self.exp.sequences):
             if q[0] in self.schemas and q not in self.live.sequences:
                 self.out.append(
-                    _drift("missing-sequence", ObjRef("sequence", *q), "sequence", None, "the sequence is missing")
+                    _drift(
+                        "missing-sequence",
+                        ObjRef("sequence", *q),
+                        "sequence",
+                        None,
+                        "the sequence is missing",
+                    )
                 )
         for name in sorted(self.exp.extensions):
             if name not in self.live.extensions:
@@ -587,13 +662,13 @@ class _Comparer:
         for key, tg in sorted(self.exp.triggers.items()):
             s, t, n = key
             if self._in_scope((s, t)) and (s, t) in self.live.tables and key not in self.live.triggers:
-                fn = format_qname(tg.function) if tg.function else "?"
+                func = format_qname(tg.function) if tg.function else "?"
                 when = f"{tg.timing or ''} {' or '.join(tg.events)}".strip()
                 self.out.append(
                     _drift(
                         "missing-trigger",
                         ObjRef("trigger", s, n, t),
-                        f"{when} execute {fn}()",
+                        f"{when} execute {func}()",
                         None,
                         "the trigger is missing",
                     )
@@ -634,7 +709,12 @@ def _same_constraint(want: Constraint, have: Constraint, exprs: bool) -> bool:
 
 
 def _same_index(want: Index, have: Index, exprs: bool) -> bool:
-    if (want.table, want.unique, want.method, want.include) != (have.table, have.unique, have.method, have.include):
+    if (want.table, want.unique, want.method, want.include) != (
+        have.table,
+        have.unique,
+        have.method,
+        have.include,
+    ):
         return False
     keys_w = [normalize_expression(k) for k in want.columns]
     keys_h = [normalize_expression(k) for k in have.columns]

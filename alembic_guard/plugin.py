@@ -72,3 +72,5 @@ def setup(plugin: Any) -> None:
             sys.meta_path.insert(0, _Finder())
     except Exception:
         pass
+    with contextlib.suppress(Exception):  # autogenerate comparators (INVALID / NOT VALID); see autogen.py
+        __import__("alembic_guard.autogen", fromlist=["setup"]).setup(plugin)

@@ -124,31 +124,48 @@ def _inverse(ref: ObjRef, sql: str, live: SchemaModel, revision: str | None) -> 
     if ref.kind == "index":
         ix = live.indexes[(ref.schema, ref.name)]
         return RepairStep(
-            drift, "drop_index", (f"DROP INDEX CONCURRENTLY IF EXISTS {qualified((ref.schema, ref.name))}",),
-            f"SHARE UPDATE EXCLUSIVE on {ix.table[1]}", table=ix.table, transactional=False, destructive=True,
-        )  # fmt: skip
+            drift,
+            "drop_index",
+            (f"DROP INDEX CONCURRENTLY IF EXISTS {qualified((ref.schema, ref.name))}",),
+            f"SHARE UPDATE EXCLUSIVE on {ix.table[1]}",
+            table=ix.table,
+            transactional=False,
+            destructive=True,
+        )
     table: QName | None = ref.table
     if ref.kind == "column" and table is not None and table in live.tables:
         return RepairStep(
-            drift, "drop_column", (f"ALTER TABLE {qualified(table)} DROP COLUMN IF EXISTS {quote_ident(ref.name)}",),
-            f"ACCESS EXCLUSIVE on {table[1]}, briefly; the column's values are lost", table=table, destructive=True,
-        )  # fmt: skip
+            drift,
+            "drop_column",
+            (f"ALTER TABLE {qualified(table)} DROP COLUMN IF EXISTS {quote_ident(ref.name)}",),
+            f"ACCESS EXCLUSIVE on {table[1]}, briefly; the column's values are lost",
+            table=table,
+            destructive=True,
+        )
     if ref.kind == "constraint" and table is not None:
         return RepairStep(
-            drift, "drop_constraint",
+            drift,
+            "drop_constraint",
             (f"ALTER TABLE {qualified(table)} DROP CONSTRAINT IF EXISTS {quote_ident(ref.name)}",),
-            f"ACCESS EXCLUSIVE on {table[1]}, briefly", table=table, destructive=True,
-        )  # fmt: skip
+            f"ACCESS EXCLUSIVE on {table[1]}, briefly",
+            table=table,
+            destructive=True,
+        )
     if ref.kind == "relation":
         q = (ref.schema, ref.name)
         kind = "VIEW" if q in live.views else "TABLE"
         if kind == "VIEW" and live.views[q].materialized:
             kind = "MATERIALIZED VIEW"
         return RepairStep(
-            drift, "drop_view" if kind != "TABLE" else "drop_table", (f"DROP {kind} IF EXISTS {qualified(q)}",),
-            f"ACCESS EXCLUSIVE on {ref.name}; its rows are lost" if kind == "TABLE" else "ACCESS EXCLUSIVE, briefly",
-            table=q if kind == "TABLE" else None, destructive=True,
-        )  # fmt: skip
+            drift,
+            "drop_view" if kind != "TABLE" else "drop_table",
+            (f"DROP {kind} IF EXISTS {qualified(q)}",),
+            f"ACCESS EXCLUSIVE on {ref.name}; rows are lost"
+            if kind == "TABLE"
+            else "ACCESS EXCLUSIVE, briefly",
+            table=q if kind == "TABLE" else None,
+            destructive=True,
+        )
     return None  # enum values, functions, ...: no safe automatic inverse
 
 

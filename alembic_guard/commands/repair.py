@@ -23,7 +23,9 @@ from sqlalchemy.pool import NullPool
 from alembic_guard.errors import UsageError
 
 NAME = "guard-repair"
-HELP = "Plan (default: print the SQL) or apply repairs of schema drift; never drops without --allow-destructive."
+HELP = (
+    "Plan (default: print the SQL) or apply repairs of schema drift; never drops without --allow-destructive."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also plan drops and rewrites (extra columns / tables / indexes, type changes)",
     )
-    parser.add_argument("--database", metavar="URL", default=None, help="default: DATABASE_URL, else sqlalchemy.url")
+    parser.add_argument(
+        "--database", metavar="URL", default=None, help="default: DATABASE_URL, else sqlalchemy.url"
+    )
     parser.add_argument(
         "--replay",
         action="store_true",
@@ -66,7 +70,9 @@ def run(config: Any, args: argparse.Namespace) -> int:
         allow_destructive=args.allow_destructive,
         definitions=expected.definitions,
     )
-    undo, undo_skipped = undo_steps(pending_undo, live, expected.model, allow_destructive=args.allow_destructive)
+    undo, undo_skipped = undo_steps(
+        pending_undo, live, expected.model, allow_destructive=args.allow_destructive
+    )
     # a failed revision's leftover is reported once, as what it is, not also as an extra object
     covered = {s.drift.ref for s in undo + tuple(u for u in undo_skipped) if s.drift is not None}
     plan = RepairPlan(
@@ -80,7 +86,7 @@ def run(config: Any, args: argparse.Namespace) -> int:
     if not plan.steps:
         return 0 if plan.empty else 1
     result = apply_plan(url, plan, live)
-    for step, message in result.failed:
+    for _, message in result.failed:
         print(f"-- FAILED: {message}")
     after, _ = _read_live(url)
     left = compare(expected.model, after, compare_expressions=expected.catalog)

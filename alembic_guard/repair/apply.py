@@ -161,14 +161,16 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
             _autocommit(conn, [step.sql[0]])
             ctx.model.indexes.pop((step.fact.schema, step.fact.name), None)
         _guarded_index(conn, ctx, step)
-    elif a == "add_constraint" and step.fact is not None and step.fact.kind != "primary_key":
-        _guarded_constraint(conn, ctx, step.fact)
-    elif a == "validate_constraint" and step.fact is not None and step.fact.kind in ("foreign_key", "check"):
+    elif (a == "add_constraint" and step.fact is not None and step.fact.kind != "primary_key") or (
+        a == "validate_constraint" and step.fact is not None and step.fact.kind in ("foreign_key", "check")
+    ):
         _guarded_constraint(conn, ctx, step.fact)
     elif a == "set_not_null":
         assert step.table is not None
         table, column = step.table, step.fact.name
-        _guarded(conn, ctx, lambda ops: ops.alter_column(table[1], column, nullable=False, schema=_schema(table)))
+        _guarded(
+            conn, ctx, lambda ops: ops.alter_column(table[1], column, nullable=False, schema=_schema(table))
+        )
     elif step.transactional:
         with conn.begin():
             if lock_timeout:
@@ -210,7 +212,8 @@ def _duplicates(conn: Connection, table: QName, cols: tuple[str, ...]) -> int:
     """Groups of equal non-NULL key values (read-only); a unique build would fail on any."""
     key = ", ".join(quote_ident(c) for c in cols)
     not_null = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in cols)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM {qualified(table)} WHERE {not_null} GROUP BY {key} HAVING count(*) > 1) d"
+    groups = f"SELECT 1 FROM {qualified(table)} WHERE {not_null} GROUP BY {key} HAVING count(*) > 1"
+    sql = f"SELECT count(*) FROM ({groups}) d"
     n = int(conn.exec_driver_sql(driver_sql(conn.dialect, sql)).scalar_one())
     _reset(conn)
     return n
@@ -270,11 +273,19 @@ def _guarded_constraint(conn: Connection, ctx: GuardContext, con: Any) -> None:
             ),
         )
     elif con.kind == "unique":
-        _guarded(conn, ctx, lambda ops: ops.create_unique_constraint(con.name, con.table[1], list(con.columns), schema=schema))
+        _guarded(
+            conn,
+            ctx,
+            lambda ops: ops.create_unique_constraint(
+                con.name, con.table[1], list(con.columns), schema=schema
+            ),
+        )
     elif con.kind == "check":
         # the guard compares the text it is given with the NOT VALID constraint's own
         have = ctx.model.constraints.get((con.table[0], con.table[1], con.name))
         expr = have.expression if have is not None and have.expression else con.expression
-        _guarded(conn, ctx, lambda ops: ops.create_check_constraint(con.name, con.table[1], expr, schema=schema))
+        _guarded(
+            conn, ctx, lambda ops: ops.create_check_constraint(con.name, con.table[1], expr, schema=schema)
+        )
     else:  # pragma: no cover - the planner sends nothing else here
         raise GuardRefused(f"cannot add a {con.kind} constraint through a guard", hint="add it in a revision")

@@ -234,9 +234,11 @@ def _replayed(config: Any, targets: tuple[str, ...]) -> SchemaModel:
     try:
         script = ScriptDirectory.from_config(config)
     except Exception as exc:
-        raise UsageError(f"cannot read the migration scripts: {exc}", hint="check script_location in alembic.ini")
+        raise UsageError(
+            f"cannot read the migration scripts: {exc}", hint="check script_location in alembic.ini"
+        )
     analyzed: list[Any] = []
-    for sc in reversed(list(script.revision_map.iterate_revisions(targets, "base"))):
+    for sc in reversed(list(script.iterate_revisions(targets, "base"))):
         sql = render_revision_sql(sc.module.upgrade)
         stmts = analyze(sql, sc.path) if sql is not None else None
         if stmts is None:

@@ -256,14 +256,20 @@ class _Planner:
                 sql.append(create_index_sql(ix, concurrently=False))
         # foreign keys last: a new, empty table has no orphans to check
         sql.extend(add_constraint_sql(c) for c in sorted(cons, key=_con_key) if c.kind == "foreign_key")
-        self.add(d, "create_table", sql, f"ACCESS EXCLUSIVE on the new table {format_qname(q)}", table=q, fact=t)
+        self.add(
+            d, "create_table", sql, f"ACCESS EXCLUSIVE on the new table {format_qname(q)}", table=q, fact=t
+        )
 
     def _extra_table(self, d: Drift) -> None:
         q = (d.ref.schema, d.ref.name)
         self.add(
-            d, "drop_table", [f"DROP TABLE {qualified(q)}"],
-            f"ACCESS EXCLUSIVE on {format_qname(q)}; its rows are lost", table=q, destructive=True,
-        )  # fmt: skip
+            d,
+            "drop_table",
+            [f"DROP TABLE {qualified(q)}"],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}; its rows are lost",
+            table=q,
+            destructive=True,
+        )
 
     def _column(self, d: Drift) -> tuple[QName, Column | None, Column | None]:
         assert d.ref.table is not None
@@ -273,7 +279,8 @@ class _Planner:
     def _missing_column(self, d: Drift) -> None:
         q, want, _ = self._column(d)
         assert want is not None
-        sql = f"ALTER TABLE {qualified(q)} ADD COLUMN {column_sql(want, with_not_null=want.default is not None)}"
+        col = column_sql(want, with_not_null=want.default is not None)
+        sql = f"ALTER TABLE {qualified(q)} ADD COLUMN {col}"
         self.add(
             d,
             "add_column",
@@ -289,40 +296,54 @@ class _Planner:
     def _extra_column(self, d: Drift) -> None:
         q, _, have = self._column(d)
         self.add(
-            d, "drop_column", [f"ALTER TABLE {qualified(q)} DROP COLUMN {quote_ident(d.ref.name)}"],
+            d,
+            "drop_column",
+            [f"ALTER TABLE {qualified(q)} DROP COLUMN {quote_ident(d.ref.name)}"],
             f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly; the column's values are lost",
-            table=q, destructive=True, fact=have,
-        )  # fmt: skip
+            table=q,
+            destructive=True,
+            fact=have,
+        )
 
     def _column_type(self, d: Drift) -> None:
         q, want, _ = self._column(d)
         assert want is not None
         c = quote_ident(want.name)
         self.add(
-            d, "alter_type", [f"ALTER TABLE {qualified(q)} ALTER COLUMN {c} TYPE {want.type} USING {c}::{want.type}"],
+            d,
+            "alter_type",
+            [f"ALTER TABLE {qualified(q)} ALTER COLUMN {c} TYPE {want.type} USING {c}::{want.type}"],
             f"ACCESS EXCLUSIVE on {format_qname(q)} while the table is rewritten",
-            table=q, destructive=True, fact=want,
-        )  # fmt: skip
+            table=q,
+            destructive=True,
+            fact=want,
+        )
 
     def _column_nullability(self, d: Drift) -> None:
         q, want, _ = self._column(d)
         assert want is not None
         if want.nullable:
             self.add(
-                d, "drop_not_null",
+                d,
+                "drop_not_null",
                 [f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)} DROP NOT NULL"],
-                f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly", table=q, fact=want,
-            )  # fmt: skip
+                f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly",
+                table=q,
+                fact=want,
+            )
         else:
             self._set_not_null(d, q, want)
 
     def _set_not_null(self, d: Drift | None, q: QName, want: Column) -> None:
         self.add(
-            d, "set_not_null",
+            d,
+            "set_not_null",
             [f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)} SET NOT NULL"],
             f"ACCESS EXCLUSIVE on {format_qname(q)} while the rows are scanned",
-            table=q, guarded=f"rows of {format_qname(q)} with {want.name} NULL", fact=want,
-        )  # fmt: skip
+            table=q,
+            guarded=f"rows of {format_qname(q)} with {want.name} NULL",
+            fact=want,
+        )
 
     def _column_default(self, d: Drift) -> None:
         q, want, _ = self._column(d)
@@ -330,42 +351,58 @@ class _Planner:
         col = f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)}"
         sql = f"{col} DROP DEFAULT" if want.default is None else f"{col} SET DEFAULT {want.default}"
         self.add(
-            d, "set_default", [sql], f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly; no row changes",
-            table=q, fact=want,
-        )  # fmt: skip
+            d,
+            "set_default",
+            [sql],
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly; no row changes",
+            table=q,
+            fact=want,
+        )
 
     # -- indexes --------------------------------------------------------------------------------
 
     def _missing_index(self, d: Drift) -> None:
         ix = self.exp.indexes[(d.ref.schema, d.ref.name)]
         self.add(
-            d, "create_index", [create_index_sql(ix, concurrently=True)],
+            d,
+            "create_index",
+            [create_index_sql(ix, concurrently=True)],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
-            table=ix.table, transactional=False, fact=ix,
+            table=ix.table,
+            transactional=False,
+            fact=ix,
             guarded=f"duplicate ({', '.join(ix.columns)}) groups" if ix.unique else None,
-        )  # fmt: skip
+        )
 
     def _invalid_index(self, d: Drift) -> None:
         q = (d.ref.schema, d.ref.name)
         ix = self.exp.indexes.get(q) or self.live.indexes[q]
         # dropping an INVALID index loses nothing: PostgreSQL never reads it
         self.add(
-            d, "rebuild_index",
+            d,
+            "rebuild_index",
             [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}", create_index_sql(ix, concurrently=True)],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
-            table=ix.table, transactional=False, fact=ix,
+            table=ix.table,
+            transactional=False,
+            fact=ix,
             guarded=f"duplicate ({', '.join(ix.columns)}) groups" if ix.unique else None,
-        )  # fmt: skip
+        )
 
     def _index_definition(self, d: Drift) -> None:
         q = (d.ref.schema, d.ref.name)
         ix = self.exp.indexes[q]
         self.add(
-            d, "rebuild_index",
+            d,
+            "rebuild_index",
             [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}", create_index_sql(ix, concurrently=True)],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)}; queries using the old index scan until "
-            "the new one is built", table=ix.table, transactional=False, destructive=True, fact=ix,
-        )  # fmt: skip
+            "the new one is built",
+            table=ix.table,
+            transactional=False,
+            destructive=True,
+            fact=ix,
+        )
 
     def _extra_index(self, d: Drift) -> None:
         q = (d.ref.schema, d.ref.name)
@@ -375,10 +412,15 @@ class _Planner:
             self.skip(d, f"it backs {describe_constraint(owner)}; the constraint's drift covers it")
             return
         self.add(
-            d, "drop_index", [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}"],
-            f"SHARE UPDATE EXCLUSIVE on {format_qname(have.table)}", table=have.table,
-            transactional=False, destructive=True, fact=have,
-        )  # fmt: skip
+            d,
+            "drop_index",
+            [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}"],
+            f"SHARE UPDATE EXCLUSIVE on {format_qname(have.table)}",
+            table=have.table,
+            transactional=False,
+            destructive=True,
+            fact=have,
+        )
 
     # -- constraints ------------------------------------------------------------------------------
 
@@ -408,10 +450,16 @@ class _Planner:
             if want.kind == "primary_key":
                 check += f" and NULLs in ({', '.join(want.columns)})"
             self.add(
-                d, "add_constraint", sql,
+                d,
+                "add_constraint",
+                sql,
                 f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} for the index build, then ACCESS EXCLUSIVE "
-                "briefly to attach it", table=q, transactional=False, guarded=check, fact=want,
-            )  # fmt: skip
+                "briefly to attach it",
+                table=q,
+                transactional=False,
+                guarded=check,
+                fact=want,
+            )
             return
         if want.kind == "foreign_key":
             assert want.ref_table is not None
@@ -421,7 +469,7 @@ class _Planner:
             )
             check = f"rows of {format_qname(q)} referring to missing rows of {format_qname(want.ref_table)}"
         else:
-            lock = f"ACCESS EXCLUSIVE on {format_qname(q)} (no scan), then SHARE UPDATE EXCLUSIVE while validating"
+            lock = f"ACCESS EXCLUSIVE on {format_qname(q)} (no scan), then SHARE UPDATE EXCLUSIVE to validate"
             check = f"rows failing CHECK ({want.expression})"
         sql = [add_constraint_sql(want) + " NOT VALID", f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}"]
         self.add(d, "add_constraint", sql, lock, table=q, guarded=check, fact=want)
@@ -436,11 +484,14 @@ class _Planner:
             else f"rows of {format_qname(q)} referring to missing rows"
         )
         self.add(
-            d, "validate_constraint",
+            d,
+            "validate_constraint",
             [f"ALTER TABLE {qualified(q)} VALIDATE CONSTRAINT {quote_ident(d.ref.name)}"],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} (reads and writes go on)",
-            table=q, guarded=what, fact=con,
-        )  # fmt: skip
+            table=q,
+            guarded=what,
+            fact=con,
+        )
 
     def _constraint_definition(self, d: Drift) -> None:
         q, want, _ = self._constraint(d)
@@ -449,19 +500,26 @@ class _Planner:
             self.skip(d, NEEDS_DESTRUCTIVE)
             return
         self.add(
-            d, "drop_constraint",
+            d,
+            "drop_constraint",
             [f"ALTER TABLE {qualified(q)} DROP CONSTRAINT {quote_ident(d.ref.name)}"],
-            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly", table=q, destructive=True,
-        )  # fmt: skip
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly",
+            table=q,
+            destructive=True,
+        )
         self._add_constraint(d, q, want)
 
     def _extra_constraint(self, d: Drift) -> None:
         q, _, have = self._constraint(d)
         self.add(
-            d, "drop_constraint",
+            d,
+            "drop_constraint",
             [f"ALTER TABLE {qualified(q)} DROP CONSTRAINT {quote_ident(d.ref.name)}"],
-            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly", table=q, destructive=True, fact=have,
-        )  # fmt: skip
+            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly",
+            table=q,
+            destructive=True,
+            fact=have,
+        )
 
     # -- views, routines, types ------------------------------------------------------------------------
 
@@ -480,29 +538,39 @@ class _Planner:
             return
         kind = "MATERIALIZED VIEW" if v.materialized else "VIEW"
         self.add(
-            d, "drop_view", [f"DROP {kind} {qualified(q)}"], "ACCESS EXCLUSIVE on the view, briefly",
+            d,
+            "drop_view",
+            [f"DROP {kind} {qualified(q)}"],
+            "ACCESS EXCLUSIVE on the view, briefly",
             destructive=True,
-        )  # fmt: skip
+        )
         if self.destructive:
             self.add(d, "create_view", [create_view_sql(v)], "none on tables (catalog only)", fact=v)
 
     def _missing_function(self, d: Drift) -> None:
         text = self.defs.get(d.ref)
         if not text:
-            self.skip(d, "no definition known (the expected model was replayed, not built in a scratch database)")
+            self.skip(
+                d, "no definition known (the expected model was replayed, not built in a scratch database)"
+            )
             return
         self.add(d, "create_function", [text], "none on tables (catalog only)")
 
     def _missing_trigger(self, d: Drift) -> None:
         text = self.defs.get(d.ref)
         if not text:
-            self.skip(d, "no definition known (the expected model was replayed, not built in a scratch database)")
+            self.skip(
+                d, "no definition known (the expected model was replayed, not built in a scratch database)"
+            )
             return
         assert d.ref.table is not None
         self.add(
-            d, "create_trigger", [text], f"SHARE ROW EXCLUSIVE on {format_qname(d.ref.table)}, briefly",
+            d,
+            "create_trigger",
+            [text],
+            f"SHARE ROW EXCLUSIVE on {format_qname(d.ref.table)}, briefly",
             table=d.ref.table,
-        )  # fmt: skip
+        )
 
     def _missing_enum_value(self, d: Drift) -> None:
         enum = d.ref.name.rsplit(".", 1)[0]
@@ -522,7 +590,9 @@ class _Planner:
 
     def _missing_sequence(self, d: Drift) -> None:
         q = (d.ref.schema, d.ref.name)
-        self.add(d, "create_sequence", [f"CREATE SEQUENCE IF NOT EXISTS {qualified(q)}"], "none (catalog only)")
+        self.add(
+            d, "create_sequence", [f"CREATE SEQUENCE IF NOT EXISTS {qualified(q)}"], "none (catalog only)"
+        )
 
     def _missing_extension(self, d: Drift) -> None:
         ext = self.exp.extensions[d.ref.name]
@@ -566,7 +636,8 @@ def constraint_body(c: Constraint) -> str:
     if c.kind == "exclude":
         return f"EXCLUDE {c.expression}"
     assert c.ref_table is not None
-    text = f"FOREIGN KEY ({cols}) REFERENCES {qualified(c.ref_table)} ({', '.join(map(quote_ident, c.ref_columns))})"
+    refs = ", ".join(map(quote_ident, c.ref_columns))
+    text = f"FOREIGN KEY ({cols}) REFERENCES {qualified(c.ref_table)} ({refs})"
     if c.on_delete:
         text += f" ON DELETE {c.on_delete.upper()}"
     if c.on_update:
@@ -583,7 +654,8 @@ def add_constraint_sql(c: Constraint) -> str:
 def create_table_sql(t: Table, constraints: Sequence[Constraint]) -> str:
     parts = [column_sql(c) for c in t.columns]
     parts.extend(
-        f"CONSTRAINT {quote_ident(c.name or '')} {constraint_body(c)}" for c in sorted(constraints, key=_con_key)
+        f"CONSTRAINT {quote_ident(c.name or '')} {constraint_body(c)}"
+        for c in sorted(constraints, key=_con_key)
     )
     body = ",\n    ".join(parts)
     return f"CREATE TABLE {qualified(t.qname)} (\n    {body}\n)"

@@ -21,28 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
-import re
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
-
-import pglast
-from pglast.parser import ParseError, parse_sql_json
+from typing import Any
 
 from alembic_guard import changes as ch
 from alembic_guard.model import (
-    SERIAL_TYPES,
     Column,
     CompositeType,
-    Constraint,
     EnumType,
     Extension,
     Function,
-    Index,
     ObjRef,
     QName,
     Sequence,
-    Table,
     Trigger,
     View,
 )
@@ -52,17 +43,25 @@ from alembic_guard.sql.effects_common import (
     Node,
     Source,
     const_str,
-    min_location,
     strings,
     sval,
 )
+from alembic_guard.sql.effects_plpgsql import analyze_do
 from alembic_guard.sql.effects_select import Scope, read_dml, read_select, walk
+from alembic_guard.sql.effects_tables import (
+    alter_table,
+    create_index,
+    create_table,
+    create_table_as,
+    output_names,
+    query_text,
+    single_scope,
+)
 from alembic_guard.sql.statement import AnalyzedStatement, Effect, SourceFile, Statement
 
 __all__ = ["analyze", "analyze_all"]
 
 DEFAULT_SEARCH_PATH: tuple[str, ...] = ("public",)
-TableKind = Literal["table", "partitioned", "foreign", "unlogged"]
 
 # --------------------------------------------------------------------------
 # Source text cache: one encoded copy per file, not per statement
@@ -83,599 +82,6 @@ def _source_of(src: SourceFile) -> Source:
 
 
 # --------------------------------------------------------------------------
-# Tables: columns and constraints
-# --------------------------------------------------------------------------
-
-_DEFAULT_STOPS = frozenset(
-    {b"NOT", b"NULL", b"CHECK", b"REFERENCES", b"UNIQUE", b"PRIMARY", b"CONSTRAINT", b"GENERATED", b"COLLATE"}
-)
-_FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
-
-
-def _default_text(ctx: Ctx, expr: Node) -> str:
-    return ctx.src.text_after_keyword(expr, b"DEFAULT", _DEFAULT_STOPS)
-
-
-def _expr_columns(expr: Any) -> list[str]:
-    """Unqualified column names referenced in an expression, in source order."""
-    found: list[tuple[int, str]] = []
-    stack = [expr]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, list):
-            stack.extend(n)
-        elif isinstance(n, dict):
-            cr = n.get("ColumnRef")
-            if cr is not None:
-                f = cr.get("fields") or ()
-                if f and "String" in f[-1]:
-                    found.append((cr.get("location", 0), sval(f[-1])))
-                continue
-            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
-    seen: list[str] = []
-    for _, name in sorted(found):
-        if name not in seen:
-            seen.append(name)
-    return seen
-
-
-class _TableBuild:
-    """Columns and constraints gathered while reading a CREATE TABLE / ADD COLUMN."""
-
-    def __init__(self, ctx: Ctx, schema: str, table: str):
-        self.ctx = ctx
-        self.schema = schema
-        self.table = table
-        self.columns: list[Column] = []
-        self.constraints: list[Constraint] = []
-        self.explicit: set[str] = set()  # constraint names written in the SQL
-        self.sequences: list[Sequence] = []
-
-    def unique_name(self, name: str) -> str:
-        """PostgreSQL appends 1, 2, ... when a chosen name is taken within the statement."""
-        taken = {c.name for c in self.constraints}
-        if name not in taken:
-            return name
-        base, label = name.rsplit("_", 1)
-        i = 1
-        while f"{base}_{label}{i}" in taken:
-            i += 1
-        return f"{base}_{label}{i}"
-
-    def drop_redundant_keys(self) -> None:
-        """One index per key: PostgreSQL folds a UNIQUE identical to the primary key (or to an
-        earlier UNIQUE) of the same statement into it, keeping an explicit name if one was given."""
-        keys = [c for c in self.constraints if c.kind == "primary_key"]
-        keys += [c for c in self.constraints if c.kind == "unique"]
-        kept: dict[tuple[tuple[str, ...], bool], Constraint] = {}
-        renamed: dict[int, Constraint] = {}
-        dropped: set[int] = set()
-        for c in keys:
-            first = kept.get((c.columns, c.deferrable))
-            if first is None:
-                kept[(c.columns, c.deferrable)] = c
-                continue
-            dropped.add(id(c))
-            if first.name not in self.explicit and c.name in self.explicit:
-                better = dataclasses.replace(first, name=c.name)
-                renamed[id(first)] = better
-                kept[(c.columns, c.deferrable)] = better
-        if dropped or renamed:
-            self.constraints = [renamed.get(id(c), c) for c in self.constraints if id(c) not in dropped]
-
-    def constraint(self, con: Node, column: str | None) -> Constraint | None:
-        """Read one Constraint node (column-level when ``column`` is given)."""
-        ctx = self.ctx
-        kind = con.get("contype", "")
-        name = con.get("conname")
-        validated = not con.get("skip_validation", False)
-        deferrable = bool(con.get("deferrable"))
-        q = (self.schema, self.table)
-        if kind in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-            cols = tuple(strings(con.get("keys"))) or ((column,) if column else ())
-            if con.get("indexname"):
-                # ADD CONSTRAINT ... USING INDEX: the index becomes the constraint
-                ix = con["indexname"]
-                ctx.require(ObjRef("index", self.schema, ix), con.get("location", -1))
-                ctx.changes.append(ch.DropObject(ObjRef("index", self.schema, ix)))
-            k = "primary_key" if kind == "CONSTR_PRIMARY" else "unique"
-            if name is not None:
-                self.explicit.add(name)
-            if name is None:
-                name = (
-                    ch.pg_object_name(self.table, None, "pkey")
-                    if k == "primary_key"
-                    else ch.pg_object_name(self.table, "_".join(cols), "key")
-                )
-            return Constraint(name, q, k, cols, deferrable=deferrable)  # type: ignore[arg-type]
-        if kind == "CONSTR_FOREIGN":
-            cols = tuple(strings(con.get("fk_attrs"))) or ((column,) if column else ())
-            ref = ctx.rangevar(con.get("pktable", {}))
-            ref_cols = tuple(strings(con.get("pk_attrs")))
-            loc = con["pktable"].get("location", -1)
-            if ref != q:
-                ctx.require(ObjRef.relation(*ref), loc)
-                for rc in ref_cols:
-                    ctx.require(ObjRef.column(ref[0], ref[1], rc), loc)
-            if name is None:
-                name = ch.pg_object_name(self.table, "_".join(cols), "fkey")
-            return Constraint(
-                name,
-                q,
-                "foreign_key",
-                cols,
-                ref_table=ref,
-                ref_columns=ref_cols,
-                validated=validated,
-                on_delete=_FK_ACTIONS.get(con.get("fk_del_action", "a")),
-                on_update=_FK_ACTIONS.get(con.get("fk_upd_action", "a")),
-                deferrable=deferrable,
-            )
-        if kind == "CONSTR_CHECK":
-            expr = con.get("raw_expr")
-            used = _expr_columns(expr)
-            text = ctx.src.group_text(con.get("location", -1))
-            if name is None:
-                # PostgreSQL names a CHECK after its column only when it uses exactly one
-                name = self.unique_name(
-                    ch.pg_object_name(self.table, used[0] if len(used) == 1 else None, "check")
-                )
-            walk(ctx, expr, _no_scope())
-            return Constraint(name, q, "check", tuple(used), expression=text, validated=validated)
-        if kind == "CONSTR_EXCLUSION":
-            ex_cols: list[str] = []
-            for pair in con.get("exclusions") or ():
-                items = pair.get("List", {}).get("items") or pair
-                ie = items[0].get("IndexElem", {}) if items else {}
-                ex_cols.append(ie.get("name") or "expr")
-            if name is None:
-                name = ch.pg_object_name(self.table, "_".join(ex_cols), "excl")
-            return Constraint(name, q, "exclude", tuple(ex_cols))
-        return None
-
-    def column(self, cd: Node) -> Column:
-        """Read one ColumnDef: type, NOT NULL, DEFAULT, GENERATED, IDENTITY, inline constraints."""
-        ctx = self.ctx
-        name = cd.get("colname", "")
-        tn = cd.get("typeName") or {}
-        tnames = strings(tn.get("names"))
-        serial = len(tnames) == 1 and tnames[0] in SERIAL_TYPES
-        ctype = ctx.type_of(tn)
-        nullable = True
-        default: str | None = None
-        identity = False
-        generated: str | None = None
-        if serial:
-            seq = ch.pg_object_name(self.table, name, "seq")
-            qual = seq if self.schema == "public" else f"{self.schema}.{seq}"
-            default = f"nextval('{qual}'::regclass)"
-            nullable = False
-            self.sequences.append(Sequence(self.schema, seq, owned_by=(self.schema, self.table, name)))
-        for c in cd.get("constraints") or ():
-            con = c.get("Constraint", {})
-            kind = con.get("contype")
-            if kind == "CONSTR_NOTNULL":
-                nullable = False
-            elif kind == "CONSTR_NULL":
-                nullable = True
-            elif kind == "CONSTR_DEFAULT":
-                expr = con.get("raw_expr")
-                at = con.get("location", -1)
-                if at >= 0 and ctx.src.data[at : at + 7].upper() == b"DEFAULT":
-                    # the constraint starts at its keyword: no need to look for it
-                    default = ctx.src.slice(at + 7, ctx.src.expr_end(at + 7, _DEFAULT_STOPS))
-                else:
-                    default = _default_text(ctx, expr)
-                walk(ctx, expr, _no_scope())
-            elif kind == "CONSTR_IDENTITY":
-                identity = True
-                nullable = False
-                seq = ch.pg_object_name(self.table, name, "seq")
-                self.sequences.append(Sequence(self.schema, seq, owned_by=(self.schema, self.table, name)))
-            elif kind == "CONSTR_GENERATED":
-                generated = ctx.src.group_text(con.get("location", -1))
-            else:
-                made = self.constraint(con, name)
-                if made is not None:
-                    self.constraints.append(made)
-                    if made.kind == "primary_key":
-                        nullable = False
-        col = Column(name, ctype, nullable, default, identity, generated)
-        self.columns.append(col)
-        return col
-
-
-def _no_scope() -> Scope:
-    return Scope()
-
-
-def _provide_table_parts(ctx: Ctx, b: _TableBuild, ine: bool) -> None:
-    s, t = b.schema, b.table
-    for col in b.columns:
-        ctx.provide(ObjRef.column(s, t, col.name), ine)
-    for con in b.constraints:
-        assert con.name is not None
-        ctx.provide(ObjRef("constraint", s, con.name, t), ine)
-    for seq in b.sequences:
-        ctx.provide(ObjRef("sequence", s, seq.name), ine)
-        ctx.changes.append(ch.PutSequence(seq, if_not_exists=ine or ctx.ensure_mode))
-
-
-def _create_table(ctx: Ctx, n: Node, kind: TableKind = "table") -> None:
-    rv = n.get("relation", {})
-    if rv.get("relpersistence") == "t":
-        return  # temporary tables live in the session's own schema, not in the model
-    schema, name = ctx.rangevar(rv)
-    ctx.require_schema(schema, rv.get("location", -1))
-    ine = bool(n.get("if_not_exists"))
-    b = _TableBuild(ctx, schema, name)
-    copies: list[ch.CopyColumns] = []
-    for elt in n.get("tableElts") or ():
-        if "ColumnDef" in elt:
-            b.column(elt["ColumnDef"])
-        elif "Constraint" in elt:
-            made = b.constraint(elt["Constraint"], None)
-            if made is not None:
-                b.constraints.append(made)
-        elif "TableLikeClause" in elt:
-            like = elt["TableLikeClause"]["relation"]
-            src = ctx.rangevar(like)
-            ctx.require(ObjRef.relation(*src), like.get("location", -1))
-            options = elt["TableLikeClause"].get("options", 0)
-            copies.append(ch.CopyColumns(schema, name, src, "like", options, len(b.columns)))
-    b.drop_redundant_keys()
-    parents = n.get("inhRelations") or ()
-    mode = "partition" if n.get("partbound") else "inherits"
-    for p in parents:
-        prv = p.get("RangeVar", {})
-        src = ctx.rangevar(prv)
-        ctx.require(ObjRef.relation(*src), prv.get("location", -1))
-        copies.insert(0, ch.CopyColumns(schema, name, src, mode))  # type: ignore[arg-type]
-    if n.get("partspec"):
-        kind = "partitioned"
-    elif rv.get("relpersistence") == "u":
-        kind = "unlogged"
-    ctx.provide(ObjRef.relation(schema, name), ine)
-    _provide_table_parts(ctx, b, ine)
-    pk_cols = {c for con in b.constraints if con.kind == "primary_key" for c in con.columns}
-    cols = tuple(
-        Column(c.name, c.type, False, c.default, c.identity, c.generated) if c.name in pk_cols else c
-        for c in b.columns
-    )
-    ctx.changes.append(ch.PutTable(Table(schema, name, cols, kind), if_not_exists=ine or ctx.ensure_mode))
-    ctx.changes.extend(copies)
-    for con in b.constraints:
-        ctx.changes.append(ch.PutConstraint(con, if_not_exists=ine or ctx.ensure_mode))
-
-
-def _create_table_as(ctx: Ctx, n: Node) -> None:
-    into = n.get("into", {})
-    rv = into.get("rel", {})
-    q = ctx.rangevar(rv)
-    ine = bool(n.get("if_not_exists"))
-    read_select(ctx, n.get("query", {}).get("SelectStmt", {}), None)
-    ctx.provide(ObjRef.relation(*q), ine)
-    cols = tuple(strings(into.get("colNames"))) or _output_names(n.get("query", {}).get("SelectStmt", {}))
-    for c in cols:
-        ctx.provide(ObjRef.column(q[0], q[1], c), ine)
-    if n.get("objtype") == "OBJECT_MATVIEW":
-        ctx.changes.append(
-            ch.PutView(View(q[0], q[1], _stmt_query_text(ctx, n, rv.get("location", -1)), True, cols))
-        )
-    else:
-        ctx.opaque_part("CREATE TABLE AS: column types come from the query")
-
-
-def _output_names(sel: Node) -> tuple[str, ...]:
-    """Column names a SELECT produces, when they can be told without a catalog."""
-    while sel.get("op", "SETOP_NONE") != "SETOP_NONE" and "larg" in sel:
-        sel = sel["larg"]
-    out = []
-    for t in sel.get("targetList") or ():
-        rt = t.get("ResTarget", {})
-        if rt.get("name"):
-            out.append(rt["name"])
-            continue
-        v = rt.get("val") or {}
-        if "ColumnRef" in v:
-            f = v["ColumnRef"].get("fields") or ()
-            if f and "String" in f[-1]:
-                out.append(sval(f[-1]))
-                continue
-            return tuple(out)  # a star: the list depends on the catalog
-        elif "FuncCall" in v:
-            out.append(strings(v["FuncCall"].get("funcname"))[-1])
-        elif "TypeCast" in v and "ColumnRef" in v["TypeCast"].get("arg", {}):
-            f = v["TypeCast"]["arg"]["ColumnRef"].get("fields") or ()
-            out.append(sval(f[-1]) if f else "?column?")
-        else:
-            out.append("?column?")
-    return tuple(out)
-
-
-def _stmt_query_text(ctx: Ctx, n: Node, anchor: int) -> str | None:
-    """Source text of a view's query: from after ``AS`` to the end of the statement."""
-    loc = min_location(n.get("query"))
-    if loc < 0 or anchor < 0:
-        return None
-    k = ctx.src.data[anchor:loc].upper().rfind(b"AS")
-    start = anchor + k + 2 if k >= 0 else loc
-    return ctx.src.slice(start, ctx.src.statement_end(start))
-
-
-# --------------------------------------------------------------------------
-# ALTER TABLE
-# --------------------------------------------------------------------------
-
-
-def _alter_table(ctx: Ctx, n: Node) -> None:
-    rv = n.get("relation", {})
-    schema, table = ctx.rangevar(rv)
-    objtype = n.get("objtype", "OBJECT_TABLE")
-    missing_ok = bool(n.get("missing_ok"))
-    tref = ObjRef.relation(schema, table)
-    if objtype in ("OBJECT_INDEX",):
-        tref = ObjRef("index", schema, table)
-    elif objtype == "OBJECT_SEQUENCE":
-        tref = ObjRef("sequence", schema, table)
-    elif objtype == "OBJECT_TYPE":
-        tref = ObjRef("type", schema, table)
-    if not missing_ok:
-        ctx.require(tref, rv.get("location", -1))
-    ctx.alters.append(tref)
-    for c in n.get("cmds") or ():
-        _alter_cmd(ctx, c.get("AlterTableCmd", {}), schema, table)
-
-
-_NO_MODEL_EFFECT = frozenset(
-    {
-        "AT_SetStatistics",
-        "AT_SetStorage",
-        "AT_SetCompression",
-        "AT_SetOptions",
-        "AT_ResetOptions",
-        "AT_SetRelOptions",
-        "AT_ResetRelOptions",
-        "AT_ReplaceRelOptions",
-        "AT_ChangeOwner",
-        "AT_ClusterOn",
-        "AT_DropCluster",
-        "AT_SetLogged",
-        "AT_SetUnLogged",
-        "AT_EnableTrig",
-        "AT_EnableAlwaysTrig",
-        "AT_EnableReplicaTrig",
-        "AT_DisableTrig",
-        "AT_EnableTrigAll",
-        "AT_DisableTrigAll",
-        "AT_EnableTrigUser",
-        "AT_DisableTrigUser",
-        "AT_EnableRowSecurity",
-        "AT_DisableRowSecurity",
-        "AT_ForceRowSecurity",
-        "AT_NoForceRowSecurity",
-        "AT_ReplicaIdentity",
-        "AT_SetTableSpace",
-        "AT_SetAccessMethod",
-        "AT_EnableRule",
-        "AT_DisableRule",
-        "AT_SetIdentity",
-        "AT_GenericOptions",
-    }
-)
-
-
-def _alter_cmd(ctx: Ctx, c: Node, schema: str, table: str) -> None:
-    sub = c.get("subtype", "")
-    name = c.get("name")
-    missing_ok = bool(c.get("missing_ok"))
-    d = c.get("def") or {}
-    colref = ObjRef.column(schema, table, name or "")
-    if sub == "AT_AddColumn":
-        b = _TableBuild(ctx, schema, table)
-        col = b.column(d.get("ColumnDef", {}))
-        _provide_table_parts(ctx, b, missing_ok)
-        ctx.changes.append(ch.PutColumn(schema, table, col, if_not_exists=missing_ok or ctx.ensure_mode))
-        for con in b.constraints:
-            ctx.changes.append(ch.PutConstraint(con, if_not_exists=missing_ok or ctx.ensure_mode))
-    elif sub == "AT_DropColumn":
-        if not missing_ok:
-            ctx.require(colref)
-        ctx.drops.append(colref)
-        ctx.changes.append(ch.DropObject(colref, c.get("behavior") == "DROP_CASCADE"))
-    elif sub == "AT_AlterColumnType":
-        ctx.require(colref)
-        ctx.alters.append(colref)
-        cd = d.get("ColumnDef", {})
-        ctype = ctx.type_of(cd.get("typeName") or {})
-        if "raw_default" in cd:  # the USING expression
-            walk(ctx, cd["raw_default"], _single(schema, table))
-        ctx.changes.append(ch.AlterColumn(schema, table, name or "", type=ctype))
-    elif sub in ("AT_SetNotNull", "AT_DropNotNull"):
-        ctx.require(colref)
-        ctx.alters.append(colref)
-        ctx.changes.append(ch.AlterColumn(schema, table, name or "", nullable=sub == "AT_DropNotNull"))
-    elif sub == "AT_ColumnDefault":
-        ctx.require(colref)
-        ctx.alters.append(colref)
-        if d:
-            walk(ctx, d, _no_scope())
-            ctx.changes.append(ch.AlterColumn(schema, table, name or "", default=_default_text(ctx, d)))
-        else:
-            ctx.changes.append(ch.AlterColumn(schema, table, name or "", drop_default=True))
-    elif sub == "AT_AddIdentity":
-        ctx.require(colref)
-        ctx.alters.append(colref)
-        seq = ch.pg_object_name(table, name or "", "seq")
-        ctx.provide(ObjRef("sequence", schema, seq))
-        ctx.changes.append(ch.PutSequence(Sequence(schema, seq, owned_by=(schema, table, name or ""))))
-        ctx.changes.append(ch.AlterColumn(schema, table, name or "", nullable=False, identity=True))
-    elif sub == "AT_DropIdentity":
-        if not missing_ok:
-            ctx.require(colref)
-        ctx.alters.append(colref)
-        ctx.changes.append(ch.AlterColumn(schema, table, name or "", identity=False))
-    elif sub == "AT_AddConstraint":
-        b = _TableBuild(ctx, schema, table)
-        con_node = d.get("Constraint", {})
-        for kc in strings(con_node.get("keys")) + strings(con_node.get("fk_attrs")):
-            ctx.require(ObjRef.column(schema, table, kc), con_node.get("location", -1))
-        made = b.constraint(con_node, None)
-        if made is None:
-            ctx.opaque_part(f"constraint kind {con_node.get('contype')} not understood")
-            return
-        if made.kind == "check":
-            for kc in made.columns:
-                ctx.require(ObjRef.column(schema, table, kc), con_node.get("location", -1))
-        assert made.name is not None
-        ctx.provide(ObjRef("constraint", schema, made.name, table))
-        ctx.changes.append(ch.PutConstraint(made, if_not_exists=ctx.ensure_mode))
-    elif sub == "AT_DropConstraint":
-        ref = ObjRef("constraint", schema, name or "", table)
-        if not missing_ok:
-            ctx.require(ref)
-        ctx.drops.append(ref)
-        ctx.changes.append(ch.DropObject(ref))
-    elif sub == "AT_ValidateConstraint":
-        ref = ObjRef("constraint", schema, name or "", table)
-        ctx.require(ref)
-        ctx.alters.append(ref)
-        ctx.changes.append(ch.ValidateConstraint(schema, table, name or ""))
-    elif sub in ("AT_AttachPartition", "AT_DetachPartition", "AT_DetachPartitionFinalize"):
-        part: Node = d.get("PartitionCmd", {}).get("name", {})
-        ctx.require(ObjRef.relation(*ctx.rangevar(part)), part.get("location", -1))
-    elif sub in ("AT_AddInherit", "AT_DropInherit"):
-        parent: Node = d.get("RangeVar") or d
-        ctx.require(ObjRef.relation(*ctx.rangevar(parent)), parent.get("location", -1))
-    elif sub in _NO_MODEL_EFFECT:
-        if name and sub in ("AT_SetStatistics", "AT_SetStorage", "AT_SetCompression", "AT_SetOptions"):
-            ctx.require(colref)
-    else:
-        ctx.opaque_part(f"ALTER TABLE {sub.removeprefix('AT_')} is not understood")
-
-
-def _single(schema: str, table: str) -> Scope:
-    s = Scope()
-    s.items[table] = (schema, table)
-    return s
-
-
-# --------------------------------------------------------------------------
-# Indexes
-# --------------------------------------------------------------------------
-
-
-def _index_elem_names(ctx: Ctx, n: Node, table: QName) -> tuple[list[str], list[str]]:
-    """(key texts for the model, name parts for the default index name)."""
-    rv = n.get("relation", {})
-    params = n.get("indexParams") or ()
-    texts: list[str] = []
-    span = ctx.src.paren_group(rv.get("location", -1))
-    parts = ctx.src.split_top(*span) if span else []
-    keys: list[str] = []
-    name_parts: list[str] = []
-    scope = _single(*table)
-    for i, p in enumerate(params):
-        ie = p.get("IndexElem", {})
-        if ie.get("name"):
-            keys.append(ie["name"])
-            name_parts.append(ie["name"])
-            ctx.require(ObjRef.column(table[0], table[1], ie["name"]), rv.get("location", -1))
-            continue
-        expr = ie.get("expr")
-        walk(ctx, expr, scope)
-        raw = parts[i] if i < len(parts) else ""
-        keys.append(_strip_elem(raw))
-        if expr and "FuncCall" in expr:
-            name_parts.append(strings(expr["FuncCall"].get("funcname"))[-1])
-        else:
-            name_parts.append("expr")
-    del texts
-    return keys, name_parts
-
-
-_ELEM_TAIL = re.compile(
-    r"\s+(asc|desc|nulls\s+first|nulls\s+last|collate\s+\S+|[a-z_][a-z0-9_]*_ops)\s*$", re.I
-)
-
-
-def _strip_elem(raw: str) -> str:
-    """Index element text without its ordering / opclass, and without outer parentheses."""
-    s = raw.strip()
-    while True:
-        m = _ELEM_TAIL.search(s)
-        if not m:
-            break
-        s = s[: m.start()].rstrip()
-    if s.startswith("(") and s.endswith(")"):
-        inner = s[1:-1]
-        depth = 0
-        ok = True
-        for ch_ in inner:
-            depth += ch_ == "("
-            depth -= ch_ == ")"
-            if depth < 0:
-                ok = False
-                break
-        if ok:
-            s = inner.strip()
-    return s
-
-
-def _create_index(ctx: Ctx, n: Node) -> None:
-    """CREATE INDEX: takes SHARE on the table (SHARE UPDATE EXCLUSIVE when CONCURRENTLY)."""
-    rv = n.get("relation", {})
-    table = ctx.rangevar(rv)
-    ctx.require(ObjRef.relation(*table), rv.get("location", -1))
-    keys, name_parts = _index_elem_names(ctx, n, table)
-    include = tuple(ie.get("IndexElem", {}).get("name", "") for ie in n.get("indexIncludingParams") or ())
-    for inc in include:
-        ctx.require(ObjRef.column(table[0], table[1], inc), rv.get("location", -1))
-    unique = bool(n.get("unique"))
-    name = n.get("idxname")
-    if name is None:
-        # CREATE UNIQUE INDEX still gets "_idx"; "_key" is for UNIQUE constraints
-        label = "pkey" if n.get("primary") else "idx"
-        name = ch.pg_object_name(table[1], _index_addition(name_parts), label)
-    predicate = None
-    if "whereClause" in n:
-        walk(ctx, n["whereClause"], _single(*table))
-        predicate = ctx.src.text_after_keyword(n["whereClause"], b"WHERE")
-    if n.get("concurrent"):
-        ctx.transactional = False
-    ine = bool(n.get("if_not_exists"))
-    ref = ObjRef("index", table[0], name)
-    ctx.provide(ref, ine)
-    ctx.changes.append(
-        ch.PutIndex(
-            Index(
-                table[0],
-                name,
-                table,
-                tuple(keys),
-                unique,
-                predicate,
-                include,
-                n.get("accessMethod", "btree"),
-            ),
-            if_not_exists=ine or ctx.ensure_mode,
-        )
-    )
-
-
-def _index_addition(parts: list[str]) -> str:
-    """PostgreSQL's ChooseIndexNameAddition: names joined by ``_``, capped at NAMEDATALEN."""
-    out = ""
-    for p in parts:
-        if out:
-            out += "_"
-        out += p
-        if len(out.encode()) >= ch.NAMEDATALEN:
-            break
-    return out
-
-
-# --------------------------------------------------------------------------
 # Other DDL
 # --------------------------------------------------------------------------
 
@@ -689,7 +95,7 @@ def _create_schema(ctx: Ctx, n: Node) -> None:
         inner = Ctx(ctx.src, (name, *ctx.search_path), ctx.loc_shift, ctx.ensure_mode)
         for elt in n["schemaElts"]:
             _dispatch(inner, elt)
-        _merge(ctx, inner)
+        ctx.merge(inner)
 
 
 def _create_seq(ctx: Ctx, n: Node) -> None:
@@ -798,13 +204,13 @@ def _view(ctx: Ctx, n: Node) -> None:
     ctx.require_schema(q[0], rv.get("location", -1))
     sel = n.get("query", {}).get("SelectStmt", {})
     read_select(ctx, sel, None)
-    cols = tuple(strings(n.get("aliases"))) or _output_names(sel)
+    cols = tuple(strings(n.get("aliases"))) or output_names(sel)
     replace = bool(n.get("replace"))
     ctx.provide(ObjRef.relation(*q), replace)
     for c in cols:
         ctx.provide(ObjRef.column(q[0], q[1], c), replace)
     ctx.changes.append(
-        ch.PutView(View(q[0], q[1], _stmt_query_text(ctx, n, rv.get("location", -1)), False, cols), replace)
+        ch.PutView(View(q[0], q[1], query_text(ctx, n, rv.get("location", -1)), False, cols), replace)
     )
 
 
@@ -844,6 +250,7 @@ def _create_function(ctx: Ctx, n: Node) -> None:
 
 
 def _create_trigger(ctx: Ctx, n: Node) -> None:
+    """CREATE TRIGGER: SHARE ROW EXCLUSIVE on the table."""
     rv = n.get("relation", {})
     table = ctx.rangevar(rv)
     ctx.require(ObjRef.relation(*table), rv.get("location", -1))
@@ -944,6 +351,7 @@ def _object_ref(ctx: Ctx, objtype: str, obj: Any) -> tuple[ObjRef | None, int]:
 
 
 def _drop(ctx: Ctx, n: Node) -> None:
+    """DROP: ACCESS EXCLUSIVE on what is dropped (SHARE UPDATE EXCLUSIVE for DROP INDEX CONCURRENTLY)."""
     objtype = n.get("removeType", "")
     if objtype in _NOT_MODELLED:
         return
@@ -963,6 +371,7 @@ def _drop(ctx: Ctx, n: Node) -> None:
 
 
 def _rename(ctx: Ctx, n: Node) -> None:
+    """RENAME: ACCESS EXCLUSIVE on the relation (SHARE UPDATE EXCLUSIVE for an index)."""
     rtype = n.get("renameType", "")
     new = n.get("newname", "")
     missing_ok = bool(n.get("missing_ok"))
@@ -1067,6 +476,7 @@ def _grant(ctx: Ctx, n: Node) -> None:
 
 
 def _truncate(ctx: Ctx, n: Node) -> None:
+    """TRUNCATE (and LOCK TABLE): ACCESS EXCLUSIVE on each table named."""
     for r in n.get("relations") or ():
         rv = r.get("RangeVar", {})
         ctx.require(ObjRef.relation(*ctx.rangevar(rv)), rv.get("location", -1))
@@ -1104,7 +514,7 @@ def _policy(ctx: Ctx, n: Node) -> None:
     rv = n.get("table", {})
     q = ctx.rangevar(rv)
     ctx.require(ObjRef.relation(*q), rv.get("location", -1))
-    scope = _single(*q)
+    scope = single_scope(*q)
     walk(ctx, n.get("qual"), scope)
     walk(ctx, n.get("with_check"), scope)
 
@@ -1138,7 +548,7 @@ def _alter_system(ctx: Ctx, n: Node) -> None:
 
 
 def _foreign_table(ctx: Ctx, n: Node) -> None:
-    _create_table(ctx, n.get("base", {}), "foreign")
+    create_table(ctx, n.get("base", {}), "foreign")
 
 
 def _alter_domain(ctx: Ctx, n: Node) -> None:
@@ -1212,194 +622,8 @@ def _rule(ctx: Ctx, n: Node) -> None:
         _dispatch(ctx, a)
 
 
-# --------------------------------------------------------------------------
-# DO blocks: PL/pgSQL bodies, analysed statement by statement
-# --------------------------------------------------------------------------
-
-_CATALOG_RE = re.compile(r"\b(pg_[a-z_]+|information_schema)\b", re.I)
-_NOT_EXISTS_RE = re.compile(r"^\s*not\s+exists\s*\(", re.I)
-_EXISTS_RE = re.compile(r"^\s*exists\s*\(", re.I)
-_QUERY_RE = re.compile(r"\s*(select|with)\b", re.I)
-_DUPLICATE_CONDITIONS = frozenset(
-    {
-        "duplicate_object",
-        "duplicate_table",
-        "duplicate_column",
-        "duplicate_schema",
-        "duplicate_function",
-        "others",
-    }
-)
-
-
 def _do(ctx: Ctx, n: Node) -> None:
-    lang = "plpgsql"
-    body = None
-    body_loc = -1
-    for a in n.get("args") or ():
-        de = a.get("DefElem", {})
-        if de.get("defname") == "language":
-            lang = sval(de.get("arg")).lower()
-        elif de.get("defname") == "as":
-            body = sval(de.get("arg"))
-            body_loc = de.get("arg_location", de.get("location", -1))
-    if lang != "plpgsql" or body is None:
-        ctx.opaque_part(f"DO block in language {lang}")
-        return
-    try:
-        tree = pglast.parse_plpgsql(f"DO $guard_body$ {body} $guard_body$")
-    except Exception as exc:  # pglast raises several kinds for PL/pgSQL
-        ctx.opaque_part(f"DO block body does not parse: {exc}")
-        return
-    # where the body's text starts in the file, to point requirements at the reference itself
-    start = ctx.src.data.find(body.encode(), max(body_loc, 0)) if body_loc >= 0 else -1
-    do = _DoBlock(ctx, body, start)
-    fn = tree[0].get("PLpgSQL_function", {}) if tree else {}
-    do.ignore = frozenset(
-        d.get(k, {}).get("refname", "")
-        for d in fn.get("datums") or ()
-        for k in ("PLpgSQL_var", "PLpgSQL_rec", "PLpgSQL_row")
-        if k in d
-    )
-    do.stmts([fn.get("action", {})], guarded=False)
-
-
-class _DoBlock:
-    def __init__(self, ctx: Ctx, body: str, body_start: int):
-        self.ctx = ctx
-        self.body = body
-        self.body_bytes = body.encode()
-        self.body_start = body_start
-        self.ignore: frozenset[str] = frozenset()
-        self._pos = 0
-        self.conditional = 0  # depth of IF EXISTS (catalog query) bodies being read
-
-    def _shift(self, query: str) -> int | None:
-        """File byte offset where embedded ``query`` starts (None if not found)."""
-        if self.body_start < 0:
-            return None
-        q = query.encode()
-        i = self.body_bytes.find(q, self._pos)
-        if i < 0:
-            i = self.body_bytes.find(q)
-        if i < 0:
-            return None
-        self._pos = i + len(q)
-        return self.body_start + i
-
-    def sql(self, query: str, guarded: bool, prefix: str = "") -> None:
-        shift = self._shift(query)
-        if shift is not None:
-            shift -= len(prefix.encode())
-        try:
-            parsed = json.loads(parse_sql_json(prefix + query))
-        except ParseError as exc:
-            self.ctx.opaque_part(f"SQL inside DO block does not parse: {exc.args[0]}")
-            return
-        sub = Ctx(Source(prefix + query), self.ctx.search_path, shift, guarded or self.ctx.ensure_mode)
-        sub.ignore_names = self.ignore
-        for entry in parsed.get("stmts") or ():
-            _dispatch(sub, entry["stmt"])
-        if self.conditional:
-            sub.requires.clear()
-        _merge(self.ctx, sub)
-
-    def expr(self, e: Any, guarded: bool) -> None:
-        q = (e or {}).get("PLpgSQL_expr", {}).get("query")
-        if q and not _CATALOG_RE.search(q):
-            # conditions and assignments are expressions; PERFORM's is already a query
-            self.sql(q, guarded, prefix="" if _QUERY_RE.match(q) else "SELECT ")
-
-    def stmts(self, items: list[Any] | None, guarded: bool) -> None:
-        for item in items or ():
-            for kind, s in item.items():
-                self.stmt(kind, s, guarded)
-
-    def stmt(self, kind: str, s: Node, guarded: bool) -> None:
-        if kind == "PLpgSQL_stmt_block":
-            # BEGIN ... EXCEPTION WHEN duplicate_object THEN NULL; END: the idiom for "create if missing"
-            exc = s.get("exceptions", {}).get("PLpgSQL_exception_block", {})
-            conds = {
-                c.get("PLpgSQL_condition", {}).get("condname", "")
-                for e in exc.get("exc_list") or ()
-                for c in e.get("PLpgSQL_exception", {}).get("conditions") or ()
-            }
-            self.stmts(s.get("body"), guarded or bool(conds & _DUPLICATE_CONDITIONS))
-            for e in exc.get("exc_list") or ():
-                self.stmts(e.get("PLpgSQL_exception", {}).get("action"), guarded)
-        elif kind == "PLpgSQL_stmt_execsql":
-            self.sql(s.get("sqlstmt", {}).get("PLpgSQL_expr", {}).get("query", ""), guarded)
-        elif kind == "PLpgSQL_stmt_if":
-            cond = s.get("cond", {}).get("PLpgSQL_expr", {}).get("query", "")
-            on_catalog = bool(_CATALOG_RE.search(cond))
-            self.expr(s.get("cond"), guarded)
-            if on_catalog and _EXISTS_RE.match(cond):
-                # IF EXISTS (catalog query): the body runs only when the object is there,
-                # so what it names is not required
-                self.conditional += 1
-                self.stmts(s.get("then_body"), guarded)
-                self.conditional -= 1
-            else:
-                self.stmts(s.get("then_body"), guarded or (on_catalog and bool(_NOT_EXISTS_RE.match(cond))))
-            for el in s.get("elsif_list") or ():
-                e = el.get("PLpgSQL_if_elsif", {})
-                self.expr(e.get("cond"), guarded)
-                self.stmts(e.get("stmts"), guarded)
-            self.stmts(s.get("else_body"), guarded)
-        elif kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
-            lit = (s.get("query") or {}).get("PLpgSQL_expr", {}).get("query", "")
-            text = _literal_sql(lit)
-            if text is not None:
-                self.sql(text, guarded)
-            else:
-                self.ctx.opaque_part("EXECUTE of a dynamic SQL string")
-        elif kind in (
-            "PLpgSQL_stmt_loop",
-            "PLpgSQL_stmt_while",
-            "PLpgSQL_stmt_fori",
-            "PLpgSQL_stmt_foreach_a",
-        ):
-            for key in ("cond", "lower", "upper", "expr"):
-                self.expr(s.get(key), guarded)
-            self.stmts(s.get("body"), guarded)
-        elif kind == "PLpgSQL_stmt_fors":
-            self.sql(s.get("query", {}).get("PLpgSQL_expr", {}).get("query", ""), guarded)
-            self.stmts(s.get("body"), guarded)
-        elif kind == "PLpgSQL_stmt_perform" or kind in ("PLpgSQL_stmt_assign",):
-            self.expr(s.get("expr"), guarded)
-        elif kind == "PLpgSQL_stmt_case":
-            for w in s.get("case_when_list") or ():
-                cw = w.get("PLpgSQL_case_when", {})
-                self.stmts(cw.get("stmts"), guarded)
-            self.stmts(s.get("else_stmts"), guarded)
-        # RAISE, RETURN, EXIT, NULL, GET DIAGNOSTICS, ...: no schema effect
-
-
-def _literal_sql(expr_text: str) -> str | None:
-    """The SQL of ``EXECUTE 'literal'`` when the string is a plain constant, else None."""
-    try:
-        parsed = json.loads(parse_sql_json("SELECT " + expr_text))
-    except ParseError:
-        return None
-    stmts: list[Node] = parsed.get("stmts") or []
-    if len(stmts) != 1:
-        return None
-    tl: list[Node] = stmts[0]["stmt"].get("SelectStmt", {}).get("targetList") or []
-    if len(tl) != 1:
-        return None
-    return const_str(tl[0].get("ResTarget", {}).get("val"))
-
-
-def _merge(ctx: Ctx, sub: Ctx) -> None:
-    ctx.creates.extend(sub.creates)
-    ctx.ensures.extend(sub.ensures)
-    ctx.requires.extend(sub.requires)
-    ctx.drops.extend(sub.drops)
-    ctx.alters.extend(sub.alters)
-    ctx.changes.extend(sub.changes)
-    for o in sub.opaque:
-        ctx.opaque_part(o)
-    ctx.transactional = ctx.transactional and sub.transactional
+    analyze_do(ctx, n, _dispatch)
 
 
 # --------------------------------------------------------------------------
@@ -1407,10 +631,10 @@ def _merge(ctx: Ctx, sub: Ctx) -> None:
 # --------------------------------------------------------------------------
 
 _HANDLERS: dict[str, Callable[[Ctx, Node], None]] = {
-    "CreateStmt": _create_table,
-    "CreateTableAsStmt": _create_table_as,
-    "AlterTableStmt": _alter_table,
-    "IndexStmt": _create_index,
+    "CreateStmt": create_table,
+    "CreateTableAsStmt": create_table_as,
+    "AlterTableStmt": alter_table,
+    "IndexStmt": create_index,
     "CreateSchemaStmt": _create_schema,
     "CreateSeqStmt": _create_seq,
     "AlterSeqStmt": _alter_seq,

@@ -401,6 +401,18 @@ class Ctx:
             text = "setof " + text
         return canonical_type(text)
 
+    def merge(self, sub: Ctx) -> None:
+        """Add the facts of an embedded statement (DO block, CREATE SCHEMA element) to this one."""
+        self.creates.extend(sub.creates)
+        self.ensures.extend(sub.ensures)
+        self.requires.extend(sub.requires)
+        self.drops.extend(sub.drops)
+        self.alters.extend(sub.alters)
+        self.changes.extend(sub.changes)
+        for o in sub.opaque:
+            self.opaque_part(o)
+        self.transactional = self.transactional and sub.transactional
+
     def opaque_part(self, why: str) -> None:
         if why not in self.opaque:
             self.opaque.append(why)

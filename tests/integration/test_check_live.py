@@ -1,0 +1,100 @@
+"""``alembic guard-check`` against a real PostgreSQL: pre-flight, ledger, checksums, sizes, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from alembic_guard.runtime.sandbox import GuardedProject
+
+pytestmark = pytest.mark.db
+
+
+def _check(p: GuardedProject, *args: str) -> tuple[int, dict]:
+    done = p.run("guard-check", "--format", "json", *args)
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def _sql(url: str, statement: str) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+    engine.dispose()
+
+
+def test_pending_revision_preflight_against_the_live_schema_and_table_sizes(tmp_path, pg_url):
+    p = GuardedProject(tmp_path, pg_url)
+    p.add_revision("r1", None, """
+        op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))
+        op.create_table("u", sa.Column("id", sa.Integer, primary_key=True))
+    """)
+    p.add_revision("r2", "r1", """
+        op.execute("UPDATE u SET id = id")
+        with op.get_context().autocommit_block():
+            op.create_index("ix_t_a", "t", ["a"], postgresql_concurrently=True)
+        op.create_index("ix_t_id_a", "t", ["id", "a"])
+    """)
+    assert p.run("upgrade", "r1").returncode == 0
+    _sql(pg_url, "INSERT INTO t SELECT g, g FROM generate_series(1, 5000) g; ANALYZE t; DROP TABLE u")
+    code, doc = _check(p)
+    assert code == 1
+    pre = [f for f in doc["findings"] if f["code"] == "AG511"]
+    assert [(f["revision"], f["sql"]) for f in pre] == [("r2", "UPDATE u SET id = id")]
+    assert "relation u" in pre[0]["message"]
+    assert doc["database"].startswith("postgresql") and doc["database_heads"] == ["r1"]
+    states = {r["revision"]: r["state"] for r in doc["revisions"]}
+    assert states == {"r1": "applied", "r2": "pending"}
+    plain = [s for s in doc["revisions"][1]["statements"] if s["sql"].startswith("CREATE INDEX ix_t_id_a")][0]
+    assert plain["lock"] == "SHARE"
+    assert [z["table"] for z in plain["sizes"]] == ["t"]
+    assert plain["sizes"][0]["row_estimate"] == 5000 and plain["sizes"][0]["total_bytes"] > 100_000
+    concurrent = [s for s in doc["revisions"][1]["statements"] if "CONCURRENTLY" in s["sql"]][0]
+    assert concurrent["sizes"] == []  # SHARE UPDATE EXCLUSIVE does not block writes
+    assert doc["drift"]["status"] in ("ok", "unavailable")
+    md = p.run("guard-check", "--format", "markdown").stdout
+    assert "t: " in md and "~5,000 rows" in md
+
+
+def test_ledger_failure_is_reported_with_its_error(tmp_path, pg_url):
+    p = GuardedProject(tmp_path, pg_url)
+    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    p.add_revision("r2", "r1", 'op.execute("INSERT INTO t (id) VALUES (1), (1)")')
+    assert p.run("upgrade", "head").returncode != 0
+    code, doc = _check(p)
+    assert code == 1
+    failed = [f for f in doc["findings"] if f["code"] == "AG521"]
+    assert len(failed) == 1 and failed[0]["revision"] == "r2"
+    assert "SQLSTATE 23505" in failed[0]["message"] and "duplicate key" in failed[0]["message"]
+    assert failed[0]["sql"] == "INSERT INTO t (id) VALUES (1), (1)"
+    assert failed[0]["location"]["file"] == "migrations/versions/0002_r2.py"
+
+
+def test_revision_file_changed_after_apply_is_an_error(tmp_path, pg_url):
+    p = GuardedProject(tmp_path, pg_url)
+    path = p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    assert p.run("upgrade", "head").returncode == 0
+    code, doc = _check(p)
+    assert code == 0, doc["findings"]
+    path.write_text(path.read_text().replace('"t"', '"t2"'))
+    code, doc = _check(p)
+    assert code == 1
+    assert [(f["code"], f["revision"]) for f in doc["findings"] if f["code"] == "AG503"] == [("AG503", "r1")]
+
+
+def test_exit_codes_and_masked_connection_error(tmp_path, pg_url):
+    p = GuardedProject(tmp_path, pg_url)
+    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    assert p.run("upgrade", "head").returncode == 0
+    clean = p.run("guard-check")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    bad = p.run("guard-check", env=p.env(DATABASE_URL="postgresql://app:s3cret@127.0.0.1:1/x"))
+    assert bad.returncode == 2
+    assert "s3cret" not in bad.stdout + bad.stderr
+    assert bad.stderr.startswith("FAILED: cannot connect to postgresql://app:***@127.0.0.1:1/x"), bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 2  # the message and its hint
+    garbage = p.run("guard-check", "--database", "nonsense://")
+    assert garbage.returncode == 2 and "Traceback" not in garbage.stderr
