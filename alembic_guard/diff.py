@@ -553,7 +553,14 @@ class _Comparer:
                     )
                 )
         for q, have in sorted(self.live.indexes.items()):
-            if self._in_scope(have.table) and have.table in self.exp.tables and q not in self.exp.indexes:
+            # a replayed model may hold a PK / UNIQUE constraint without the index behind it
+            backs = (q[0], have.table[1], q[1]) in self.exp.constraints
+            if (
+                self._in_scope(have.table)
+                and have.table in self.exp.tables
+                and q not in self.exp.indexes
+                and not backs
+            ):
                 self.out.append(
                     _drift(
                         "extra-index",
@@ -624,8 +631,9 @@ class _Comparer:
                 self.out.append(
                     _drift("missing-type", ObjRef("type", *q), "composite type", None, "the type is missing")
                 )
-        for q in sorted(self.exp.sequences):
-            if q[0] in self.schemas and q not in self.live.sequences:
+        for q, seq in sorted(self.exp.sequences.items()):
+            owner = seq.owned_by[1] if seq.owned_by else None
+            if q[0] in self.schemas and q not in self.live.sequences and owner not in self.ignored:
                 self.out.append(
                     _drift(
                         "missing-sequence",

@@ -57,6 +57,7 @@ _METADATA_INI = "alembic_guard_metadata"
 _STANDARD_INI = "alembic_guard_standard_tests"
 _TESTS_PATH_INI = "alembic_guard_tests_path"
 _MARKER = "alembic_guard"
+_TEST_URL_VAR = "ALEMBIC_GUARD_TEST_URL"
 
 # Catalog rows a DDL statement creates or rewrites.  A committed DDL gives them
 # a new xmin; row inserts (the ledger, alembic_version) and VACUUM/ANALYZE's
@@ -148,10 +149,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class StandardTests(pytest.Module):
     """The standard tests as a module node bound to a project file (see ``pytest_collect_file``)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._nodeid += "::alembic_guard"
-
     def _getobj(self) -> types.ModuleType:
         # Only the test functions: a module node holding the plugin's fixtures too would
         # shadow the user's conftest overrides of them (the closest definition wins).
@@ -231,16 +228,23 @@ class AlembicGuardRunner:
         return cfg
 
     @contextlib.contextmanager
-    def _database_url(self) -> Iterator[None]:
-        saved = os.environ.get("DATABASE_URL")
+    def _command_env(self) -> Iterator[None]:
+        """``DATABASE_URL`` is this database while a command runs.
+
+        ``ALEMBIC_GUARD_TEST_URL`` (read once, by the server fixture) is hidden meanwhile: the
+        runtime reads every ``ALEMBIC_GUARD_*`` variable as a setting and rejects unknown ones.
+        """
+        saved = {k: os.environ.get(k) for k in ("DATABASE_URL", _TEST_URL_VAR)}
         os.environ["DATABASE_URL"] = self.url
+        os.environ.pop(_TEST_URL_VAR, None)
         try:
             yield
         finally:
-            if saved is None:
-                os.environ.pop("DATABASE_URL", None)
-            else:
-                os.environ["DATABASE_URL"] = saved
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def upgrade(self, target: str = "head") -> RunResult | None:
         """``alembic upgrade target``; the guarded run's result (``None`` for a stock env.py)."""
@@ -258,7 +262,7 @@ class AlembicGuardRunner:
         from alembic_guard.runtime.runner import RESULT_ATTR
 
         cfg = self.config()
-        with self._database_url():
+        with self._command_env():
             fn(cfg, target)
         result = cfg.attributes.get(RESULT_ATTR)
         return result  # type: ignore[no-any-return]
@@ -296,12 +300,19 @@ class AlembicGuardRunner:
         """The live schema without Alembic's and alembic_guard's tables (and ``exclude``).  Read-only."""
         from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
 
+        left_out = (*BOOKKEEPING_TABLES, *exclude)
         engine = self._connect()
         try:
             with engine.connect() as conn:
-                return snapshot(conn, exclude=(*BOOKKEEPING_TABLES, *exclude))
+                model = snapshot(conn, exclude=left_out)
         finally:
             engine.dispose()
+        # ``exclude`` leaves out the tables, not the sequences their serial columns own
+        # (the ledger's id sequence appears with the ledger, after the first run)
+        for q, seq in list(model.sequences.items()):
+            if seq.owned_by is not None and seq.owned_by[1] in left_out:
+                del model.sequences[q]
+        return model
 
     def catalog_fingerprint(self) -> str:
         """A digest of the catalog rows of user schemas; it changes when DDL commits.  Read-only."""

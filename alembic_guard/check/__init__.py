@@ -85,6 +85,10 @@ def collect(config: Any, options: CheckOptions) -> Report:
 
             metadata = review.load_metadata(config, options.metadata, root)
             autogen = review.autogenerate_section(config, url, metadata)
+            findings.extend(
+                static.finding("AG551", f"models and migrations differ: {line}", source="autogenerate")
+                for line in autogen.items
+            )
     elif options.review or options.metadata:
         autogen = Section("skipped", "not run: needs a database (no URL, or --offline)")
     findings.sort(key=lambda f: (_rev_order(f.revision, runs), f.sort_key))

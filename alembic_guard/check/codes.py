@@ -79,7 +79,8 @@ _ALL = (
         "AG522",
         "ban-lenient-debt",
         "warning",
-        "An applied revision skipped an operation under the lenient policy; the schema lacks what it should add.",
+        "An applied revision skipped an operation under the lenient policy; "
+        "the schema lacks what it should add.",
         "fix the cause and re-run the operation in a new revision (see `alembic guard-status`)",
     ),
     CheckCode(
@@ -102,6 +103,13 @@ _ALL = (
         "warning",
         "A constraint was added NOT VALID and never validated; existing rows are not checked.",
         "run `ALTER TABLE ... VALIDATE CONSTRAINT ...` in a revision",
+    ),
+    CheckCode(
+        "AG551",
+        "require-models-match-migrations",
+        "warning",
+        "The application's models and the schema the migrations build differ (autogenerate would emit this).",
+        "generate a revision for the model change (`alembic revision --autogenerate`), or fix the models",
     ),
 )
 

@@ -27,7 +27,15 @@ from alembic_guard import changes as ch
 from alembic_guard.check.static import RevisionRun, finding
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.model import QName, SchemaModel, format_qname
-from alembic_guard.report.types import DriftItem, Finding, Location, RevisionInfo, Section, StatementInfo, TableSize
+from alembic_guard.report.types import (
+    DriftItem,
+    Finding,
+    Location,
+    RevisionInfo,
+    Section,
+    Severity,
+    TableSize,
+)
 
 # SHARE and stronger block writes (and ACCESS EXCLUSIVE reads) for as long as the statement runs
 _HEAVY = frozenset({"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"})
@@ -105,7 +113,9 @@ def check_live(
     targets = _heavy_targets(runs, applied, live)
     sizes = _sizes(conn, {q for qs in targets.values() for q in qs})
     result.statement_sizes = {
-        key: tuple(sizes[q] for q in qs if q in sizes) for key, qs in targets.items() if any(q in sizes for q in qs)
+        key: tuple(sizes[q] for q in qs if q in sizes)
+        for key, qs in targets.items()
+        if any(q in sizes for q in qs)
     }
     conn.rollback()
     return result
@@ -167,7 +177,8 @@ def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[An
             out.append(
                 finding(
                     "AG521",
-                    f"revision {rev} {rec.status} at {when} (attempt {rec.attempt}, host {rec.host}): {code}{error}",
+                    f"revision {rev} {rec.status} at {when} (attempt {rec.attempt}, host {rec.host}): "
+                    f"{code}{error}",
                     revision=rev,
                     location=where,
                     sql=rec.statement,
@@ -181,7 +192,8 @@ def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[An
                 out.append(
                     finding(
                         "AG522",
-                        f"revision {rev} skipped {what or 'an operation'}: {debt.get('reason', 'no reason recorded')}",
+                        f"revision {rev} skipped {what or 'an operation'}: "
+                        f"{debt.get('reason', 'no reason recorded')}",
                         revision=rev,
                         location=where,
                         source="ledger",
@@ -239,7 +251,9 @@ def _drift(
     except ImportError:
         result.drift = Section("unavailable", "not available (alembic_guard.diff is not installed)")
         return
-    unreadable = [r.revision for r in runs if r.revision in applied and (r.rendered.sql is None or r.parse_error)]
+    unreadable = [
+        r.revision for r in runs if r.revision in applied and (r.rendered.sql is None or r.parse_error)
+    ]
     if unreadable:
         result.drift = Section(
             "unavailable", f"not checked: applied revision(s) {', '.join(unreadable)} could not be rendered"
@@ -251,8 +265,8 @@ def _drift(
     items: list[DriftItem] = []
     for d in drifts:
         ref = getattr(d, "ref", None)
-        obj = ref.describe() if hasattr(ref, "describe") else str(ref)
-        severity = "error" if str(getattr(d, "severity", "error")) == "error" else "warning"
+        obj = ref.describe() if ref is not None and hasattr(ref, "describe") else str(ref)
+        severity: Severity = "warning" if str(getattr(d, "severity", "error")) == "warning" else "error"
         items.append(DriftItem(str(d.kind), obj, severity, str(d.message), str(getattr(d, "hint", "") or "")))
     items.sort(key=lambda i: (i.object, i.kind, i.message))
     result.drift_items = items
@@ -274,7 +288,11 @@ def _heavy_targets(
         if run.revision in applied:
             continue
         for i, a in enumerate(run.analyzed):
-            qs = list(dict.fromkeys(q for q, level in lock_targets(a) if level in _HEAVY and live.relation_exists(*q)))
+            qs = list(
+                dict.fromkeys(
+                    q for q, level in lock_targets(a) if level in _HEAVY and live.relation_exists(*q)
+                )
+            )
             if qs:
                 out[(run.revision, i)] = qs
     return out

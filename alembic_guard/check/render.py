@@ -110,7 +110,10 @@ class OfflineRenderer:
                 migration_fn()
         except Exception as exc:
             log.debug("guard-check: cannot render %s offline (%s: %s)", path, type(exc).__name__, exc)
-            return Rendered(None, error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            return Rendered(
+                None,
+                error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+            )
         finally:
             mig_log.setLevel(level)
             if outer is not None:

@@ -31,7 +31,10 @@ def load_metadata(config: Any, spec: str | None, root: str) -> Any:
     if spec:
         module_name, _, attr = spec.partition(":")
         if not module_name or not attr:
-            raise UsageError(f"--metadata {spec}: expected module:attribute", hint="e.g. --metadata myapp.models:Base.metadata")
+            raise UsageError(
+                f"--metadata {spec}: expected module:attribute",
+                hint="e.g. --metadata myapp.models:Base.metadata",
+            )
         if root not in sys.path:
             sys.path.insert(0, root)
         try:
@@ -39,7 +42,9 @@ def load_metadata(config: Any, spec: str | None, root: str) -> Any:
             for part in attr.split("."):
                 obj = getattr(obj, part)
         except (ImportError, AttributeError) as exc:
-            raise UsageError(f"--metadata {spec}: {exc}", hint="check the module path and attribute name") from None
+            raise UsageError(
+                f"--metadata {spec}: {exc}", hint="check the module path and attribute name"
+            ) from None
         return obj
     return _metadata_from_env(config)
 
@@ -52,7 +57,9 @@ def _metadata_from_env(config: Any) -> Any:
     saved = getattr(config, "output_buffer", None)
     config.output_buffer = io.StringIO()  # offline mode writes its (empty) SQL here, not to stdout
     try:
-        with EnvironmentContext(config, script, fn=lambda rev, ctx: [], as_sql=True, destination_rev="heads") as env:
+        with EnvironmentContext(
+            config, script, fn=lambda rev, ctx: [], as_sql=True, destination_rev="heads"
+        ) as env:
             script.run_env()
             return env.context_opts.get("target_metadata")
     except Exception:  # an env.py that cannot run offline: no metadata rather than no report
@@ -106,11 +113,11 @@ def scratch_at_head(config: Any, url: str) -> Iterator[str | None]:
     Needs CREATE DATABASE; runs ``alembic upgrade heads`` in it through the
     project's own env.py.
     """
-    from alembic import command
     from sqlalchemy import create_engine, exc, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
+    from alembic import command
     from alembic_guard.runtime.runner import URL_ATTR
 
     name = f"alembic_guard_review_{uuid.uuid4().hex[:12]}"

@@ -25,7 +25,6 @@ from alembic_guard.model import SchemaModel
 from alembic_guard.report.types import Finding, Location, RevisionInfo, StatementInfo
 from alembic_guard.sql.statement import AnalyzedStatement, SourceFile, Statement
 
-
 # rules the guarded operations make moot: they skip what exists, so every op is idempotent
 _GUARDED_BY_OPS = frozenset({"AG402"})
 
@@ -49,8 +48,16 @@ class RevisionRun:
         return Location(self.file, self.rendered.op_line(statement.offset), 1)
 
 
-def finding(code: str, message: str, *, revision: str | None = None, location: Location | None = None,
-            sql: str | None = None, severity: str | None = None, source: str = "check") -> Finding:
+def finding(
+    code: str,
+    message: str,
+    *,
+    revision: str | None = None,
+    location: Location | None = None,
+    sql: str | None = None,
+    severity: str | None = None,
+    source: str = "check",
+) -> Finding:
     """A finding of one of guard-check's own codes (:mod:`alembic_guard.check.codes`)."""
     c = CODES[code]
     return Finding(
@@ -183,7 +190,9 @@ def check_static(
         for a in run.analyzed:
             if reported:
                 for p in requirements_check([a], model):
-                    note = "" if not blind else " (an earlier revision could not be checked: it may provide it)"
+                    note = (
+                        "" if not blind else " (an earlier revision could not be checked: it may provide it)"
+                    )
                     findings.append(
                         finding(
                             "AG501",
@@ -244,7 +253,9 @@ def _unreadable(run: RevisionRun) -> Finding:
             "AG505",
             f"revision {run.revision} emits SQL the parser rejects: {exc.message}",
             revision=run.revision,
-            location=Location(run.file, run.rendered.op_line(_offset_of_line(run.rendered.sql or "", exc.line)), 1),
+            location=Location(
+                run.file, run.rendered.op_line(_offset_of_line(run.rendered.sql or "", exc.line)), 1
+            ),
             sql=None,
             source="render",
         )

@@ -26,10 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
     parser.add_argument("--offline", action="store_true", help="static checks only, even with a database URL")
     parser.add_argument("--base", default=None, help="check only the revisions after REV (a PR's new ones)")
-    parser.add_argument("--database", default=None, metavar="URL", help="default: DATABASE_URL, then sqlalchemy.url")
-    parser.add_argument("--output", default=None, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument(
-        "--metadata", default=None, metavar="MODULE:ATTR", help="the models' MetaData (default: env.py's target_metadata)"
+        "--database", default=None, metavar="URL", help="default: DATABASE_URL, then sqlalchemy.url"
+    )
+    parser.add_argument(
+        "--output", default=None, metavar="FILE", help="write the report here instead of stdout"
+    )
+    parser.add_argument(
+        "--metadata",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="the models' MetaData (default: env.py's target_metadata)",
     )
 
 
@@ -56,8 +63,10 @@ def run(config: Any, args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--output {args.output}: {exc.strerror}", hint="pass a writable path") from None
         s = report.summary
-        print(f"guard-check: {s.errors} error(s), {s.warnings} warning(s); report written to {args.output}",
-              file=sys.stderr)
+        print(
+            f"guard-check: {s.errors} error(s), {s.warnings} warning(s); report written to {args.output}",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(text)
     return 1 if report.failed else 0

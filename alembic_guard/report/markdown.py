@@ -45,13 +45,16 @@ def _finding(f: Finding) -> list[str]:
     mark = "❌" if f.severity == "error" else "⚠️"
     where = f" — `{f.location.file}:{f.location.line}`" if f.location else ""
     rev = f" (revision `{f.revision}`)" if f.revision else ""
-    lines = [f"- {mark} **{f.code}** `{f.rule_id}`{where}{rev}: {_esc(f.message)}", f"  - help: {_esc(f.help)}"]
+    lines = [
+        f"- {mark} **{f.code}** `{f.rule_id}`{where}{rev}: {_esc(f.message)}",
+        f"  - help: {_esc(f.help)}",
+    ]
     if f.sql:
         lines.append(f"  - SQL: {_code(f.sql if len(f.sql) <= 300 else f.sql[:299] + '…')}")
     return lines
 
 
-def _revision(report: Report, rev: RevisionInfo, with_sql: bool) -> list[str]:
+def _revision(report: Report, rev: RevisionInfo, with_sql: bool, with_tables: bool = True) -> list[str]:
     found = report.findings_of(rev.revision)
     errors = sum(1 for f in found if f.severity == "error")
     state = "" if rev.state == "unknown" else f", {rev.state}"
@@ -59,14 +62,15 @@ def _revision(report: Report, rev: RevisionInfo, with_sql: bool) -> list[str]:
     title = f" {_esc(rev.message)}" if rev.message else ""
     lines = [
         "<details>",
-        f"<summary><code>{rev.revision}</code>{title} — {len(rev.statements)} statement(s), {counts}{state}</summary>",
+        f"<summary><code>{rev.revision}</code>{title} — "
+        f"{len(rev.statements)} statement(s), {counts}{state}</summary>",
         "",
         f"File: `{rev.file}`",
         "",
     ]
     if not rev.rendered:
         lines += ["_upgrade() could not be rendered offline: not checked._", ""]
-    if rev.statements:
+    if rev.statements and with_tables:
         lines += ["| line | lock | statement |", "|---:|---|---|"]
         for st in rev.statements:
             sql = _code(st.sql if len(st.sql) <= 120 else st.sql[:119] + "…")
@@ -82,7 +86,7 @@ def _revision(report: Report, rev: RevisionInfo, with_sql: bool) -> list[str]:
     return lines
 
 
-def _render(report: Report, with_sql: bool, max_findings: int | None) -> str:
+def _render(report: Report, with_sql: bool, max_findings: int | None, with_tables: bool = True) -> str:
     s = report.summary
     verdict = "❌ failed" if report.failed else "✅ passed"
     scope = f" after `{report.base}`" if report.base else ""
@@ -101,37 +105,44 @@ def _render(report: Report, with_sql: bool, max_findings: int | None) -> str:
         for f in shown:
             lines += _finding(f)
         if len(shown) < len(report.findings):
-            lines.append(f"- … and {len(report.findings) - len(shown)} more (see the full report: `--format json`)")
+            lines.append(
+                f"- … and {len(report.findings) - len(shown)} more (see the full report: `--format json`)"
+            )
         lines.append("")
     if report.revisions:
         lines += ["### Revisions", ""]
         for rev in report.revisions:
-            lines += _revision(report, rev, with_sql)
+            lines += _revision(report, rev, with_sql, with_tables)
     lines += ["### Drift", "", report.drift.note or report.drift.status, ""]
     for d in report.drift_items:
         lines.append(f"- {d.severity}: {d.kind} {_esc(d.object)}: {_esc(d.message)}")
     if report.drift_items:
         lines.append("")
-    lines += ["### Models and migrations (autogenerate)", "", report.autogenerate.note or report.autogenerate.status, ""]
+    lines += [
+        "### Models and migrations (autogenerate)",
+        "",
+        report.autogenerate.note or report.autogenerate.status,
+        "",
+    ]
     if report.autogenerate.items:
         lines += ["```", *report.autogenerate.items, "```", ""]
     if not with_sql:
-        lines += ["_SQL listings left out to fit a comment; `alembic upgrade --sql` prints them._", ""]
+        left = "SQL listings" if with_tables else "SQL listings and statement tables"
+        lines += [f"_{left} left out to fit a comment; `alembic upgrade --sql` prints them._", ""]
     return "\n".join(lines)
 
 
 def render(report: Report) -> str:
-    text = _render(report, True, None)
-    if len(text) <= LIMIT:
-        return text
-    text = _render(report, False, None)
-    if len(text) <= LIMIT:
-        return text
-    # keep as many findings as fit: halve until it fits, then it is still under the limit
+    # shed detail in this order until it fits: SQL listings, statement tables, then findings
+    text = ""
+    for with_sql, with_tables in ((True, True), (False, True), (False, False)):
+        text = _render(report, with_sql, None, with_tables)
+        if len(text) <= LIMIT:
+            return text
     n = len(report.findings)
     while n > 0:
         n //= 2
-        text = _render(report, False, n)
+        text = _render(report, False, n, False)
         if len(text) <= _BUDGET:
             return text
     return text[:_BUDGET] + "\n\n_… cut to fit a comment._\n"

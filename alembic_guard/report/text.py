@@ -1,4 +1,7 @@
-"""``--format text``: a terminal report, one line per finding (``file:line:col: severity CODE id: message``)."""
+"""``--format text``: a terminal report, one line per finding.
+
+``file:line:col: severity CODE rule-id: message``, then the SQL and the help.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ def _finding_lines(f: Finding, indent: str) -> list[str]:
 
 def render(report: Report) -> str:
     s = report.summary
-    lines = [f"guard-check: {s.revisions} revision(s) checked" + (f" after {report.base}" if report.base else "")]
+    lines = [
+        f"guard-check: {s.revisions} revision(s) checked" + (f" after {report.base}" if report.base else "")
+    ]
     if report.database:
         lines.append(f"database: {report.database} at {', '.join(report.heads) or 'base'}")
     for rev in report.revisions:

@@ -51,7 +51,13 @@ class Finding:
     @property
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location
-        return (loc.file if loc else "", loc.line if loc else 0, loc.col if loc else 0, self.code, self.message)
+        return (
+            loc.file if loc else "",
+            loc.line if loc else 0,
+            loc.col if loc else 0,
+            self.code,
+            self.message,
+        )
 
 
 @dataclass(frozen=True, slots=True)

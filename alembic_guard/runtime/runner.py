@@ -49,6 +49,7 @@ SETTINGS_ATTR = "alembic_guard.settings"
 RESULT_ATTR = "alembic_guard.result"
 URL_ATTR = "alembic_guard.url"
 LOCK_NOT_AVAILABLE = "55P03"
+MAX_RETRY_DELAY_S = 30.0
 
 _READ_ONLY_KEYWORDS = frozenset({"select", "with", "show", "values", "explain", "set", "reset", "table"})
 
@@ -303,6 +304,13 @@ class _Runner:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        """The whole guarded run.
+
+        Holds the advisory lock on its own AUTOCOMMIT connection from the first
+        change to the last; the ledger is written on that connection too.
+        Each revision takes whatever locks its statements take, bounded by
+        ``lock_timeout``.
+        """
         t0 = time.monotonic()
         version_table = self.configure_kw.get("version_table", "alembic_version")
         schema = self.configure_kw.get("version_table_schema")
@@ -420,23 +428,26 @@ class _Runner:
         except ImportError:  # the guarded operations are not installed in this build
             return None
         s = self.settings
-        try:
-            gs = GuardSettings(
-                policy=s.policy,
-                lock_timeout=s.lock_timeout,
-                statement_timeout=s.statement_timeout,
-                concurrent_indexes=s.concurrent_indexes,
-                allow_destructive=s.allow_destructive,
-            )
-        except TypeError:
-            gs = GuardSettings()
+        gs = GuardSettings(
+            policy=s.policy,
+            lock_timeout=s.lock_timeout,
+            statement_timeout=s.statement_timeout,
+            concurrent_indexes=s.concurrent_indexes,
+            allow_destructive=s.allow_destructive,
+        )
         return GuardContext(settings=gs)
 
     def _run_attempts(self, original_fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Let Alembic run the command on a fresh migration connection; again after a lock timeout.
+
+        Each attempt re-reads the current heads, so it resumes after the
+        revisions the previous attempts committed.  Returns (heads before, after).
+        """
         heads_before: tuple[str, ...] | None = None
         attempt = 0
         while True:
             attempt += 1
+            self._failure = None
             conn = self._connect("migrate")
             try:
                 self._configure_session(conn)
@@ -475,9 +486,8 @@ class _Runner:
                     code = sqlstate_of(exc)
                     if code == LOCK_NOT_AVAILABLE and attempt <= self.settings.retries:
                         self.retries += 1
-                        delay = (
-                            self.settings.retry_backoff_s * (2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-                        )
+                        backoff = min(MAX_RETRY_DELAY_S, self.settings.retry_backoff_s * 2 ** (attempt - 1))
+                        delay = backoff * random.uniform(0.5, 1.0)
                         log.warning(
                             "lock_timeout (%s) reached: a table the revision alters is locked by another "
                             "session; retry %d of %d in %.1fs",

@@ -15,6 +15,10 @@ search path: without a catalog there is no way to know which schema of the
 path would resolve a name, and migrations nearly always use one schema.
 Anything not understood gives ``Effect(opaque=<why>)`` together with the
 facts that are certain; nothing is silently dropped.  See ``docs/analysis.md``.
+
+This module dispatches on the statement kind and handles the DDL that fits
+in a few lines; tables and indexes are in :mod:`.effects_tables`, queries and
+data statements in :mod:`.effects_select`, DO blocks in :mod:`.effects_plpgsql`.
 """
 
 from __future__ import annotations

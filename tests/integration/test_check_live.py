@@ -28,16 +28,24 @@ def _sql(url: str, statement: str) -> None:
 
 def test_pending_revision_preflight_against_the_live_schema_and_table_sizes(tmp_path, pg_url):
     p = GuardedProject(tmp_path, pg_url)
-    p.add_revision("r1", None, """
+    p.add_revision(
+        "r1",
+        None,
+        """
         op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))
         op.create_table("u", sa.Column("id", sa.Integer, primary_key=True))
-    """)
-    p.add_revision("r2", "r1", """
+    """,
+    )
+    p.add_revision(
+        "r2",
+        "r1",
+        """
         op.execute("UPDATE u SET id = id")
         with op.get_context().autocommit_block():
             op.create_index("ix_t_a", "t", ["a"], postgresql_concurrently=True)
         op.create_index("ix_t_id_a", "t", ["id", "a"])
-    """)
+    """,
+    )
     assert p.run("upgrade", "r1").returncode == 0
     _sql(pg_url, "INSERT INTO t SELECT g, g FROM generate_series(1, 5000) g; ANALYZE t; DROP TABLE u")
     code, doc = _check(p)
@@ -48,11 +56,13 @@ def test_pending_revision_preflight_against_the_live_schema_and_table_sizes(tmp_
     assert doc["database"].startswith("postgresql") and doc["database_heads"] == ["r1"]
     states = {r["revision"]: r["state"] for r in doc["revisions"]}
     assert states == {"r1": "applied", "r2": "pending"}
-    plain = [s for s in doc["revisions"][1]["statements"] if s["sql"].startswith("CREATE INDEX ix_t_id_a")][0]
+    plain = next(
+        s for s in doc["revisions"][1]["statements"] if s["sql"].startswith("CREATE INDEX ix_t_id_a")
+    )
     assert plain["lock"] == "SHARE"
     assert [z["table"] for z in plain["sizes"]] == ["t"]
     assert plain["sizes"][0]["row_estimate"] == 5000 and plain["sizes"][0]["total_bytes"] > 100_000
-    concurrent = [s for s in doc["revisions"][1]["statements"] if "CONCURRENTLY" in s["sql"]][0]
+    concurrent = next(s for s in doc["revisions"][1]["statements"] if "CONCURRENTLY" in s["sql"])
     assert concurrent["sizes"] == []  # SHARE UPDATE EXCLUSIVE does not block writes
     assert doc["drift"]["status"] in ("ok", "unavailable")
     md = p.run("guard-check", "--format", "markdown").stdout

@@ -23,10 +23,14 @@ def _codes(doc: dict) -> list[tuple[str, str | None]]:
 
 def test_index_on_table_from_an_earlier_revision_is_flagged_same_revision_is_not(tmp_path):
     p = GuardedProject(tmp_path, "unused")
-    p.add_revision("r1", None, """
+    p.add_revision(
+        "r1",
+        None,
+        """
         op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer))
         op.create_index("ix_t_a", "t", ["a"])
-    """)
+    """,
+    )
     p.add_revision("r2", "r1", 'op.create_index("ix_t_id_a", "t", ["id", "a"])')
     code, doc = _doc(p)
     assert code == 1
@@ -41,7 +45,9 @@ def test_index_on_table_from_an_earlier_revision_is_flagged_same_revision_is_not
 def test_missing_column_across_revisions_names_revision_file_and_statement(tmp_path):
     p = GuardedProject(tmp_path, "unused")
     p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
-    p.add_revision("r2", "r1", 'op.execute("UPDATE t SET owner_id = 1")\nop.add_column("t", sa.Column("x", sa.Integer))')
+    p.add_revision(
+        "r2", "r1", 'op.execute("UPDATE t SET owner_id = 1")\nop.add_column("t", sa.Column("x", sa.Integer))'
+    )
     p.add_revision("r3", "r2", 'op.add_column("t", sa.Column("owner_id", sa.Integer))')
     code, doc = _doc(p)
     assert code == 1
@@ -95,12 +101,18 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     missing = subprocess.run(
         [alembic_executable(), "-c", str(tmp_path / "nope.ini"), "guard-check"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert missing.returncode == 2
     assert missing.stderr.startswith("FAILED: no Alembic configuration"), missing.stderr
     p = GuardedProject(tmp_path / "proj", "unused")
-    ini = p.ini.read_text().replace("script_location = %(here)s/migrations", "script_location = %(here)s/gone")
+    ini = p.ini.read_text().replace(
+        "script_location = %(here)s/migrations", "script_location = %(here)s/gone"
+    )
     p.ini.write_text(ini)
     bad = p.run("guard-check", "--offline")
     assert bad.returncode == 2

@@ -144,7 +144,11 @@ def test_plan_from_a_database(pg_url: str, tmp_path: Path) -> None:
 
 def test_demo_runs_the_seed_scenario(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "alembic_guard.demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "alembic_guard.demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
