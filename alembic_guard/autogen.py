@@ -8,9 +8,11 @@ failed or a constraint was never validated.  This comparator reads
 schemas and adds one operation per finding:
 
 - an INVALID index → ``op.execute("REINDEX INDEX ...")`` (rebuilds it in
-  place; SHARE lock on the table for the build).  Skipped when the metadata
-  declares an index of that name: Alembic then emits ``create_index`` itself,
-  which the guards turn into drop-and-rebuild;
+  place; SHARE lock on the table for the build).  Alembic's own comparison
+  takes an INVALID index for a working one: when the metadata declares it,
+  Alembic reports nothing, which is the case this comparator exists for.
+  When the metadata has the table but not the index, Alembic already emits
+  ``drop_index`` and nothing is added;
 - a NOT VALID constraint → ``op.execute("ALTER TABLE ... VALIDATE
   CONSTRAINT ...")`` (SHARE UPDATE EXCLUSIVE: reads and writes go on).
 
@@ -74,8 +76,10 @@ def compare_invalid_objects(autogen_context: Any, upgrade_ops: Any, schemas: set
     default = conn.dialect.default_schema_name
     names = sorted({s or default for s in schemas})
     declared: set[tuple[str, str]] = set()
+    modelled: set[tuple[str, str]] = set()
     for md in _metadatas(autogen_context):
         for table in md.tables.values():
+            modelled.add((table.schema or default, str(table.name)))
             for ix in table.indexes:
                 if ix.name:
                     declared.add((table.schema or default, str(ix.name)))
@@ -88,14 +92,31 @@ def compare_invalid_objects(autogen_context: Any, upgrade_ops: Any, schemas: set
             continue
         table = _quote(tname) if sname is None else f"{_quote(schema)}.{_quote(tname)}"
         if what == "index":
-            if (schema, name) in declared:
-                continue
+            if (schema, tname) in modelled and (schema, name) not in declared:
+                continue  # Alembic proposes drop_index for it already
             qname = _quote(name) if sname is None else f"{_quote(schema)}.{_quote(name)}"
             sql = f"REINDEX INDEX {qname}"
         else:
             sql = f"ALTER TABLE {table} VALIDATE CONSTRAINT {_quote(name)}"
-        upgrade_ops.ops.append(ops.ExecuteSQLOp(sql))
+        upgrade_ops.ops.append(_op_class(ops)(sql))
     return PriorityDispatchResult.CONTINUE
+
+
+_OP_CLASS: list[type] = []
+
+
+def _op_class(ops: Any) -> Any:
+    """``ExecuteSQLOp`` that autogenerate can reverse (defined lazily: Alembic is not importable at setup)."""
+    if not _OP_CLASS:
+
+        class RepairSQLOp(ops.ExecuteSQLOp):  # type: ignore[misc, name-defined]
+            """VALIDATE / REINDEX: idempotent, so the downgrade may repeat them harmlessly."""
+
+            def reverse(self) -> Any:
+                return self
+
+        _OP_CLASS.append(RepairSQLOp)
+    return _OP_CLASS[0]
 
 
 def _metadatas(autogen_context: Any) -> list[Any]:

@@ -367,14 +367,17 @@ class AlembicGuardRunner:
 
 
 def schema_difference(expected: SchemaModel, actual: SchemaModel) -> str:
-    """What differs between two snapshots, one line each (for assertion messages)."""
+    """How ``actual`` differs from ``expected``, one line each (for assertion messages)."""
     from alembic_guard.diff import compare
 
-    lines = [d.render() for d in compare(expected, actual, ignore_tables=(), compare_expressions=True)]
+    lines = [f"  {d.render()}" for d in compare(expected, actual, ignore_tables=(), compare_expressions=True)]
+    # what ``actual`` has and ``expected`` lacks shows up as "missing" the other way round
     lines += [
-        f"+ {d.render()}" for d in compare(actual, expected, ignore_tables=(), compare_expressions=True)
+        f"  extra {d.ref.describe()}: left in the database"
+        for d in compare(actual, expected, ignore_tables=(), compare_expressions=True)
+        if d.id.startswith("missing-")
     ]
-    return "\n".join(lines) or "(the models differ in a way the drift report does not describe)"
+    return "\n".join(lines) or "  (a difference the drift report does not describe)"
 
 
 def load_metadata(spec: str) -> Any:

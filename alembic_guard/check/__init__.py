@@ -91,7 +91,9 @@ def collect(config: Any, options: CheckOptions) -> Report:
             )
     elif options.review or options.metadata:
         autogen = Section("skipped", "not run: needs a database (no URL, or --offline)")
-    findings.sort(key=lambda f: (_rev_order(f.revision, runs), f.sort_key))
+    # per-revision findings in revision order, then project-wide ones (heads, live catalog, models)
+    order = {r.revision: i for i, r in enumerate(runs)}
+    findings.sort(key=lambda f: (order.get(f.revision or "", len(runs)), f.sort_key))
     return Report(
         tool_version=alembic_guard.__version__,
         base=options.base,
@@ -105,15 +107,6 @@ def collect(config: Any, options: CheckOptions) -> Report:
         strict=options.strict,
         config_file=os.path.basename(config.config_file_name or "alembic.ini"),
     )
-
-
-def _rev_order(revision: str | None, runs: Any) -> int:
-    if revision is None:
-        return len(runs)  # project-wide findings (heads, live catalog) after the per-revision ones
-    for i, r in enumerate(runs):
-        if r.revision == revision:
-            return i
-    return len(runs)
 
 
 def _report_from(script_dir: Any, order: list[str], base: str | None) -> int:

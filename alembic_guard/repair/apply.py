@@ -193,6 +193,8 @@ def _autocommit(conn: Connection, statements: tuple[str, ...] | list[str]) -> No
         for sql in statements:
             ac.exec_driver_sql(driver_sql(conn.dialect, sql))
     finally:
+        # SQLAlchemy autobegins even in AUTOCOMMIT; end that (a no-op on the server) to switch back
+        _reset(conn)
         conn.execution_options(isolation_level=conn.default_isolation_level)
 
 
