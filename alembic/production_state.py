@@ -97,10 +97,7 @@ def build_production_state(url: str) -> None:
             )
             conn.execute(
                 sa.text("INSERT INTO schema_migrations (filename, applied_at) VALUES (:f, :at)"),
-                [
-                    {"f": name, "at": f"2023-0{i + 1}-01 00:00:00+00"}
-                    for i, name in enumerate(LEGACY_APPLIED)
-                ],
+                [{"f": name, "at": f"2023-0{i + 1}-01 00:00:00+00"} for i, name in enumerate(LEGACY_APPLIED)],
             )
     finally:
         engine.dispose()

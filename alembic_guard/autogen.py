@@ -109,7 +109,7 @@ def _op_class(ops: Any) -> Any:
     """``ExecuteSQLOp`` that autogenerate can reverse (defined lazily: Alembic is not importable at setup)."""
     if not _OP_CLASS:
 
-        class RepairSQLOp(ops.ExecuteSQLOp):  # type: ignore[misc, name-defined]
+        class RepairSQLOp(ops.ExecuteSQLOp):
             """VALIDATE / REINDEX: idempotent, so the downgrade may repeat them harmlessly."""
 
             def reverse(self) -> Any:

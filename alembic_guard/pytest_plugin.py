@@ -101,7 +101,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Alembic configuration file for alembic_guard_runner (default: ini alembic_guard_config, "
         "else alembic.ini in the rootdir)",
     )
-    parser.addini(_CONFIG_OPTION, "Alembic configuration file for alembic_guard_runner", default="alembic.ini")
+    parser.addini(
+        _CONFIG_OPTION, "Alembic configuration file for alembic_guard_runner", default="alembic.ini"
+    )
     parser.addini(
         _METADATA_INI, "the application's MetaData for the models-match-head test: package.module:name"
     )
@@ -259,13 +261,13 @@ class AlembicGuardRunner:
         return self._run(command.downgrade, target)
 
     def _run(self, fn: Any, target: str) -> RunResult | None:
-        from alembic_guard.runtime.runner import RESULT_ATTR
+        from alembic_guard.runtime.runner import RESULT_ATTR, RunResult
 
         cfg = self.config()
         with self._command_env():
             fn(cfg, target)
         result = cfg.attributes.get(RESULT_ATTR)
-        return result  # type: ignore[no-any-return]
+        return result if isinstance(result, RunResult) else None
 
     def history(self) -> list[Script]:
         """The revisions, base first."""
@@ -446,10 +448,8 @@ def alembic_guard_metadata(request: pytest.FixtureRequest) -> Any:
 def test_alembic_guard_single_head(alembic_guard_runner: AlembicGuardRunner) -> None:
     """The history has exactly one head (two heads mean an unmerged branch)."""
     heads = alembic_guard_runner.heads()
-    assert len(heads) == 1, (
-        f"{len(heads)} heads ({', '.join(heads) or 'none'}): "
-        + ("merge them with `alembic merge heads`" if heads else "the history has no revisions")
-    )
+    fix = "merge them with `alembic merge heads`" if heads else "the history has no revisions"
+    assert len(heads) == 1, f"{len(heads)} heads ({', '.join(heads) or 'none'}): {fix}"
 
 
 @pytest.mark.alembic_guard
@@ -476,14 +476,16 @@ def test_alembic_guard_upgrade_twice_is_noop(alembic_guard_runner: AlembicGuardR
 
 
 @pytest.mark.alembic_guard
-def test_alembic_guard_roundtrip(alembic_guard_runner: AlembicGuardRunner, alembic_guard_revision: Any) -> None:
+def test_alembic_guard_roundtrip(
+    alembic_guard_runner: AlembicGuardRunner, alembic_guard_revision: Any
+) -> None:
     """Upgrade to the revision, downgrade it, upgrade it again: the schema goes there and back."""
     if isinstance(alembic_guard_revision, _Unloadable):
         pytest.fail(f"cannot read the revisions: {alembic_guard_revision.reason}", pytrace=False)
-    runner = alembic_guard_runner
-    script = next(s for s in runner.history() if s.revision == alembic_guard_revision)
     from alembic.util import to_tuple
 
+    runner = alembic_guard_runner
+    script = next(s for s in runner.history() if s.revision == alembic_guard_revision)
     for parent in to_tuple(script.down_revision, default=()):
         runner.upgrade(parent)
     before = runner.snapshot()
@@ -502,13 +504,14 @@ def test_alembic_guard_roundtrip(alembic_guard_runner: AlembicGuardRunner, alemb
     )
     runner.upgrade(script.revision)
     redone = runner.snapshot()
-    assert redone == after, (
-        f"upgrading {script.revision} again builds another schema:\n" + schema_difference(after, redone)
-    )
+    why = f"upgrading {script.revision} again builds another schema:\n"
+    assert redone == after, why + schema_difference(after, redone)
 
 
 @pytest.mark.alembic_guard
-def test_alembic_guard_models_match_head(alembic_guard_runner: AlembicGuardRunner, alembic_guard_metadata: Any) -> None:
+def test_alembic_guard_models_match_head(
+    alembic_guard_runner: AlembicGuardRunner, alembic_guard_metadata: Any
+) -> None:
     """Autogenerate finds no difference between the application's models and the database at head."""
     if alembic_guard_metadata is None:
         pytest.skip("no MetaData: set the ini key alembic_guard_metadata or override alembic_guard_metadata")

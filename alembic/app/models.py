@@ -72,9 +72,7 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), nullable=False, server_default=func.now()
     )
-    project_id: Mapped[int | None] = mapped_column(
-        ForeignKey("projects.id", name="fk_tasks_project_id")
-    )
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", name="fk_tasks_project_id"))
 
 
 class Comment(Base):

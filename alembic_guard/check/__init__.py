@@ -86,7 +86,7 @@ def collect(config: Any, options: CheckOptions) -> Report:
             metadata = review.load_metadata(config, options.metadata, root)
             autogen = review.autogenerate_section(config, url, metadata)
             findings.extend(
-                static.finding("AG551", f"models and migrations differ: {line}", source="autogenerate")
+                static.finding("AG651", f"models and migrations differ: {line}", source="autogenerate")
                 for line in autogen.items
             )
     elif options.review or options.metadata:

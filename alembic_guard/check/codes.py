@@ -1,8 +1,8 @@
-"""The codes ``guard-check`` reports besides the lint rules' (family ``AG5xx``).
+"""The codes ``guard-check`` reports besides the lint rules' and the drift kinds' (family ``AG6xx``).
 
 Declared once here; SARIF's rule list, the docs (``docs/guard-check.md``,
 one anchor per id) and every finding read them from this table.  Codes are
-never reused.
+never reused.  Drift findings keep the codes of :mod:`alembic_guard.diff` (``AG5xx``).
 """
 
 from __future__ import annotations
@@ -27,56 +27,56 @@ class CheckCode:
 
 _ALL = (
     CheckCode(
-        "AG501",
+        "AG601",
         "require-earlier-revision",
         "error",
         "A revision needs an object that no earlier revision provides; it fails on a database built by them.",
         "create the table or column in this or an earlier revision, or fix the name",
     ),
     CheckCode(
-        "AG502",
+        "AG602",
         "ban-multiple-heads",
         "error",
         "The revisions have more than one head; `alembic upgrade head` refuses to run.",
         "merge the heads with `alembic merge heads -m merge` (or rebase one branch onto the other)",
     ),
     CheckCode(
-        "AG503",
+        "AG603",
         "ban-changed-applied-revision",
         "error",
         "A revision file changed after it was applied; databases that ran the old text differ from new ones.",
         "revert the edit and put the change in a new revision",
     ),
     CheckCode(
-        "AG504",
+        "AG604",
         "require-offline-rendering",
         "warning",
         "A revision's upgrade() cannot be rendered as SQL offline, so it was not checked.",
         "avoid reading data with op.get_bind() in upgrade(), or check this revision by hand",
     ),
     CheckCode(
-        "AG505",
+        "AG605",
         "ban-unparsable-sql",
         "error",
         "A revision emits SQL that PostgreSQL's parser rejects; the upgrade fails at this statement.",
         "fix the SQL passed to op.execute()",
     ),
     CheckCode(
-        "AG511",
+        "AG611",
         "require-preflight",
         "error",
         "A pending revision needs an object the database does not have; the upgrade would fail.",
         "add the revision that creates it first, or repair the database (`alembic guard-repair`)",
     ),
     CheckCode(
-        "AG521",
+        "AG621",
         "ban-failed-run",
         "error",
         "The last attempt at a pending revision failed (from the ledger).",
         "read the error and statement, fix the cause, then run `alembic upgrade head` again",
     ),
     CheckCode(
-        "AG522",
+        "AG622",
         "ban-lenient-debt",
         "warning",
         "An applied revision skipped an operation under the lenient policy; "
@@ -84,28 +84,21 @@ _ALL = (
         "fix the cause and re-run the operation in a new revision (see `alembic guard-status`)",
     ),
     CheckCode(
-        "AG531",
-        "ban-schema-drift",
-        "error",
-        "The live schema differs from what the applied revisions create.",
-        "plan a repair with `alembic guard-repair`, or add a revision that makes the difference intended",
-    ),
-    CheckCode(
-        "AG541",
+        "AG641",
         "ban-invalid-index",
         "warning",
         "An index is INVALID (a failed concurrent build): it is maintained on writes but never used.",
         "drop it and build it again (`DROP INDEX CONCURRENTLY ...; CREATE INDEX CONCURRENTLY ...`)",
     ),
     CheckCode(
-        "AG542",
+        "AG642",
         "require-validated-constraint",
         "warning",
         "A constraint was added NOT VALID and never validated; existing rows are not checked.",
         "run `ALTER TABLE ... VALIDATE CONSTRAINT ...` in a revision",
     ),
     CheckCode(
-        "AG551",
+        "AG651",
         "require-models-match-migrations",
         "warning",
         "The application's models and the schema the migrations build differ (autogenerate would emit this).",

@@ -108,8 +108,10 @@ def check_live(
     result = LiveResult(applied, heads)
     result.findings.extend(_preflight(runs, applied, live))
     result.findings.extend(_ledger(runs, applied, records))
-    result.findings.extend(_catalog_state(live))
     _drift(result, runs, applied, expected_models, live)
+    if result.drift.status != "ok":
+        # the drift kinds invalid-index / not-valid-constraint cover these when drift runs
+        result.findings.extend(_catalog_state(live))
     targets = _heavy_targets(runs, applied, live)
     sizes = _sizes(conn, {q for qs in targets.values() for q in qs})
     result.statement_sizes = {
@@ -134,7 +136,7 @@ def _preflight(runs: Sequence[RevisionRun], applied: set[str], live: SchemaModel
             for p in requirements_check([a], model):
                 out.append(
                     finding(
-                        "AG511",
+                        "AG611",
                         f"pending revision {run.revision} requires {p.ref.describe()}, which the database "
                         "does not have and no earlier pending revision provides",
                         revision=run.revision,
@@ -176,7 +178,7 @@ def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[An
             error = " ".join(str(rec.error or "no error recorded").split())
             out.append(
                 finding(
-                    "AG521",
+                    "AG621",
                     f"revision {rev} {rec.status} at {when} (attempt {rec.attempt}, host {rec.host}): "
                     f"{code}{error}",
                     revision=rev,
@@ -191,7 +193,7 @@ def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[An
                 what = " ".join(str(debt.get(k, "")) for k in ("op", "target") if debt.get(k))
                 out.append(
                     finding(
-                        "AG522",
+                        "AG622",
                         f"revision {rev} skipped {what or 'an operation'}: "
                         f"{debt.get('reason', 'no reason recorded')}",
                         revision=rev,
@@ -203,7 +205,7 @@ def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[An
             if ok.checksum and current and ok.checksum != current:
                 out.append(
                     finding(
-                        "AG503",
+                        "AG603",
                         f"revision {rev} was applied from a file with checksum {ok.checksum[:12]}, "
                         f"the file now has {current[:12]}",
                         revision=rev,
@@ -221,7 +223,7 @@ def _catalog_state(live: SchemaModel) -> list[Finding]:
         if not ix.valid:
             out.append(
                 finding(
-                    "AG541",
+                    "AG641",
                     f"index {format_qname(ix.qname)} on {format_qname(ix.table)} is INVALID",
                     source="live",
                 )
@@ -231,7 +233,7 @@ def _catalog_state(live: SchemaModel) -> list[Finding]:
         if not con.validated:
             out.append(
                 finding(
-                    "AG542",
+                    "AG642",
                     f"constraint {con.name} on {format_qname(con.table)} is NOT VALID",
                     source="live",
                 )
@@ -261,20 +263,25 @@ def _drift(
         return
     last_applied = [r.revision for r in runs if r.revision in applied]
     expected = expected_models[last_applied[-1]] if last_applied else SchemaModel()
-    drifts = list(diff.compare(expected, live))
+    # drift kinds carry their own codes (AG5xx, declared in alembic_guard.diff): a finding each
     items: list[DriftItem] = []
-    for d in drifts:
-        ref = getattr(d, "ref", None)
-        obj = ref.describe() if ref is not None and hasattr(ref, "describe") else str(ref)
-        severity: Severity = "warning" if str(getattr(d, "severity", "error")) == "warning" else "error"
-        items.append(DriftItem(str(d.kind), obj, severity, str(d.message), str(getattr(d, "hint", "") or "")))
+    for d in diff.compare(expected, live):
+        severity: Severity = "warning" if d.severity == "warning" else "error"
+        items.append(DriftItem(d.kind, d.ref.describe(), severity, d.message, d.hint))
+        code, _, kind_id = d.kind.partition(" ")
+        result.findings.append(
+            Finding(
+                code=code,
+                rule_id=kind_id,
+                severity=severity,
+                message=f"{d.ref.describe()}: {d.message}",
+                help=d.hint,
+                source="drift",
+            )
+        )
     items.sort(key=lambda i: (i.object, i.kind, i.message))
     result.drift_items = items
     result.drift = Section("ok", f"{len(items)} difference(s)")
-    for item in items:
-        result.findings.append(
-            finding("AG531", f"{item.object}: {item.message}", severity=item.severity, source="drift")
-        )
 
 
 def _heavy_targets(

@@ -195,7 +195,7 @@ def check_static(
                     )
                     findings.append(
                         finding(
-                            "AG501",
+                            "AG601",
                             f"revision {run.revision} requires {p.ref.describe()}, which no earlier revision "
                             f"provides{note}",
                             revision=run.revision,
@@ -238,7 +238,7 @@ def check_static(
     if len(heads) > 1:
         findings.append(
             finding(
-                "AG502",
+                "AG602",
                 f"{len(heads)} heads: {', '.join(sorted(heads))}",
                 source="heads",
             )
@@ -250,7 +250,7 @@ def _unreadable(run: RevisionRun) -> Finding:
     if run.parse_error is not None:
         exc = run.parse_error
         return finding(
-            "AG505",
+            "AG605",
             f"revision {run.revision} emits SQL the parser rejects: {exc.message}",
             revision=run.revision,
             location=Location(
@@ -260,7 +260,7 @@ def _unreadable(run: RevisionRun) -> Finding:
             source="render",
         )
     return finding(
-        "AG504",
+        "AG604",
         f"revision {run.revision}: upgrade() cannot be rendered offline ({run.rendered.error})",
         revision=run.revision,
         location=Location(run.file, 1, 1),

@@ -18,6 +18,7 @@ every catalog read takes.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.reflection import Inspector, ObjectKind
+from sqlalchemy.util import strip_outer_parens
 
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.live import catalog
@@ -167,6 +169,8 @@ class _Reader:
         self.model = SchemaModel(schemas=set())
 
     def read(self) -> SchemaModel:
+        if self.wanted_tables is not None:
+            return self._read_named(self.wanted_tables)
         conn, model = self.conn, self.model
         if self.wanted_tables is None:
             schema_names = catalog.schemas(conn, self.wanted_schemas)
@@ -218,6 +222,62 @@ class _Reader:
             )
         if self.wanted_tables is None:
             self._schema_objects(schema_names)
+        return model
+
+    # -- a few named relations: one catalog query ------------------------------
+
+    def _read_named(self, wanted: list[QName]) -> SchemaModel:
+        """The ``tables=`` read: :func:`catalog.relations_detailed`, one round trip.
+
+        Builds the same facts as the whole-schema path (a test compares the
+        two on every object kind); only the source of PK / FK / UNIQUE / CHECK
+        differs: ``pg_constraint`` here, the Inspector there.
+        """
+        model = self.model
+        for det in catalog.relations_detailed(self.conn, wanted):
+            r = det.relation
+            if self.wanted_schemas is not None and r.schema not in self.wanted_schemas:
+                continue
+            if r.relkind in _TABLE_KINDS and r.name in self.exclude:
+                continue
+            model.schemas.add(r.schema)
+            q = (r.schema, r.name)
+            columns = tuple(_column(*c) for c in det.columns or ())
+            if r.relkind in ("v", "m"):
+                model.views[q] = View(
+                    r.schema,
+                    r.name,
+                    definition=r.definition,
+                    materialized=r.relkind == "m",
+                    columns=tuple(c.name for c in columns),
+                )
+            else:
+                kind = "unlogged" if r.persistence == "u" else _TABLE_KINDS[r.relkind]
+                model.tables[q] = Table(r.schema, r.name, columns, kind)  # type: ignore[arg-type]
+            for name, unique, valid, method, predicate, nkeys, elements in det.indexes or ():
+                model.indexes[(r.schema, name)] = Index(
+                    r.schema,
+                    name,
+                    q,
+                    columns=tuple(elements[:nkeys]),
+                    unique=bool(unique),
+                    predicate=predicate,
+                    include=tuple(elements[nkeys:]),
+                    method=method,
+                    valid=bool(valid),
+                )
+            for row in det.constraints or ():
+                con = _constraint_from_catalog(q, *row)
+                if con is not None:
+                    model.constraints[(r.schema, r.name, row[0])] = con
+            for name, fschema, fname, tgtype in det.triggers or ():
+                model.triggers[(r.schema, r.name, name)] = Trigger(
+                    name,
+                    q,
+                    function=(fschema, fname),
+                    timing=catalog.trigger_timing(tgtype),
+                    events=catalog.trigger_events(tgtype),
+                )
         return model
 
     # -- tables and constraints: Inspector + catalog overlay -------------------
@@ -407,6 +467,71 @@ def _index(rel: RelationRow, row: sa.RowMapping) -> Index:
         method=row["method"],
         valid=bool(row["valid"]),
     )
+
+
+# pg_get_constraintdef prints ON UPDATE before ON DELETE, each only when not NO ACTION;
+# SET NULL / SET DEFAULT may name columns (PostgreSQL 15+)
+_FK_ACTION = re.compile(r"ON (UPDATE|DELETE) (CASCADE|RESTRICT|NO ACTION|SET (?:NULL|DEFAULT)(?: \([^)]*\))?)")
+_CHECK_DEF = re.compile(r"^CHECK *\((.+)\)( NO INHERIT)?( NOT VALID)?$", re.DOTALL)
+
+
+def _constraint_from_catalog(
+    table: QName,
+    name: str,
+    contype: str,
+    validated: bool,
+    deferrable: bool,
+    columns: list[str],
+    ref_schema: str | None,
+    ref_name: str | None,
+    ref_columns: list[str],
+    definition: str | None,
+) -> Constraint | None:
+    """A constraint from its ``pg_constraint`` row, spelled as the Inspector-based path spells it.
+
+    CHECK text is ``pg_get_constraintdef(oid, true)`` without ``CHECK (...)`` and
+    its outer parentheses; foreign-key actions come from the same text, lower
+    case, ``NO ACTION`` as ``None`` (see :func:`_action`).
+    """
+    if contype == "p":
+        return Constraint(name, table, "primary_key", columns=tuple(columns))
+    if contype == "u":
+        return Constraint(name, table, "unique", columns=tuple(columns), deferrable=bool(deferrable))
+    if contype == "f":
+        actions = dict(_FK_ACTION.findall(definition or ""))
+        return Constraint(
+            name,
+            table,
+            "foreign_key",
+            columns=tuple(columns),
+            ref_table=(ref_schema, ref_name) if ref_schema is not None and ref_name is not None else None,
+            ref_columns=tuple(ref_columns),
+            validated=bool(validated),
+            on_delete=_action(actions.get("DELETE")),
+            on_update=_action(actions.get("UPDATE")),
+            deferrable=bool(deferrable),
+        )
+    if contype == "c":
+        m = _CHECK_DEF.match(definition or "")
+        return Constraint(
+            name,
+            table,
+            "check",
+            columns=tuple(columns),
+            # the Inspector's reading of the same text (it warns and keeps "" when it cannot parse it)
+            expression=strip_outer_parens(m.group(1)) if m else "",
+            validated=bool(validated),
+        )
+    if contype == "x":
+        return Constraint(
+            name,
+            table,
+            "exclude",
+            columns=tuple(columns),
+            expression=definition,
+            deferrable=bool(deferrable),
+        )
+    return None
 
 
 def _action(text: str | None) -> str | None:

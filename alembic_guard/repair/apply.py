@@ -165,6 +165,9 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
         a == "validate_constraint" and step.fact is not None and step.fact.kind in ("foreign_key", "check")
     ):
         _guarded_constraint(conn, ctx, step.fact)
+    elif a == "add_constraint" and step.fact is not None and step.fact.kind == "primary_key":
+        _check_primary_key(conn, step.fact)
+        _autocommit(conn, step.sql)
     elif a == "set_not_null":
         assert step.table is not None
         table, column = step.table, step.fact.name
@@ -219,6 +222,23 @@ def _duplicates(conn: Connection, table: QName, cols: tuple[str, ...]) -> int:
     n = int(conn.exec_driver_sql(driver_sql(conn.dialect, sql)).scalar_one())
     _reset(conn)
     return n
+
+
+def _check_primary_key(conn: Connection, con: Any) -> None:
+    """NULLs and duplicates first (read-only): a failed CONCURRENTLY build would leave an INVALID index."""
+    cols = tuple(con.columns)
+    nulls_sql = f"SELECT count(*) FROM {qualified(con.table)} WHERE " + " OR ".join(
+        f"{quote_ident(c)} IS NULL" for c in cols
+    )
+    nulls = int(conn.exec_driver_sql(driver_sql(conn.dialect, nulls_sql)).scalar_one())
+    _reset(conn)
+    dups = _duplicates(conn, con.table, cols)
+    if nulls or dups:
+        raise GuardRefused(
+            f"add primary key {con.name} on {con.table[1]} ({', '.join(cols)}): {nulls} row(s) with a "
+            f"NULL key and {dups} value group(s) occurring more than once",
+            hint="fix or delete those rows, then run guard-repair again",
+        )
 
 
 def _guarded_index(conn: Connection, ctx: GuardContext, step: RepairStep) -> None:

@@ -1,7 +1,7 @@
 """``--format sarif``: SARIF 2.1.0 for code-scanning services (GitHub, GitLab, Azure DevOps).
 
 One run; ``tool.driver.rules`` lists every lint rule (from the registry) and
-every ``guard-check`` code, each with a ``helpUri`` to its documentation page
+every ``guard-check`` code and every drift kind, each with a ``helpUri`` to its documentation page
 under :data:`DOCS_URL` (override with ``ALEMBIC_GUARD_DOCS_URL``).  Results
 point at the revision file and the line of the op that emitted the
 statement; project-wide findings point at the Alembic configuration file.
@@ -57,8 +57,31 @@ def rules() -> list[dict[str, Any]]:
                 "defaultConfiguration": {"level": c.severity},
             }
         )
+    for k in _drift_kinds():
+        out.append(
+            {
+                "id": k.code,
+                "name": k.id,
+                "shortDescription": {"text": f"Schema drift ({k.id}): {k.harm}."},
+                "fullDescription": {"text": f"The live schema differs from the applied revisions: {k.harm}."},
+                "help": {"text": k.hint},
+                "helpUri": docs + "docs/guard-check.md#drift",
+                "defaultConfiguration": {"level": k.severity},
+            }
+        )
     out.sort(key=lambda r: r["id"])
     return out
+
+
+def _drift_kinds() -> list[Any]:
+    """The drift kinds of :mod:`alembic_guard.diff` (``AG5xx``), when that module is installed."""
+    import importlib
+
+    try:
+        diff = importlib.import_module("alembic_guard.diff")
+    except ImportError:
+        return []
+    return sorted(diff.DRIFT_KINDS.values(), key=lambda k: k.code)
 
 
 def _result(f: Finding, index: dict[str, int], config_file: str) -> dict[str, Any]:

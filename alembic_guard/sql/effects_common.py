@@ -396,7 +396,8 @@ class Ctx:
             text += "(" + ",".join(mods) + ")"
         bounds = tn.get("arrayBounds")
         if bounds:
-            text += "[]" * len(bounds)
+            # PostgreSQL does not record array dimensions: int[][] is spelled integer[]
+            text += "[]"
         if tn.get("setof"):
             text = "setof " + text
         return canonical_type(text)

@@ -24,7 +24,10 @@ PLUGINS = ["alembic.autogenerate.*", "alembic_guard.*"]
 def metadata(with_invalid_index: bool = False) -> sa.MetaData:
     md = sa.MetaData()
     users = sa.Table(
-        "users", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.Text, nullable=False)
+        "users",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("email", sa.Text, nullable=False),
     )
     sa.Table(
         "tasks",
@@ -47,7 +50,8 @@ def conn(pg_url: str) -> Iterator[sa.Connection]:
         c.exec_driver_sql("CREATE TABLE tasks (id integer PRIMARY KEY, owner_id integer, n integer)")
         c.exec_driver_sql("INSERT INTO users VALUES (1, 'a@x.org'), (2, 'a@x.org')")
         c.exec_driver_sql(
-            "ALTER TABLE tasks ADD CONSTRAINT fk_tasks_owner FOREIGN KEY (owner_id) REFERENCES users (id) NOT VALID"
+            "ALTER TABLE tasks ADD CONSTRAINT fk_tasks_owner FOREIGN KEY (owner_id) "
+            "REFERENCES users (id) NOT VALID"
         )
         c.exec_driver_sql("ALTER TABLE tasks ADD CONSTRAINT ck_tasks_n CHECK (n > 0) NOT VALID")
         with pytest.raises(sa.exc.IntegrityError):  # the duplicate leaves the index INVALID

@@ -50,7 +50,7 @@ def test_pending_revision_preflight_against_the_live_schema_and_table_sizes(tmp_
     _sql(pg_url, "INSERT INTO t SELECT g, g FROM generate_series(1, 5000) g; ANALYZE t; DROP TABLE u")
     code, doc = _check(p)
     assert code == 1
-    pre = [f for f in doc["findings"] if f["code"] == "AG511"]
+    pre = [f for f in doc["findings"] if f["code"] == "AG611"]
     assert [(f["revision"], f["sql"]) for f in pre] == [("r2", "UPDATE u SET id = id")]
     assert "relation u" in pre[0]["message"]
     assert doc["database"].startswith("postgresql") and doc["database_heads"] == ["r1"]
@@ -64,7 +64,14 @@ def test_pending_revision_preflight_against_the_live_schema_and_table_sizes(tmp_
     assert plain["sizes"][0]["row_estimate"] == 5000 and plain["sizes"][0]["total_bytes"] > 100_000
     concurrent = next(s for s in doc["revisions"][1]["statements"] if "CONCURRENTLY" in s["sql"])
     assert concurrent["sizes"] == []  # SHARE UPDATE EXCLUSIVE does not block writes
-    assert doc["drift"]["status"] in ("ok", "unavailable")
+    # the table dropped behind the revisions' back is drift, with the drift kind's own code
+    assert doc["drift"]["status"] == "ok"
+    drift = [(f["code"], f["rule_id"], f["severity"]) for f in doc["findings"] if f["source"] == "drift"]
+    assert drift == [
+        ("AG510", "missing-table", "error"),
+        ("AG522", "missing-sequence", "error"),
+    ]  # u's serial
+    assert [i["object"] for i in doc["drift"]["items"]] == ["relation u", "sequence u_id_seq"]
     md = p.run("guard-check", "--format", "markdown").stdout
     assert "t: " in md and "~5,000 rows" in md
 
@@ -76,7 +83,7 @@ def test_ledger_failure_is_reported_with_its_error(tmp_path, pg_url):
     assert p.run("upgrade", "head").returncode != 0
     code, doc = _check(p)
     assert code == 1
-    failed = [f for f in doc["findings"] if f["code"] == "AG521"]
+    failed = [f for f in doc["findings"] if f["code"] == "AG621"]
     assert len(failed) == 1 and failed[0]["revision"] == "r2"
     assert "SQLSTATE 23505" in failed[0]["message"] and "duplicate key" in failed[0]["message"]
     assert failed[0]["sql"] == "INSERT INTO t (id) VALUES (1), (1)"
@@ -92,7 +99,7 @@ def test_revision_file_changed_after_apply_is_an_error(tmp_path, pg_url):
     path.write_text(path.read_text().replace('"t"', '"t2"'))
     code, doc = _check(p)
     assert code == 1
-    assert [(f["code"], f["revision"]) for f in doc["findings"] if f["code"] == "AG503"] == [("AG503", "r1")]
+    assert [(f["code"], f["revision"]) for f in doc["findings"] if f["code"] == "AG603"] == [("AG603", "r1")]
 
 
 def test_exit_codes_and_masked_connection_error(tmp_path, pg_url):

@@ -64,7 +64,7 @@ def test_pr_comment_shows_new_revisions_sql_locks_findings_and_model_diff(tmp_pa
     assert "```sql\nCREATE INDEX ix_t_id ON t (id);\n```" in md
     assert "2 difference(s) between the models and a scratch database upgraded to head" in md
     assert "```\nadd_column t.a\nremove_index ix_t_id on t\n```" in md
-    assert "**AG551** `require-models-match-migrations`" in md
+    assert "**AG651** `require-models-match-migrations`" in md
     assert _databases(pg_url) == before  # the scratch database is dropped
     assert "Database `postgresql" in md
 
@@ -78,6 +78,6 @@ def test_metadata_option_and_no_metadata(tmp_path, pg_url):
         p.run("guard-check", "--format", "json", "--base", "r1", "--metadata", "models:metadata").stdout
     )
     assert given["autogenerate"]["items"] == ["add_column t.a", "remove_index ix_t_id on t"]
-    assert [f["code"] for f in given["findings"] if f["source"] == "autogenerate"] == ["AG551", "AG551"]
+    assert [f["code"] for f in given["findings"] if f["source"] == "autogenerate"] == ["AG651", "AG651"]
     bad = p.run("guard-check", "--metadata", "models:nope")
     assert bad.returncode == 2 and bad.stderr.startswith("FAILED: --metadata models:nope")

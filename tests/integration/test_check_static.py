@@ -51,7 +51,7 @@ def test_missing_column_across_revisions_names_revision_file_and_statement(tmp_p
     p.add_revision("r3", "r2", 'op.add_column("t", sa.Column("owner_id", sa.Integer))')
     code, doc = _doc(p)
     assert code == 1
-    missing = [f for f in doc["findings"] if f["code"] == "AG501"]
+    missing = [f for f in doc["findings"] if f["code"] == "AG601"]
     assert len(missing) == 1
     assert missing[0]["revision"] == "r2"
     assert "column t.owner_id" in missing[0]["message"]
@@ -67,7 +67,7 @@ def test_multiple_heads_is_an_error(tmp_path):
     p.add_revision("r3", "r1", 'op.create_table("v", sa.Column("id", sa.Integer, primary_key=True))')
     code, doc = _doc(p)
     assert code == 1
-    assert _codes(doc) == [("AG502", None)]
+    assert _codes(doc) == [("AG602", None)]
     assert doc["findings"][0]["message"] == "2 heads: r2, r3"
 
 
@@ -85,6 +85,11 @@ def test_clean_set_exits_0_and_base_limits_the_revisions(tmp_path):
     # r3's ADD COLUMN on u (created by r2, before the reported range starts in r2) is fine;
     # a strict run stays clean too
     assert p.run("guard-check", "--offline", "--strict").returncode == 0
+    out = tmp_path / "report.sarif"
+    written = p.run("guard-check", "--offline", "--format", "sarif", "--output", str(out))
+    assert written.returncode == 0 and written.stdout == ""
+    assert written.stderr.strip() == f"guard-check: 0 error(s), 0 warning(s); report written to {out}"
+    assert json.loads(out.read_text())["runs"][0]["results"] == []
 
 
 def test_strict_turns_warnings_into_exit_1(tmp_path):

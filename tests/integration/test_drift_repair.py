@@ -101,7 +101,9 @@ def codes(url: str, p: GuardedProject) -> list[str]:
     return [f"{d.kind} {d.ref}" for d in compare(e.model, live(url), compare_expressions=e.catalog)]
 
 
-def test_no_drift_after_upgrade_and_the_scratch_database_is_dropped(project: GuardedProject, pg_url: str) -> None:
+def test_no_drift_after_upgrade_and_the_scratch_database_is_dropped(
+    project: GuardedProject, pg_url: str
+) -> None:
     from alembic.config import Config
 
     e = expected_schema(Config(str(project.ini)), pg_url)
@@ -127,7 +129,8 @@ def test_silent_drift_is_reported_repaired_and_no_row_changes(project: GuardedPr
         "ALTER TABLE tasks DROP CONSTRAINT fk_tasks_owner",
         # unvalidated, as a hurried hotfix leaves it
         "ALTER TABLE tasks DROP CONSTRAINT ck_tasks_status",
-        "ALTER TABLE tasks ADD CONSTRAINT ck_tasks_status CHECK (status IN ('todo', 'doing', 'done')) NOT VALID",
+        "ALTER TABLE tasks ADD CONSTRAINT ck_tasks_status "
+        "CHECK (status IN ('todo', 'doing', 'done')) NOT VALID",
         # a concurrent build that failed on a duplicate leaves an INVALID index behind
         "DROP INDEX ux_users_email",
         "UPDATE users SET email = 'a@x.org' WHERE id = 3",
@@ -198,13 +201,16 @@ def test_changed_type_needs_allow_destructive(project: GuardedProject, pg_url: s
     before = checksums(pg_url, live(pg_url))
     out = project.run("guard-repair", "--apply")
     assert out.returncode == 1
-    assert "-- not repaired: AG503 column-type column tasks.note (expected character varying(50); " in out.stdout
+    assert (
+        "-- not repaired: AG503 column-type column tasks.note (expected character varying(50); " in out.stdout
+    )
     assert "needs --allow-destructive" in out.stdout
     assert len(codes(pg_url, project)) == 2
     out = project.run("guard-repair", "--apply", "--allow-destructive")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "ALTER TABLE tasks ALTER COLUMN note TYPE character varying(50) USING note::character varying(50);" in (
-        out.stdout
+    assert (
+        "ALTER TABLE tasks ALTER COLUMN note TYPE character varying(50) USING note::character varying(50);"
+        in (out.stdout)
     )
     assert "DROP TABLE scratchpad;" in out.stdout
     assert codes(pg_url, project) == []
@@ -237,7 +243,8 @@ LEGACY = Path(__file__).resolve().parents[2] / "alembic" / "legacy_sql"
 PRODUCTION_ROWS = [
     "INSERT INTO users (email, full_name) VALUES ('a@x.org', 'A'), ('b@x.org', 'B')",
     "INSERT INTO projects (owner_id, name) VALUES (1, 'alpha'), (2, 'beta')",
-    "INSERT INTO tasks (title, status, assignee_id, project_id) VALUES ('t1', 'todo', 1, 1), ('t2', 'done', 2, 2)",
+    "INSERT INTO tasks (title, status, assignee_id, project_id) "
+    "VALUES ('t1', 'todo', 1, 1), ('t2', 'done', 2, 2)",
     "INSERT INTO comments (task_id, author_id, body) VALUES (1, 2, 'hi'), (2, 1, 'ok')",
 ]
 
@@ -285,3 +292,50 @@ def test_legacy_production_database_is_reported_precisely_and_repaired(tmp_path:
     assert out.returncode == 0, out.stdout + out.stderr
     assert codes(pg_url, project) == []
     assert checksums(pg_url, production) == before
+
+
+ROUTINES = """
+op.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+op.add_column("tasks", sa.Column("mood", sa.Text))
+op.execute("ALTER TABLE tasks ALTER COLUMN mood TYPE mood USING mood::mood")
+op.add_column("tasks", sa.Column("touched", sa.Integer, server_default="0", nullable=False))
+op.execute(
+    "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN NEW.touched := NEW.touched + 1; RETURN NEW; END $$"
+)
+op.execute("CREATE TRIGGER trg_touch BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION touch()")
+"""
+
+
+def test_functions_triggers_and_enum_values_are_recreated_from_the_scratch_database(
+    project: GuardedProject, pg_url: str
+) -> None:
+    project.add_revision("d2", "d1", ROUTINES, message="routines")
+    assert project.run("upgrade", "head").returncode == 0
+    sql(
+        pg_url,
+        "DROP TRIGGER trg_touch ON tasks",
+        "DROP FUNCTION touch()",
+        "ALTER TABLE tasks DROP COLUMN mood",
+        "DROP TYPE mood",
+        "CREATE TYPE mood AS ENUM ('sad', 'ok')",
+        "ALTER TABLE tasks ADD COLUMN mood mood",
+    )
+    assert codes(pg_url, project) == [
+        "AG513 missing-function function touch",
+        "AG514 missing-trigger trigger tasks.trg_touch",
+        "AG515 missing-enum-value type mood.happy",
+    ]
+    before = checksums(pg_url, live(pg_url))
+    out = project.run("guard-repair", "--apply")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'happy';" in out.stdout
+    assert "CREATE OR REPLACE FUNCTION public.touch()" in out.stdout
+    assert codes(pg_url, project) == []
+    assert checksums(pg_url, live(pg_url)) == before
+    # the trigger works again
+    sql(pg_url, "UPDATE tasks SET title = title || '!' WHERE id = 1")
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT touched FROM tasks WHERE id = 1").scalar() == 1
+    engine.dispose()

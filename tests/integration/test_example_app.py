@@ -9,7 +9,6 @@ dirty data that a new constraint would reject.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,16 +47,15 @@ def alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The real ``alembic`` executable, from the repository root, on ``url`` (``DATABASE_URL``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALEMBIC_GUARD_")}
     env["DATABASE_URL"] = url
-    return subprocess.run(
-        [ALEMBIC, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([ALEMBIC, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def query(url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+            result = conn.execute(sa.text(sql), params)
+            return [tuple(r) for r in result] if result.returns_rows else []
     finally:
         engine.dispose()
 
@@ -248,8 +246,9 @@ def test_dirty_production_data_is_refused_and_left_untouched(pg_server: Postgres
         proc = alembic(prod, "upgrade", "head")
         assert proc.returncode != 0, proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr, proc.stderr
-        failed = next(line for line in proc.stderr.splitlines() if line.startswith("FAILED:"))
-        assert f"(revision {refused_revision})" in failed, proc.stderr
+        # Alembic prints "FAILED: <message>" on stdout and logs the message on stderr
+        failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED:")]
+        assert len(failed) == 1 and f"(revision {refused_revision})" in failed[0], proc.stdout
         for word in expected_words:
             assert word in proc.stderr, (word, proc.stderr)
 

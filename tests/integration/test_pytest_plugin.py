@@ -27,7 +27,9 @@ BASE_ARGS = ("-p", "no:pytest_alembic", "-p", "no:cacheprovider", "-rs", "-v")
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def project(
+    pytester: pytest.Pytester, pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     monkeypatch.setenv("ALEMBIC_GUARD_TEST_URL", pg_server.url("postgres"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return pytester

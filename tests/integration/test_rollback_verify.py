@@ -55,7 +55,8 @@ def _verify(url: str, before: SchemaModel) -> tuple[RollbackReport, list[Any]]:
     try:
         with engine.connect() as conn:
             rec = conn.exec_driver_sql(
-                "SELECT revision, status, steps FROM alembic_guard_log WHERE status <> 'succeeded' ORDER BY id DESC"
+                "SELECT revision, status, steps FROM alembic_guard_log "
+                "WHERE status <> 'succeeded' ORDER BY id DESC"
             ).first()
             conn.rollback()
             assert rec is not None and rec.status == "failed"
@@ -88,7 +89,7 @@ def test_a_committed_autocommit_step_is_listed_and_its_inverse_offered(tmp_path:
     p = _project(tmp_path, pg_url, WITH_AUTOCOMMIT)
     before = _before(pg_url)
     assert p.run("upgrade", "head").returncode != 0
-    report, steps = _verify(pg_url, before)
+    report, _ = _verify(pg_url, before)
     assert not report.clean
     # autocommit_block() committed the add_column before it, and the index build itself
     assert [f"{d.kind} {d.ref}" for d in report.differences] == [
@@ -123,7 +124,9 @@ def test_verify_rollback_is_pure_and_names_what_differs() -> None:
     before = SchemaModel(tables={("public", "t"): t})
     after = before.copy()
     after.indexes[("public", "ix")] = Index("public", "ix", ("public", "t"), ("id",))
-    report = verify_rollback(before, after, [{"sql": "CREATE INDEX CONCURRENTLY ix ON t (id)"}], revision="r9")
+    report = verify_rollback(
+        before, after, [{"sql": "CREATE INDEX CONCURRENTLY ix ON t (id)"}], revision="r9"
+    )
     assert not report.clean
     assert [d.kind for d in report.differences] == ["AG517 extra-index"]
     assert [s.sql for s in report.undo] == [("DROP INDEX CONCURRENTLY IF EXISTS ix",)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from alembic_guard.check.codes import all_codes
+from alembic_guard.diff import DRIFT_KINDS
 from alembic_guard.lint import all_rules
 from alembic_guard.report import render
 from alembic_guard.report.markdown import LIMIT
@@ -53,10 +54,11 @@ def test_sarif_has_the_structure_the_spec_requires():
     driver = doc["runs"][0]["tool"]["driver"]
     assert driver["name"] == "alembic-guard"
     ids = [r["id"] for r in driver["rules"]]
-    assert ids == sorted({r.code for r in all_rules()} | {c.code for c in all_codes()})
+    drift = {k.code for k in DRIFT_KINDS.values()}
+    assert ids == sorted({r.code for r in all_rules()} | {c.code for c in all_codes()} | drift)
     for rule in driver["rules"]:
         assert rule["helpUri"].startswith("https://")
-        assert rule["helpUri"].endswith(".md") or "guard-check.md#" in rule["helpUri"]
+        assert rule["helpUri"].endswith(".md") or "docs/guard-check.md#" in rule["helpUri"]
         assert rule["defaultConfiguration"]["level"] in ("error", "warning", "note")
     results = doc["runs"][0]["results"]
     assert [r["level"] for r in results] == ["error", "warning", "error"]

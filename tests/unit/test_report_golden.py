@@ -60,7 +60,7 @@ def test_fixture_findings_are_the_intended_ones(report):
     assert got == [
         ("AG201", "b2f0c0de0002", 16),
         ("AG201", "c3f0c0de0003", 15),
-        ("AG501", "c3f0c0de0003", 15),
+        ("AG601", "c3f0c0de0003", 15),
     ]
     d4 = report.revisions[-1]
     concurrent = [s for s in d4.statements if "CONCURRENTLY" in s.sql]
@@ -73,4 +73,4 @@ def test_json_is_deterministic_and_versioned(report):
     assert first == second
     doc = json.loads(first)
     assert (doc["schema"], doc["version"]) == ("alembic-guard/check", 1)
-    assert doc["summary"]["by_code"] == {"AG201": 2, "AG501": 1}
+    assert doc["summary"]["by_code"] == {"AG201": 2, "AG601": 1}

@@ -1,0 +1,110 @@
+"""The repair planner as data: drift in, SQL steps out (no database).
+
+Each fixture in tests/fixtures/drift has ``-- plan`` (and optionally ``-- plan
+--allow-destructive``) sections: one line per step, its statements joined, then
+one ``not repaired: CODE object: reason`` line per drift left alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_diff import CASES, models, sections
+
+from alembic_guard.diff import compare, make_drift
+from alembic_guard.model import Column, ObjRef, SchemaModel, Table, Trigger
+from alembic_guard.repair.plan import RepairPlan, plan_repair, quote_ident
+
+
+def compact(plan: RepairPlan) -> list[str]:
+    lines = [" ".join(" ".join(s.split()) + ";" for s in step.sql) for step in plan.steps]
+    lines += [f"not repaired: {u.drift.code} {u.drift.ref}: {u.reason}" for u in plan.not_repaired]
+    return lines
+
+
+def planned(case: str, allow_destructive: bool) -> RepairPlan:
+    expected, live = models(case)
+    drifts = compare(expected, live, compare_expressions=True)
+    return plan_repair(drifts, expected, live, allow_destructive=allow_destructive)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_plan(case: str) -> None:
+    s = sections(case)
+    assert compact(planned(case, False)) == s["plan"]
+    if "plan --allow-destructive" in s:
+        assert compact(planned(case, True)) == s["plan --allow-destructive"]
+
+
+def test_rendered_plan_says_what_each_step_repairs_and_which_lock_it_takes() -> None:
+    text = planned("constraints", False).render()
+    assert text.startswith("-- alembic_guard repair plan: 3 step(s), 0 drift(s) not repaired")
+    assert (
+        "-- [1] repairs AG508 missing-constraint constraint tasks.fk_owner: the foreign key is missing"
+        in text
+    )
+    assert (
+        "--     lock: SHARE ROW EXCLUSIVE on tasks and users (no scan), "
+        "then SHARE UPDATE EXCLUSIVE while validating" in text
+    )
+    assert "--     checked first: rows of tasks referring to missing rows of users; refused" in text
+    assert "--     runs outside a transaction" in text  # the unique index build
+    assert planned("no_drift", False).render() == "-- alembic_guard repair plan: no drift, nothing to do"
+
+
+def test_every_destructive_step_waits_for_the_flag() -> None:
+    for case in CASES:
+        safe = planned(case, False)
+        assert not any(step.destructive for step in safe.steps), case
+        full = planned(case, True)
+        assert all(u.reason != "needs --allow-destructive" for u in full.not_repaired), case
+
+
+def test_functions_and_triggers_need_a_definition_from_the_expected_side() -> None:
+    expected, live = SchemaModel(), SchemaModel()
+    t = Table("public", "t", (Column("id", "integer"),))
+    expected.put_table(t)
+    live.put_table(t)
+    from alembic_guard.model import Function
+
+    expected.functions[("public", "touch")] = Function(
+        "public", "touch", returns="trigger", language="plpgsql"
+    )
+    expected.triggers[("public", "t", "trg")] = Trigger(
+        "trg", ("public", "t"), ("public", "touch"), "before", ("update",)
+    )
+    drifts = compare(expected, live)
+    assert [d.kind for d in drifts] == ["AG513 missing-function", "AG514 missing-trigger"]
+    bare = plan_repair(drifts, expected, live)
+    assert [u.reason.split(" (")[0] for u in bare.not_repaired] == ["no definition known"] * 2
+    defs = {
+        ObjRef(
+            "function", "public", "touch"
+        ): "CREATE OR REPLACE FUNCTION public.touch() RETURNS trigger ...",
+        ObjRef("trigger", "public", "trg", "t"): "CREATE TRIGGER trg BEFORE UPDATE ON public.t ...",
+    }
+    full = plan_repair(drifts, expected, live, definitions=defs)
+    assert [s.action for s in full.steps] == ["create_function", "create_trigger"]
+    assert full.steps[0].sql == (defs[ObjRef("function", "public", "touch")],)
+
+
+def test_steps_follow_dependency_order_whatever_the_drift_order() -> None:
+    expected, live = models("missing_table_and_enum")
+    drifts = compare(expected, live)
+    forward = plan_repair(drifts, expected, live)
+    backward = plan_repair(list(reversed(drifts)), expected, live)
+    assert [s.action for s in forward.steps] == ["add_enum_value", "create_table"]
+    assert [s.action for s in backward.steps] == [s.action for s in forward.steps]
+
+
+def test_quote_ident() -> None:
+    assert quote_ident("tasks") == "tasks"
+    assert quote_ident("user") == '"user"'
+    assert quote_ident("Mixed") == '"Mixed"'
+    assert quote_ident('we"ird') == '"we""ird"'
+
+
+def test_an_unknown_drift_is_left_alone_with_a_reason() -> None:
+    d = make_drift("missing-type", ObjRef("type", "public", "point3"), "composite type", None, "missing")
+    plan = plan_repair([d], SchemaModel(), SchemaModel())
+    assert plan.steps == ()
+    assert plan.not_repaired[0].reason.startswith("composite types are not repaired automatically")
