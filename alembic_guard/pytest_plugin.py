@@ -83,6 +83,9 @@ WITH ns AS (
         FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid JOIN ns ON c.relnamespace = ns.oid
     UNION ALL SELECT 'rule:' || w.oid || ':' || w.xmin
         FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class JOIN ns ON c.relnamespace = ns.oid
+    UNION ALL SELECT 'enum:' || e.oid || ':' || e.xmin
+        FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN ns ON t.typnamespace = ns.oid
+    UNION ALL SELECT 'ext:' || x.oid || ':' || x.xmin FROM pg_extension x
 )
 SELECT md5(coalesce(string_agg(r, ',' ORDER BY r), '')) FROM rows
 """

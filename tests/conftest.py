@@ -8,6 +8,7 @@ running server instead.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -21,6 +22,21 @@ settings.register_profile("default", max_examples=60, deadline=None)
 settings.register_profile("db", max_examples=15, deadline=None)
 settings.register_profile("long", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def _alembic_guard_loggers_enabled() -> None:
+    """Undo what an in-process ``fileConfig()`` of a plain Alembic env.py did.
+
+    Stock env.py calls ``logging.config.fileConfig(ini)`` with
+    ``disable_existing_loggers=True``: every logger not named in the ini —
+    ``alembic_guard.*`` included — is disabled for the rest of the process, so
+    a later test's caplog would see nothing.  Tests must not depend on order.
+    """
+    for name, obj in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(obj, logging.Logger) and (name == "alembic_guard" or name.startswith("alembic_guard.")):
+            obj.disabled = False
+            obj.propagate = True
 
 
 @pytest.fixture(scope="session")

@@ -68,12 +68,6 @@ ORDER BY n.nspname, c.relname
 _RELATIONS_IN_SCHEMAS = sa.text(
     _RELATIONS_COLUMNS + "WHERE n.nspname = ANY (CAST(:schemas AS text[]))" + _RELATIONS_WHERE
 )
-_RELATIONS_NAMED = sa.text(
-    _RELATIONS_COLUMNS
-    + "JOIN unnest(CAST(:wschemas AS text[]), CAST(:wnames AS text[])) AS w(s, r)"
-    + " ON w.s = n.nspname AND w.r = c.relname WHERE true"
-    + _RELATIONS_WHERE
-)
 
 _COLUMNS = sa.text(
     """
@@ -214,11 +208,12 @@ ORDER BY n.nspname, p.proname, arguments
 # schemas: same ``format_type`` / ``pg_get_expr`` spellings, key columns in
 # ``conkey`` order (the order PostgreSQL keeps a key's index columns in), and
 # ``pg_get_constraintdef(oid, true)`` for CHECK text and foreign-key actions,
-# the text the Inspector parses.  Constraints other than EXCLUDE are read for
-# tables and partitioned tables only, as the Inspector does.
+# the text the Inspector parses.
 _RELATIONS_DETAILED = sa.text(
-    _RELATIONS_COLUMNS.rstrip()
-    + """,
+    """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS relkind,
+       c.relpersistence AS persistence,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS definition,
   (SELECT json_agg(json_build_array(
             a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
             pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text)
@@ -262,8 +257,7 @@ _RELATIONS_DETAILED = sa.text(
      LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
      LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
     WHERE con.conrelid = c.oid
-      AND con.contype IN ('p', 'f', 'u', 'c', 'x')
-      AND (c.relkind <> 'f' OR con.contype = 'x'))
+      AND con.contype IN ('p', 'f', 'u', 'c', 'x'))
   END AS constraints,
   (SELECT json_agg(json_build_array(t.tgname, pn.nspname, p.proname, t.tgtype) ORDER BY t.tgname)
      FROM pg_catalog.pg_trigger t
@@ -323,17 +317,6 @@ def schemas(conn: Connection, wanted: Sequence[str] | None) -> list[str]:
 def relations_in(conn: Connection, schema_names: Sequence[str]) -> list[RelationRow]:
     """Every table-like relation and composite type of the given schemas; read-only."""
     rows = conn.execute(_RELATIONS_IN_SCHEMAS, {"schemas": list(schema_names)})
-    return [RelationRow(*r) for r in rows]
-
-
-def relations_named(conn: Connection, names: Iterable[tuple[str, str]]) -> list[RelationRow]:
-    """The named relations that exist (missing ones are simply absent); read-only."""
-    pairs = sorted(set(names))
-    if not pairs:
-        return []
-    rows = conn.execute(
-        _RELATIONS_NAMED, {"wschemas": [s for s, _ in pairs], "wnames": [n for _, n in pairs]}
-    )
     return [RelationRow(*r) for r in rows]
 
 

@@ -11,6 +11,10 @@ indexes behind primary keys, and replacing them made the snapshot faster than
 ``pg_dump --schema-only``.  Every other object kind comes from ``pg_catalog``
 alone.  See ``docs/snapshot.md``.
 
+A ``tables=`` read (what :func:`refresh` does before each revision of a
+guarded run) is one catalog query instead: the Inspector's calls are round
+trips that only pay off across many tables.
+
 The edge of the library: this module opens transactions and reads the
 catalog.  It never writes, and it takes no lock beyond the ``AccessShareLock``
 every catalog read takes.
@@ -172,20 +176,10 @@ class _Reader:
         if self.wanted_tables is not None:
             return self._read_named(self.wanted_tables)
         conn, model = self.conn, self.model
-        if self.wanted_tables is None:
-            schema_names = catalog.schemas(conn, self.wanted_schemas)
-            model.schemas.update(schema_names)
-            relations = catalog.relations_in(conn, schema_names)
-        else:
-            relations = catalog.relations_named(conn, self.wanted_tables)
-            if self.wanted_schemas is not None:
-                relations = [r for r in relations if r.schema in self.wanted_schemas]
-            model.schemas.update(r.schema for r in relations)
-            schema_names = []
+        schema_names = catalog.schemas(conn, self.wanted_schemas)
+        model.schemas.update(schema_names)
+        relations = catalog.relations_in(conn, schema_names)
         relations = [r for r in relations if not (r.relkind in _TABLE_KINDS and r.name in self.exclude)]
-        # ``tables=`` reflects relations only: a composite type is not a table
-        if self.wanted_tables is not None:
-            relations = [r for r in relations if r.relkind != "c"]
         by_oid = {r.oid: r for r in relations}
         oids = list(by_oid)
 
@@ -220,8 +214,7 @@ class _Reader:
                 timing=catalog.trigger_timing(row["tgtype"]),
                 events=catalog.trigger_events(row["tgtype"]),
             )
-        if self.wanted_tables is None:
-            self._schema_objects(schema_names)
+        self._schema_objects(schema_names)
         return model
 
     # -- a few named relations: one catalog query ------------------------------
@@ -306,10 +299,7 @@ class _Reader:
         ins_uq: dict[QName, list[Any]] = {}
         ins_ck: dict[QName, list[Any]] = {}
         for schema, srels in sorted(by_schema.items()):
-            # an empty filter_names list means "every table" to the Inspector,
-            # so a restricted read always passes a non-empty one
-            names = None if self.wanted_tables is None else [r.name for r in srels]
-            kw: dict[str, Any] = {"schema": schema, "filter_names": names, "kind": ObjectKind.TABLE}
+            kw: dict[str, Any] = {"schema": schema, "filter_names": None, "kind": ObjectKind.TABLE}
             ins_pk.update(_keyed(insp.get_multi_pk_constraint(**kw), schema))
             ins_fk.update(_keyed(insp.get_multi_foreign_keys(**kw), schema))
             ins_uq.update(_keyed(insp.get_multi_unique_constraints(**kw), schema))

@@ -212,8 +212,18 @@ def plan_repair(
     for d in drifts:
         p.plan(d)
     order = {id(s): i for i, s in enumerate(p.steps)}
-    steps = sorted(p.steps, key=lambda s: (_PHASE[s.action], order[id(s)]))
+    steps = sorted(p.steps, key=lambda s: (_PHASE[s.action], _referenced_later(s), order[id(s)]))
     return RepairPlan(tuple(steps), tuple(p.skipped))
+
+
+def _referenced_later(step: RepairStep) -> int:
+    """Keys before foreign keys: a foreign key needs the referenced PRIMARY KEY / UNIQUE to exist."""
+    fact = step.fact
+    return (
+        1
+        if step.action == "add_constraint" and isinstance(fact, Constraint) and fact.kind == "foreign_key"
+        else 0
+    )
 
 
 class _Planner:

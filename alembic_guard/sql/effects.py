@@ -181,9 +181,8 @@ def _composite(ctx: Ctx, n: Node) -> None:
 def _create_domain(ctx: Ctx, n: Node) -> None:
     q = ctx.qualified(strings(n.get("domainname")))
     ctx.type_of(n.get("typeName") or {})
+    # the planner learns the type exists; the model holds no domain fact (nor does the live snapshot)
     ctx.provide(ObjRef("type", *q))
-    # the model has no domain fact: a composite with no attributes stands for "a type exists"
-    ctx.changes.append(ch.PutComposite(CompositeType(q[0], q[1], ())))
 
 
 def _create_extension(ctx: Ctx, n: Node) -> None:
@@ -570,8 +569,20 @@ def _define(ctx: Ctx, n: Node) -> None:
         ctx.provide(ObjRef("function", *q), replace)
         ctx.changes.append(ch.PutFunction(Function(q[0], q[1], "aggregate"), replace))
     elif kind == "OBJECT_TYPE":
+        # a base type: known to the planner, not a fact of the model
         ctx.provide(ObjRef("type", *q), bool(n.get("if_not_exists")))
-        ctx.changes.append(ch.PutComposite(CompositeType(q[0], q[1], ())))
+
+
+def _create_range(ctx: Ctx, n: Node) -> None:
+    q = ctx.qualified(strings(n.get("typeName")))
+    ctx.require_schema(q[0])
+    # the planner learns the type exists; the model holds no range fact (nor does the live snapshot)
+    ctx.provide(ObjRef("type", *q))
+
+
+def _outside_transaction(ctx: Ctx, n: Node) -> None:
+    """CREATE / DROP DATABASE, CREATE TABLESPACE ...: no model effect, cannot run in a transaction block."""
+    ctx.transactional = False
 
 
 def _nothing(ctx: Ctx, n: Node) -> None:
@@ -708,6 +719,36 @@ _HANDLERS: dict[str, Callable[[Ctx, Node], None]] = {
     "ClusterStmt": _nothing,
     "DropOwnedStmt": _nothing,
     "ReassignOwnedStmt": _nothing,
+    "CreateRangeStmt": _create_range,
+    "CreatedbStmt": _outside_transaction,
+    "DropdbStmt": _outside_transaction,
+    "CreateTableSpaceStmt": _outside_transaction,
+    "DropTableSpaceStmt": _outside_transaction,
+    # objects the model does not hold: understood, no effect
+    "CreateFdwStmt": _nothing,
+    "AlterFdwStmt": _nothing,
+    "CreateForeignServerStmt": _nothing,
+    "AlterForeignServerStmt": _nothing,
+    "CreateUserMappingStmt": _nothing,
+    "AlterUserMappingStmt": _nothing,
+    "DropUserMappingStmt": _nothing,
+    "CreateAmStmt": _nothing,
+    "CreatePLangStmt": _nothing,
+    "CreateConversionStmt": _nothing,
+    "CreateOpClassStmt": _nothing,
+    "CreateOpFamilyStmt": _nothing,
+    "AlterOpFamilyStmt": _nothing,
+    "CreateTransformStmt": _nothing,
+    "CreateSubscriptionStmt": _nothing,
+    "AlterSubscriptionStmt": _nothing,
+    "DropSubscriptionStmt": _nothing,
+    "AlterTSConfigurationStmt": _nothing,
+    "AlterTSDictionaryStmt": _nothing,
+    "AlterCollationStmt": _nothing,
+    "AlterEventTrigStmt": _nothing,
+    "AlterStatsStmt": _nothing,
+    "AlterOperatorStmt": _nothing,
+    "AlterTypeStmt": _nothing,
 }
 
 

@@ -141,6 +141,24 @@ def _stop_pattern(stop_words: frozenset[bytes]) -> re.Pattern[bytes]:
     return re.compile(_TOKEN_CLASS + rb"|(?P<word>(?i:\b(?:" + words + rb")\b))")
 
 
+# INTERVAL field masks (1 << YEAR ...), as the grammar stores them in the first type modifier
+_INTERVAL_FIELDS = {
+    4: "year", 2: "month", 8: "day", 1024: "hour", 2048: "minute", 4096: "second",
+    6: "year to month", 1032: "day to hour", 3080: "day to minute", 7176: "day to second",
+    3072: "hour to minute", 7168: "hour to second", 6144: "minute to second",
+}  # fmt: skip
+_INTERVAL_FULL_RANGE = 32767
+
+
+def _interval_spelling(mods: list[str]) -> str:
+    """``interval``, ``interval(3)``, ``interval day to second(2)``: as format_type() prints them."""
+    if not mods:
+        return "interval"
+    fields = _INTERVAL_FIELDS.get(int(mods[0]), "") if mods[0] != str(_INTERVAL_FULL_RANGE) else ""
+    text = f"interval {fields}" if fields else "interval"
+    return f"{text}({mods[1]})" if len(mods) > 1 else text
+
+
 class Source:
     """Text a parse tree's byte locations point into, with cheap slicing and scanning."""
 
@@ -392,7 +410,11 @@ class Ctx:
                 mods.append(str(c["ival"].get("ival", 0)))
         bare = names[-1]
         text = base
-        if mods and bare not in ("interval",):
+        if bare == "interval":
+            text = _interval_spelling(mods)
+        elif mods:
+            if bare == "numeric" and len(mods) == 1:
+                mods.append("0")  # format_type() spells numeric(5) as numeric(5,0)
             text += "(" + ",".join(mods) + ")"
         bounds = tn.get("arrayBounds")
         if bounds:

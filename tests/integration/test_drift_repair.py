@@ -339,3 +339,31 @@ def test_functions_triggers_and_enum_values_are_recreated_from_the_scratch_datab
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT touched FROM tasks WHERE id = 1").scalar() == 1
     engine.dispose()
+
+
+def test_a_missing_primary_key_is_checked_and_added_before_the_foreign_key_that_needs_it(
+    project: GuardedProject, pg_url: str
+) -> None:
+    sql(
+        pg_url,
+        "ALTER TABLE users DROP CONSTRAINT users_pkey CASCADE",  # takes fk_tasks_owner with it
+        "INSERT INTO users (id, email) VALUES (3, 'd@x.org')",
+    )
+    assert codes(pg_url, project) == [
+        "AG508 missing-constraint constraint tasks.fk_tasks_owner",
+        "AG508 missing-constraint constraint users.users_pkey",
+    ]
+    out = project.run("guard-repair", "--apply")
+    assert out.returncode == 1
+    assert (
+        "add primary key users_pkey on users (id): 0 row(s) with a NULL key and 1 value group(s)"
+        in out.stdout
+    )
+    text = out.stdout
+    assert text.index("ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX") < text.index(
+        "fk_tasks_owner FOREIGN"
+    )
+    sql(pg_url, "DELETE FROM users WHERE email = 'd@x.org'")
+    out = project.run("guard-repair", "--apply")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert codes(pg_url, project) == []

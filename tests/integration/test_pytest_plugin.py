@@ -217,3 +217,45 @@ def test_plugin_is_inert_unless_used(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess(*BASE_ARGS)
     result.assert_outcomes(passed=1)
     assert "test_alembic_guard" not in result.stdout.str()
+
+
+def test_catalog_fingerprint_changes_with_ddl_only(pg_url: str) -> None:
+    """What the no-op test relies on: rows and ANALYZE leave it alone, every kind of DDL changes it."""
+    import sqlalchemy as sa
+
+    from alembic_guard.pytest_plugin import AlembicGuardRunner
+
+    runner = AlembicGuardRunner(EXAMPLE_INI, pg_url)
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+
+    def run(sql: str) -> str:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql)
+        return runner.catalog_fingerprint()
+
+    empty = runner.catalog_fingerprint()
+    created = run("CREATE TABLE t (id serial PRIMARY KEY, v text)")
+    assert created != empty
+    assert run("INSERT INTO t (v) SELECT g::text FROM generate_series(1, 500) g") == created
+    assert run("ANALYZE t") == created
+    assert run("UPDATE t SET v = v || '!'") == created
+    steps = [
+        "CREATE INDEX t_v ON t (v)",
+        "ALTER TABLE t ADD COLUMN w integer",
+        "ALTER TABLE t ALTER COLUMN w SET DEFAULT 0",
+        "ALTER TABLE t ADD CONSTRAINT t_w CHECK (w >= 0) NOT VALID",
+        "ALTER TABLE t VALIDATE CONSTRAINT t_w",
+        "CREATE VIEW tv AS SELECT id FROM t",
+        "CREATE OR REPLACE VIEW tv AS SELECT id FROM t",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE TYPE mood AS ENUM ('ok')",
+        "ALTER TYPE mood ADD VALUE 'meh'",
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto",
+        "ALTER TABLE t ALTER COLUMN v SET NOT NULL",
+    ]
+    seen = {empty, created}
+    for sql in steps:
+        now = run(sql)
+        assert now not in seen, f"no change after: {sql}"
+        seen.add(now)
+    engine.dispose()

@@ -545,3 +545,79 @@ def test_snapshot_works_with_psycopg3(pg_url: str) -> None:
     assert model.tables == EXPECTED_TABLES
     assert model.indexes == EXPECTED_INDEXES
     assert part == restricted(model, {TASKS})
+
+
+# -- the one-query refresh (tables=) against the Inspector-based full snapshot --------------------
+
+EDGE_TABLES = {("public", "Order Lines"), ("public", "shipments"), ("public", "remote_rows")}
+
+
+def build_refresh_edges(engine: sa.Engine) -> None:
+    build_every_kind(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql((FIXTURES / "refresh_edges.sql").read_text())
+
+
+def test_one_query_refresh_equals_full_snapshot_for_every_relation(engine: sa.Engine) -> None:
+    """``tables=`` reads pg_constraint where the full snapshot asks the Inspector: same facts."""
+    build_refresh_edges(engine)
+    with engine.connect() as conn:
+        full = snapshot(conn)
+        names = set(full.tables) | set(full.views)
+        part = snapshot(conn, tables=names | {("public", "missing")})
+    assert EDGE_TABLES <= names
+    assert part == restricted(full, names)
+    # the facts most likely to differ between the two paths, checked where they must be
+    lines, ships = ("public", "Order Lines"), ("public", "shipments")
+    assert part.constraints[(*lines, "order_lines_pk")].columns == ("line", "Order")
+    assert part.constraints[(*lines, "Order Lines SKU uq")].columns == ("SKU",)
+    assert part.constraints[(*lines, "Order Lines_qty_check")].expression == "qty > 0"
+    assert part.constraints[(*ships, "shipments_line_fk")] == Constraint(
+        "shipments_line_fk",
+        ships,
+        "foreign_key",
+        ("line", "ord"),
+        lines,
+        ("line", "Order"),
+        on_delete="set null (ord)",
+        on_update="cascade",
+        deferrable=True,
+    )
+    self_fk = part.constraints[(*ships, "shipments_self_fk")]
+    assert (self_fk.validated, self_fk.on_delete) == (False, "restrict")
+    assert part.constraints[(*ships, "shipments_carrier_ck")].expression == (
+        "carrier IS NULL OR length(carrier) > 1 AND carrier <> 'x'::text"
+    )
+    assert part.indexes[("public", "shipments_expr_partial")] == Index(
+        "public",
+        "shipments_expr_partial",
+        ships,
+        ("lower(carrier)", "(ord + line)"),
+        predicate="(ord IS NOT NULL)",
+    )
+    assert part.indexes[("public", "tasks_title_uq")].valid is False
+    assert part.constraints[("public", "tasks", "tasks_project_fk")].validated is False
+    assert part.tables[("public", "remote_rows")].kind == "foreign"
+
+
+def test_one_query_refresh_is_one_round_trip(engine: sa.Engine) -> None:
+    build_refresh_edges(engine)
+    statements: list[str] = []
+    with engine.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        with conn.begin():  # inside the caller's transaction: no BEGIN / SET TRANSACTION of its own
+            model = snapshot(conn, tables=EDGE_TABLES | {TASKS, USERS, ("app", "open_tasks")})
+    assert len(statements) == 1
+    assert set(model.tables) == EDGE_TABLES | {TASKS, USERS}
+    assert set(model.views) == {("app", "open_tasks")}
+
+
+def test_refresh_honours_schemas_and_exclude_like_the_full_read(engine: sa.Engine) -> None:
+    build_every_kind(engine)
+    names = {TASKS, PROJECTS, ("public", "alembic_version")}
+    with engine.connect() as conn:
+        only_app = snapshot(conn, ["app"], tables=names)
+        no_bookkeeping = snapshot(conn, tables=names, exclude=BOOKKEEPING_TABLES)
+    assert set(only_app.tables) == {PROJECTS} and only_app.schemas == {"app"}
+    assert set(no_bookkeeping.tables) == {TASKS, PROJECTS}
+    assert not [k for k in no_bookkeeping.indexes if k[1] == "alembic_version_pkey"]

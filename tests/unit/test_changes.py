@@ -365,11 +365,10 @@ _TYPES = [
     "varchar(20)", "character varying(255)", "char(3)", "numeric(12, 2)", "numeric", "decimal(5)",
     "timestamptz", "timestamp(3) with time zone", "timestamp", "time with time zone", "date", "boolean",
     "bool", "jsonb", "uuid", "int[]", "text[][]", "double precision", "float8", "real", "float4",
-    "interval", "bytea", "bit(3)", "varbit(8)", "inet", "tsvector",
+    "interval", "interval(3)", "interval day to second(2)", "interval year to month", "interval hour",
+    "bytea", "bit(3)", "varbit(8)", "inet", "tsvector",
 ]  # fmt: skip
-_IDENTS = st.from_regex(r"[a-z][a-z0-9_]{0,40}", fullmatch=True).filter(
-    lambda s: s.upper() not in _RESERVED
-)
+_IDENTS = st.from_regex(r"[a-z][a-z0-9_]{0,40}", fullmatch=True).filter(lambda s: s.upper() not in _RESERVED)
 _RESERVED = {
     "ALL", "AND", "ANY", "ARRAY", "AS", "ASC", "CASE", "CAST", "CHECK", "COLLATE", "COLUMN", "CONSTRAINT",
     "CREATE", "DEFAULT", "DESC", "DISTINCT", "DO", "ELSE", "END", "FOR", "FOREIGN", "FROM", "GRANT",

@@ -39,7 +39,7 @@ def test_rendered_plan_says_what_each_step_repairs_and_which_lock_it_takes() -> 
     text = planned("constraints", False).render()
     assert text.startswith("-- alembic_guard repair plan: 3 step(s), 0 drift(s) not repaired")
     assert (
-        "-- [1] repairs AG508 missing-constraint constraint tasks.fk_owner: the foreign key is missing"
+        "-- [2] repairs AG508 missing-constraint constraint tasks.fk_owner: the foreign key is missing"
         in text
     )
     assert (
