@@ -641,7 +641,10 @@ def _put_extension(m: SchemaModel, c: PutExtension) -> None:
 
 def _put_function(m: SchemaModel, c: PutFunction) -> None:
     m.schemas.add(c.function.schema)
-    m.functions[c.function.qname] = c.function
+    have = m.functions.get(c.function.qname)
+    # overloads share one key; like the live snapshot, keep the first by argument list
+    if have is None or have.arguments == c.function.arguments or c.function.arguments < have.arguments:
+        m.functions[c.function.qname] = c.function
 
 
 def _put_trigger(m: SchemaModel, c: PutTrigger) -> None:

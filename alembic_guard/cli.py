@@ -133,10 +133,34 @@ def install_into_alembic(config_module: ModuleType) -> None:
     def _generate_args(self: Any, prog: str | None) -> None:
         original(self, prog)
         with contextlib.suppress(Exception):
-            add_subcommands(self.subparsers)
+            add_subcommands_when_parsing(self.parser, self.subparsers)
 
     cls._generate_args = _generate_args
     cls._alembic_guard_installed = True
+
+
+def add_subcommands_when_parsing(parser: argparse.ArgumentParser, subparsers: Any) -> None:
+    """Add our subcommands when ``parser`` parses a command line that may need them.
+
+    Importing the command modules (and through them the SQL analyzer, pglast
+    and the importer) costs about 0.1 s of CPU.  ``alembic upgrade head``, run
+    by every replica of a service at start-up, needs none of it: a command line
+    naming one of Alembic's own commands and no ``guard-*`` word skips it.
+    Anything else (``--help``, no command, a typo) gets the full list.
+    """
+    own = frozenset(subparsers.choices)
+    parse = parser.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
+        del parser.parse_known_args  # once; back to the class's method
+        argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        alembic_only = any(a in own for a in argv) and not any(a.startswith("guard-") for a in argv)
+        if not alembic_only:
+            with contextlib.suppress(Exception):
+                add_subcommands(subparsers)
+        return parse(args, namespace)
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def add_subcommands(subparsers: Any) -> None:

@@ -320,18 +320,40 @@ def relations_in(conn: Connection, schema_names: Sequence[str]) -> list[Relation
     return [RelationRow(*r) for r in rows]
 
 
-def relations_detailed(conn: Connection, names: Iterable[tuple[str, str]]) -> list[DetailedRelation]:
+_PREPARED_NAME = "alembic_guard_relations_detailed"
+_PREPARED_FLAG = "alembic_guard.relations_detailed_prepared"  # in the DBAPI connection's info
+
+
+def relations_detailed(
+    conn: Connection, names: Iterable[tuple[str, str]], *, prepared: bool = False
+) -> list[DetailedRelation]:
     """The named tables and views with their columns, indexes, constraints and triggers.
 
     One round trip, whatever the number of names; missing names are simply
     absent.  Read-only (``AccessShareLock`` on catalog tables only).
+
+    ``prepared=True`` is for a caller that repeats the read on one connection
+    (the guarded runtime, once per revision): the query is ``PREPARE``d once per
+    database session and then ``EXECUTE``d, which saves its planning — about
+    two thirds of its server time for a few tables.  A prepared statement
+    survives ROLLBACK; it lasts as long as the session, which SQLAlchemy's
+    ``Connection.info`` (cleared when the DBAPI connection is replaced) tracks.
     """
     pairs = sorted(set(names))
     if not pairs:
         return []
-    rows = conn.execute(
-        _RELATIONS_DETAILED, {"wschemas": [s for s, _ in pairs], "wnames": [n for _, n in pairs]}
-    )
+    params = {"wschemas": [s for s, _ in pairs], "wnames": [n for _, n in pairs]}
+    if prepared:
+        if not conn.info.get(_PREPARED_FLAG):
+            body = _RELATIONS_DETAILED.text.replace("CAST(:wschemas AS text[])", "$1").replace(
+                "CAST(:wnames AS text[])", "$2"
+            )
+            conn.exec_driver_sql(f"PREPARE {_PREPARED_NAME} (text[], text[]) AS {body}")
+            conn.info[_PREPARED_FLAG] = True
+        query = sa.text(f"EXECUTE {_PREPARED_NAME} (CAST(:wschemas AS text[]), CAST(:wnames AS text[]))")
+        rows = conn.execute(query, params)
+    else:
+        rows = conn.execute(_RELATIONS_DETAILED, params)
     return [DetailedRelation(RelationRow(*r[:6]), *r[6:]) for r in rows]
 
 

@@ -99,10 +99,13 @@ def refresh(model: SchemaModel, connection: Connection, tables: Iterable[QName])
     Each named relation's table or view, columns, indexes, constraints and
     triggers are dropped from ``model`` and read again; a relation that no
     longer exists is simply removed.  Everything else in ``model`` is kept.
-    Read-only on the database (see :func:`snapshot`).
+    Read-only on the database (see :func:`snapshot`): one round trip, plus a
+    ``PREPARE`` the first time on a database session.
     """
     wanted = sorted(set(tables))
-    fresh = snapshot(connection, tables=wanted)
+    with _read_transaction(connection):
+        # the runtime refreshes on one connection before every revision: prepared once per session
+        fresh = _Reader(connection, None, wanted, frozenset(), prepared=True).read()
     for schema, name in wanted:
         model.drop_table(schema, name)  # also its indexes, constraints, triggers
         model.views.pop((schema, name), None)
@@ -165,8 +168,11 @@ class _Reader:
         schemas: Sequence[str] | None,
         tables: Iterable[QName] | None,
         exclude: frozenset[str],
+        *,
+        prepared: bool = False,
     ) -> None:
         self.conn = conn
+        self.prepared = prepared
         self.wanted_schemas = schemas
         self.wanted_tables = None if tables is None else sorted(set(tables))
         self.exclude = exclude
@@ -227,7 +233,7 @@ class _Reader:
         differs: ``pg_constraint`` here, the Inspector there.
         """
         model = self.model
-        for det in catalog.relations_detailed(self.conn, wanted):
+        for det in catalog.relations_detailed(self.conn, wanted, prepared=self.prepared):
             r = det.relation
             if self.wanted_schemas is not None and r.schema not in self.wanted_schemas:
                 continue

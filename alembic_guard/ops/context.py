@@ -56,6 +56,12 @@ class GuardContext:
     ``revision`` the revision being applied.
     """
 
+    session_timeouts: bool = False
+    """The connection's session already has ``settings``' lock and statement
+    timeouts (the guarded runtime sets them when it opens the migration
+    connection), so a revision's transaction needs no ``SET LOCAL`` of its own:
+    :meth:`begin_revision` marks it as done, saving a round trip per revision."""
+
     def __init__(self, settings: GuardSettings | None = None, model: SchemaModel | None = None):
         # importing the registry here makes "a GuardContext exists" imply
         # "the replaced operations are installed"
@@ -81,7 +87,7 @@ class GuardContext:
     ) -> None:
         """Start a revision: refresh the model for the tables it touches.
 
-        Reads the catalog (read-only, one batched call).  ``touched=None``
+        Reads the catalog (read-only, one round trip: :func:`live.snapshot.refresh`).  ``touched=None``
         takes a full snapshot when the model is still empty.  ``connection``
         may be ``None`` (offline ``--sql``): nothing is read.
         """
@@ -89,6 +95,8 @@ class GuardContext:
         self._timeout_tx = None
         if connection is None:
             return
+        if self.session_timeouts:
+            self._timeout_tx = connection.get_transaction()
         if touched is None:
             if self.model.is_empty() and not self._complete:
                 self.model = _snapshot(connection)

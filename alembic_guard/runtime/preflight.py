@@ -48,7 +48,6 @@ def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "p
     render offline; pre-flight then relies on the guarded operations alone.
     """
     from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
 
     from alembic import op as op_module
 
@@ -63,22 +62,9 @@ def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "p
     # Operations.context() replaces the global ``op`` proxy and removes it on
     # exit; the online run's proxy must be put back afterwards.
     outer = getattr(op_module, "_proxy", None)
-    # Alembic logs "Context impl ... Generating static SQL" for every context it
-    # configures; for this internal rendering that is noise.
-    mig_log = logging.getLogger("alembic.runtime.migration")
-    level = mig_log.level
-    mig_log.setLevel(logging.WARNING)
     try:
         if offline is None:
-            offline = MigrationContext.configure(
-                dialect_name=dialect_name,
-                opts={
-                    "as_sql": True,
-                    "output_buffer": buf,
-                    "literal_binds": True,
-                    "transactional_ddl": False,
-                },
-            )
+            offline = _offline_context(dialect_name, buf)
             _OFFLINE[dialect_name] = (buf, offline)
         with Operations.context(offline):
             migration_fn()
@@ -86,10 +72,33 @@ def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "p
         log.debug("pre-flight: cannot render the revision offline (%s: %s)", type(exc).__name__, exc)
         return None
     finally:
-        mig_log.setLevel(level)
         if outer is not None:
             outer._install_proxy()
     return buf.getvalue()
+
+
+def _offline_context(dialect_name: str, buf: io.StringIO) -> Any:
+    """A ``--sql`` MigrationContext writing to ``buf``; configured once per process."""
+    from alembic.runtime.migration import MigrationContext
+
+    # Alembic logs "Context impl ... Generating static SQL" for every context it
+    # configures; for this internal rendering that is noise.  (Only around the
+    # configuration: Logger.setLevel clears every logger's cache, a cost per call.)
+    mig_log = logging.getLogger("alembic.runtime.migration")
+    level = mig_log.level
+    mig_log.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(
+            dialect_name=dialect_name,
+            opts={
+                "as_sql": True,
+                "output_buffer": buf,
+                "literal_binds": True,
+                "transactional_ddl": False,
+            },
+        )
+    finally:
+        mig_log.setLevel(level)
 
 
 @functools.cache

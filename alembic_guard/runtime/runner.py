@@ -435,7 +435,10 @@ class _Runner:
             concurrent_indexes=s.concurrent_indexes,
             allow_destructive=s.allow_destructive,
         )
-        return GuardContext(settings=gs)
+        ctx = GuardContext(settings=gs)
+        # _configure_session gave the migration connection these very timeouts
+        ctx.session_timeouts = True
+        return ctx
 
     def _run_attempts(self, original_fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Let Alembic run the command on a fresh migration connection; again after a lock timeout.

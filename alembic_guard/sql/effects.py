@@ -225,18 +225,42 @@ def _function_option(n: Node, name: str) -> Any:
     return None
 
 
+_ARG_MODES = {"FUNC_PARAM_INOUT": "INOUT ", "FUNC_PARAM_VARIADIC": "VARIADIC ", "FUNC_PARAM_OUT": "OUT "}
+
+
 def _create_function(ctx: Ctx, n: Node) -> None:
+    """CREATE FUNCTION / PROCEDURE; arguments and result spelled as pg_get_function_identity_arguments()
+    and pg_get_function_result() print them, so replay and the live snapshot agree."""
     q = ctx.qualified(strings(n.get("funcname")))
     ctx.require_schema(q[0])
-    args = []
+    procedure = bool(n.get("is_procedure"))
+    args: list[str] = []
+    outs: list[str] = []
+    table_cols: list[str] = []
     for p in n.get("parameters") or ():
         fp = p.get("FunctionParameter", {})
-        if fp.get("mode") in ("FUNC_PARAM_OUT", "FUNC_PARAM_TABLE"):
-            ctx.type_of(fp.get("argType") or {})
+        mode = fp.get("mode", "FUNC_PARAM_DEFAULT")
+        typ = ctx.type_of(fp.get("argType") or {})
+        named = f"{fp['name']} {typ}" if fp.get("name") else typ
+        if mode == "FUNC_PARAM_TABLE":
+            table_cols.append(named)
             continue
-        args.append(ctx.type_of(fp.get("argType") or {}))
-    returns = ctx.type_of(n["returnType"]) if n.get("returnType") else None
-    lang = sval(_function_option(n, "language")) or ("sql" if n.get("sql_body") else None)
+        if mode in ("FUNC_PARAM_OUT", "FUNC_PARAM_INOUT"):
+            outs.append(typ)
+        # a procedure's OUT arguments are part of its identity, so PostgreSQL labels every mode there
+        args.append(_ARG_MODES.get(mode, "IN " if procedure else "") + named)
+    returns: str | None = None
+    if procedure:
+        returns = None
+    elif table_cols:
+        returns = f"TABLE({', '.join(table_cols)})"
+    elif n.get("returnType"):
+        returns = ctx.type_of(n["returnType"])
+        if returns.startswith("setof "):
+            returns = "SETOF " + returns[6:]
+    elif outs:
+        returns = outs[0] if len(outs) == 1 else "record"
+    lang = sval(_function_option(n, "language")).lower() or ("sql" if n.get("sql_body") else None)
     if n.get("sql_body"):
         # a SQL-standard body is checked at creation: what it reads must exist
         # parameters are names inside the body, not columns
@@ -245,7 +269,7 @@ def _create_function(ctx: Ctx, n: Node) -> None:
         walk(ctx, n["sql_body"], Scope())
         ctx.ignore_names = saved
     replace = bool(n.get("replace"))
-    kind = "procedure" if n.get("is_procedure") else "function"
+    kind = "procedure" if procedure else "function"
     ctx.provide(ObjRef("function", *q), replace)
     ctx.changes.append(
         ch.PutFunction(Function(q[0], q[1], kind, ", ".join(args), returns, lang), replace)  # type: ignore[arg-type]
@@ -566,8 +590,23 @@ def _define(ctx: Ctx, n: Node) -> None:
     q = ctx.qualified(strings(n.get("defnames")))
     replace = bool(n.get("replace"))
     if kind == "OBJECT_AGGREGATE":
+        args = []
+        first = (n.get("args") or [{}])[0]
+        for p in first.get("List", {}).get("items") or ():
+            args.append(ctx.type_of(p.get("FunctionParameter", {}).get("argType") or {}))
+        options = {
+            d.get("DefElem", {}).get("defname"): d.get("DefElem", {}).get("arg")
+            for d in n.get("definition") or ()
+        }
+        stype = options.get("stype") or {}
+        # the result is the state type unless a final function turns it into something else
+        returns = (
+            ctx.type_of(stype["TypeName"]) if "TypeName" in stype and "finalfunc" not in options else None
+        )
         ctx.provide(ObjRef("function", *q), replace)
-        ctx.changes.append(ch.PutFunction(Function(q[0], q[1], "aggregate"), replace))
+        ctx.changes.append(
+            ch.PutFunction(Function(q[0], q[1], "aggregate", ", ".join(args), returns, "internal"), replace)
+        )
     elif kind == "OBJECT_TYPE":
         # a base type: known to the planner, not a fact of the model
         ctx.provide(ObjRef("type", *q), bool(n.get("if_not_exists")))

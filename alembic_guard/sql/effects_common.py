@@ -22,16 +22,18 @@ SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 # (and outside pg_catalog) is a user type the statement requires.
 BUILTIN_TYPES = frozenset(
     """
-    bigint bigserial bit bool boolean box bpchar bytea char character cidr circle date decimal
-    double float float4 float8 inet int int2 int4 int8 integer interval json jsonb jsonpath line
-    lseg macaddr macaddr8 money name numeric oid path pg_lsn point polygon real record regclass
-    regproc regprocedure regtype regnamespace regrole serial serial2 serial4 serial8 smallint
-    smallserial text time timestamp timestamptz timetz tsquery tsvector txid_snapshot uuid varbit
-    varchar xml void trigger event_trigger anyelement anyarray anynonarray anyenum anyrange internal
-    cstring int4range int8range numrange tsrange tstzrange daterange int4multirange int8multirange
-    nummultirange tsmultirange tstzmultirange datemultirange pg_snapshot xid xid8 cid tid unknown
-    refcursor
-    """.split()  # noqa: SIM905 (a word list reads better than 100 quoted strings)
+    bigint bigserial bit bool boolean box bpchar bytea char character cidr circle date decimal double
+    float float4 float8 inet int int2 int4 int8 integer interval json jsonb jsonpath line lseg macaddr
+    macaddr8 money name numeric oid path pg_lsn point polygon real record regclass regproc regprocedure
+    regtype regnamespace regrole regconfig regdictionary regoper regoperator regcollation serial serial2
+    serial4 serial8 smallint smallserial text time timestamp timestamptz timetz tsquery tsvector
+    txid_snapshot uuid varbit varchar xml void trigger event_trigger unknown refcursor cstring internal
+    anyelement anyarray anynonarray anyenum anyrange anymultirange anycompatible anycompatiblearray
+    anycompatiblenonarray anycompatiblerange anycompatiblemultirange language_handler fdw_handler
+    index_am_handler tsm_handler table_am_handler pg_node_tree aclitem int2vector oidvector
+    int4range int8range numrange tsrange tstzrange daterange int4multirange int8multirange nummultirange
+    tsmultirange tstzmultirange datemultirange pg_snapshot xid xid8 cid tid
+    """.split()  # noqa: SIM905 (a word list reads better than 130 quoted strings)
 )
 
 # Types that come with an extension: requiring the extension is what can be planned.
@@ -382,7 +384,13 @@ class Ctx:
         ):
             # the common case (int4, bool, timestamptz ...): no user type, cached spelling
             return _builtin_spelling(names[1])
-        if len(names) == 1 and names[0] in BUILTIN_TYPES and "typmods" not in tn and "arrayBounds" not in tn:
+        if (
+            len(names) == 1
+            and names[0] in BUILTIN_TYPES
+            and "typmods" not in tn
+            and "arrayBounds" not in tn
+            and not tn.get("setof")
+        ):
             return _builtin_spelling(names[0])
         if len(names) >= 2 and names[-2] == "pg_catalog":
             base = names[-1]

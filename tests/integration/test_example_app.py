@@ -124,6 +124,10 @@ def test_upgrade_head_on_fresh_database_builds_the_planned_legacy_schema(pg_serv
         proc = alembic(via_alembic, "upgrade", "head")
         assert_ok(proc)
         assert versions_of(via_alembic) == [revision_ids()[-1]]
+        # the models (alembic/app) are the schema at head: autogenerate has nothing to add
+        proc = alembic(via_alembic, "check")
+        assert_ok(proc)
+        assert "No new upgrade operations detected" in proc.stdout
 
         plan = plan_directory(str(LEGACY))
         assert plan.ok, [p.render() for p in plan.problems]

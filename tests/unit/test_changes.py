@@ -216,7 +216,7 @@ def test_pg_object_name(name1: str, name2: str | None, label: str, expected: str
 
 CHAINS = {
     "flyway_billing": ["flyway_V1__baseline", "flyway_V2__audit_and_functions", "flyway_V2_1__reporting",
-                       "flyway_V3__enum_and_backfill"],
+                       "flyway_V3__enum_and_backfill", "flyway_V4__reporting_functions"],
     "golang_migrate_tenants": ["migrate_000001_create_tenants.up", "migrate_000002_documents.up",
                                "migrate_000003_events_partitioned.up", "migrate_000004_cleanup.up",
                                "dbmate_20240101_sessions", "goose_00042_notifications"],
@@ -289,6 +289,17 @@ def _catalog(conn: sa.Connection) -> dict[str, set[tuple[object, ...]]]:
         "enums": """SELECT n.nspname, t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
                     FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
                     JOIN pg_namespace n ON n.oid = t.typnamespace GROUP BY 1, 2""",
+        "functions": f"""SELECT n.nspname, p.proname, p.prokind::text,
+                        pg_get_function_identity_arguments(p.oid),
+                        CASE WHEN p.prokind <> 'p' THEN pg_get_function_result(p.oid) END, l.lanname
+                        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                        JOIN pg_language l ON l.oid = p.prolang
+                        WHERE n.nspname NOT IN {_SYSTEM}
+                        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+                        AND p.oid = (SELECT min(p2.oid) FROM pg_proc p2 WHERE p2.pronamespace = p.pronamespace
+                          AND p2.proname = p.proname AND pg_get_function_identity_arguments(p2.oid) =
+                          (SELECT min(pg_get_function_identity_arguments(p3.oid)) FROM pg_proc p3
+                           WHERE p3.pronamespace = p.pronamespace AND p3.proname = p.proname))""",
         "triggers": """SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t
                        JOIN pg_class c ON c.oid = t.tgrelid
                        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal""",
@@ -296,6 +307,7 @@ def _catalog(conn: sa.Connection) -> dict[str, set[tuple[object, ...]]]:
     return {k: {tuple(r) for r in conn.execute(sa.text(v))} for k, v in q.items()}
 
 
+_PROKIND = {"function": "f", "procedure": "p", "aggregate": "a"}
 _CONTYPE = {"primary_key": "p", "foreign_key": "f", "unique": "u", "check": "c", "exclude": "x"}
 
 
@@ -321,6 +333,9 @@ def _from_model(m: SchemaModel) -> dict[str, set[tuple[object, ...]]]:
         "views": {(s, n, v.materialized) for (s, n), v in m.views.items()},
         "enums": {(s, n, ",".join(e.values)) for (s, n), e in m.enums.items()},
         "triggers": set(m.triggers),
+        "functions": {
+            (s, n, _PROKIND[f.kind], f.arguments, f.returns, f.language) for (s, n), f in m.functions.items()
+        },
     }
 
 

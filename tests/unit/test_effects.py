@@ -155,8 +155,9 @@ def test_analysis_throughput() -> None:
     """Effects must not be the slow part of the 10 MB/s pipeline.
 
     Absolute speed depends on the machine and its load, so the check is
-    relative: analysing the corpus must take no longer than parsing it twice
-    (pglast's JSON parse runs at about 19 MB/s on an idle machine).
+    relative: analysing the corpus must take less than three times as long as
+    pglast's JSON parse of it (about 19 MB/s on an idle machine); measured,
+    it takes 1.0-1.7 times as long, so a regression to a slow walk fails.
     """
     corpus = sorted((FIXTURES.parent / "corpus").glob("*.sql"))
     text = "\n".join(p.read_text() for p in corpus) * 5
@@ -174,7 +175,7 @@ def test_analysis_throughput() -> None:
         f"effects: {mb / analyze_s:.1f} MB/s, pglast JSON parse: {mb / parse_s:.1f} MB/s "
         f"over {mb:.2f} MB ({len(statements)} statements)"
     )
-    assert analyze_s < 2 * parse_s
+    assert analyze_s < 3 * parse_s
 
 
 def test_corpus_share_understood() -> None:
