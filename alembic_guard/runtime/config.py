@@ -33,6 +33,13 @@ Policy = Literal["strict", "lenient"]
 
 ENV_PREFIX = "ALEMBIC_GUARD_"
 
+# ALEMBIC_GUARD_* variables that are not runtime settings: the test server
+# URL, golden-file regeneration, the docs base URL of reports.  Any other
+# unknown ALEMBIC_GUARD_* variable is a typo worth an error.
+NON_SETTING_VARIABLES = frozenset(
+    {ENV_PREFIX + "TEST_URL", ENV_PREFIX + "UPDATE_GOLDEN", ENV_PREFIX + "DOCS_URL", ENV_PREFIX + "PROFILE"}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class RuntimeSettings:
@@ -253,7 +260,7 @@ def load_settings(
         if used:
             sources.append(where)
     for var, raw in sorted(env.items()):
-        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "PROFILE":
+        if not var.startswith(ENV_PREFIX) or var in NON_SETTING_VARIABLES:
             continue
         name, coerced = _coerce(var[len(ENV_PREFIX) :].lower(), raw, f"${var}")
         values[name] = coerced
