@@ -8,7 +8,15 @@ then, in fresh databases:
 2. prints ``guard-plan``'s statement-level order for the same files;
 3. runs the planned order and shows that the schema is complete;
 4. plans against a drifted "production" database where ``tasks`` already
-   exists in an older shape, and shows what ``guard-plan`` reports.
+   exists in an older shape, and shows what ``guard-plan`` reports;
+5. the Alembic story, with the real ``alembic`` executable in a scratch
+   project: ``guard-init``, ``guard-import`` of the legacy SQL, then on the
+   "production" database (``alembic/production_state.py``: the old schema
+   with rows and the legacy ``schema_migrations`` table) ``guard-adopt`` +
+   ``alembic upgrade head`` with every row kept, and ``guard-status``;
+6. four replicas running ``alembic upgrade head`` at the same moment on an
+   empty database: one migrates, the others wait for the advisory lock and
+   find the work done; the ledger shows every revision applied once.
 
 Stops the server and exits 0 when every step behaved as expected, 1 otherwise.
 """
@@ -16,7 +24,11 @@ Stops the server and exits 0 when every step behaved as expected, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -29,6 +41,8 @@ from alembic_guard.render import plan_text
 from alembic_guard.testing import PostgresServer
 
 DEFAULT_SQL = Path(__file__).resolve().parent.parent / "alembic" / "legacy_sql"
+PRODUCTION_SCRIPT = Path(__file__).resolve().parent.parent / "alembic" / "production_state.py"
+ALEMBIC = str(Path(sys.executable).with_name("alembic"))
 
 PRODUCTION = """
 CREATE TABLE users (id serial PRIMARY KEY, email varchar(255) NOT NULL UNIQUE, full_name text,
@@ -98,6 +112,136 @@ def describe_schema(url: str) -> list[str]:
         engine.dispose()
 
 
+def alembic(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``alembic`` executable in ``project`` against ``url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEMBIC_GUARD_")}
+    env["DATABASE_URL"] = url
+    return subprocess.run([ALEMBIC, *args], cwd=project, env=env, capture_output=True, text=True)
+
+
+def show(proc: subprocess.CompletedProcess[str], limit: int = 40) -> None:
+    lines = (proc.stdout + proc.stderr).rstrip().splitlines()
+    for line in lines[:limit]:
+        say(f"   | {line}")
+    if len(lines) > limit:
+        say(f"   | ... ({len(lines) - limit} more lines)")
+
+
+def row_checksums(url: str, columns: dict[str, list[str]] | None = None) -> dict[str, tuple[list[str], str]]:
+    """Per table: its columns and the md5 of all its rows over those columns.
+
+    Pass the result's columns back in after a migration so a column added
+    since (``tasks.project_id``) does not count as a changed row.
+    """
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = sa.inspect(conn)
+            out: dict[str, tuple[list[str], str]] = {}
+            for t in sorted(insp.get_table_names()):
+                if t.startswith("alembic_"):
+                    continue
+                cols = columns[t] if columns else [c["name"] for c in insp.get_columns(t)]
+                row = "ROW(" + ", ".join(f'"{c}"' for c in cols) + ")::text"
+                digest = conn.execute(
+                    sa.text(f"SELECT md5(coalesce(string_agg({row}, ',' ORDER BY {row}), '')) FROM \"{t}\"")
+                ).scalar_one()
+                out[t] = (cols, digest)
+            return out
+    finally:
+        engine.dispose()
+
+
+def alembic_story(server: PostgresServer, sql_dir: Path) -> bool:
+    ok = True
+    project = Path(tempfile.mkdtemp(prefix="alembic_guard_demo_"))
+    try:
+        title("5. From raw SQL to guarded Alembic revisions")
+        proc = alembic(project, server.url("postgres"), "guard-init", "migrations")
+        say("   $ alembic guard-init migrations")
+        show(proc, 6)
+        ok = ok and proc.returncode == 0
+        proc = alembic(project, server.url("postgres"), "guard-import", str(sql_dir))
+        say(f"   $ alembic guard-import {sql_dir.name}")
+        show(proc)
+        ok = ok and proc.returncode == 0
+        first = sorted((project / "migrations" / "versions").glob("*.py"))
+        if first:
+            say(f"   one of them, {first[0].name}:")
+            body = first[0].read_text(encoding="utf-8").splitlines()
+            start = next((i for i, line in enumerate(body) if line.startswith("def upgrade")), 0)
+            for line in body[start : start + 14]:
+                say(f"   > {line}")
+
+        title("5b. Adopting the production database the legacy runner managed")
+        url = server.create_database()
+        build = subprocess.run([sys.executable, str(PRODUCTION_SCRIPT), url], capture_output=True, text=True)
+        if build.returncode != 0:
+            say(f"   !! could not build the production state: {build.stderr.strip()}")
+            return False
+        say("   production: old 0001 (tasks without project_id) + 0002, rows in every table,")
+        say("   and schema_migrations claiming 0001 and 0002 are applied.")
+        before = row_checksums(url)
+        for args in (("guard-adopt",), ("upgrade", "head"), ("guard-status",)):
+            say(f"   $ alembic {' '.join(args)}")
+            proc = alembic(project, url, *args)
+            show(proc)
+            if proc.returncode != 0:
+                say(f"   !! exit {proc.returncode}")
+                ok = False
+        after = row_checksums(url, {t: cols for t, (cols, _) in before.items()})
+        kept = all(after.get(t) == value for t, value in before.items())
+        say(f"   rows: {'every pre-existing row kept (md5 per table unchanged)' if kept else 'CHANGED'}")
+        ok = ok and kept
+        proc = alembic(project, url, "upgrade", "head")
+        again = proc.returncode == 0 and "Running upgrade" not in proc.stdout + proc.stderr
+        say(f"   a second `alembic upgrade head`: {'nothing to do' if again else 'UNEXPECTED'}")
+        ok = ok and again
+        return ok
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
+def replicas(server: PostgresServer, count: int = 4) -> bool:
+    title(f"6. {count} replicas start at the same moment on an empty database")
+    project = Path(tempfile.mkdtemp(prefix="alembic_guard_demo_"))
+    try:
+        url = server.create_database()
+        alembic(project, url, "guard-init", "migrations")
+        alembic(project, url, "guard-import", str(DEFAULT_SQL))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALEMBIC_GUARD_")}
+        env["DATABASE_URL"] = url
+        procs = [
+            subprocess.Popen(
+                [ALEMBIC, "upgrade", "head"],
+                cwd=project,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(count)
+        ]
+        codes = [p.wait(timeout=300) for p in procs]
+        say(f"   exit codes: {codes}")
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT revision, count(*) FROM alembic_guard_log "
+                        "WHERE status = 'succeeded' GROUP BY revision"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        once = bool(rows) and all(n == 1 for _, n in rows)
+        say(f"   ledger: {len(rows)} revisions succeeded, {'each exactly once' if once else 'NOT once each'}")
+        return once and all(c == 0 for c in codes)
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
 def run(sql_dir: Path) -> int:
     ok = True
     started = time.perf_counter()
@@ -153,6 +297,8 @@ def run(sql_dir: Path) -> int:
             ok = False
         else:
             say("   -> found before anything ran: the service would not have crashed at start-up.")
+        ok = alembic_story(server, sql_dir) and ok
+        ok = replicas(server) and ok
     title("Done" if ok else "Done, with unexpected results")
     say(f"   {time.perf_counter() - started:.1f} s; the throwaway server is stopped.")
     return 0 if ok else 1

@@ -170,7 +170,8 @@ def canonical_type(spec: str) -> str:
     base = m.group("base").strip()
     mods = m.group("mods")
     tail = (m.group("tail") or "").lower()
-    arr = "[]" * (m.group("arr") or "").count("[")
+    # format_type() prints one [] whatever the declared dimensions
+    arr = "[]" if "[" in (m.group("arr") or "") else ""
     if base.startswith('"') and base.endswith('"'):
         inner = base[1:-1]
         # format_type() quotes only names that need it
@@ -186,6 +187,8 @@ def canonical_type(spec: str) -> str:
     base = _TYPE_ALIASES.get(base, base)
     if mods is not None:
         mods = ",".join(p.strip() for p in mods.split(","))
+        if base == "numeric" and "," not in mods:
+            mods += ",0"  # numeric(5) is numeric(5,0)
         if base.endswith(" with time zone") or base.endswith(" without time zone"):
             head, _, zone = base.partition(" with")
             return f"{head}({mods}) with{zone}{arr}"

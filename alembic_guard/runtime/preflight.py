@@ -27,6 +27,8 @@ log = logging.getLogger("alembic_guard")
 _SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 _CHECKED_KINDS = frozenset({"relation", "column"})
 _OFFLINE: dict[str, tuple[io.StringIO, Any]] = {}
+# (revision, file checksum) -> (analyzed statements, touched tables); see analyze_revision
+_ANALYZED: dict[tuple[str, str], tuple[list[Any], set[QName]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,20 +170,19 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
     return problems
 
 
-def preflight_revision(
-    revision: str,
-    path: str | None,
-    migration_fn: Callable[..., Any],
-    connection: Any,
-    guard_ctx: Any,
-    policy: str,
-) -> set[QName] | None:
-    """Check one revision before it runs; return the tables it touches (``None``: unknown).
+def analyze_revision(
+    revision: str, path: str | None, migration_fn: Callable[..., Any], checksum: str | None = None
+) -> tuple[list[Any], set[QName]] | None:
+    """The revision's rendered statements with their effects, and the tables they touch.
 
-    Reads the catalog for those tables only (one batched refresh, through the
-    guard context when there is one).  Raises :class:`GuardRefused` under
-    ``strict`` when a requirement fails; nothing has run at that point.
+    ``None`` when it cannot be rendered offline or analyzed.  Pure apart from
+    running ``migration_fn`` against an offline context.  With ``checksum`` (of
+    the revision file) the result is kept for the process: a retried attempt,
+    or a second run in the same process, does not render and parse it again.
     """
+    key = (revision, checksum) if checksum else None
+    if key is not None and key in _ANALYZED:
+        return _ANALYZED[key]
     if not analyzer_available():
         return None
     sql = render_revision_sql(migration_fn)
@@ -190,7 +191,31 @@ def preflight_revision(
     analyzed = analyze(sql, path or revision)
     if analyzed is None:
         return None
-    touched = touched_tables(analyzed)
+    result = (analyzed, touched_tables(analyzed))
+    if key is not None:
+        _ANALYZED[key] = result
+    return result
+
+
+def preflight_revision(
+    revision: str,
+    path: str | None,
+    migration_fn: Callable[..., Any],
+    connection: Any,
+    guard_ctx: Any,
+    policy: str,
+    checksum: str | None = None,
+) -> set[QName] | None:
+    """Check one revision before it runs; return the tables it touches (``None``: unknown).
+
+    Reads the catalog for those tables only (one round trip, through the
+    guard context when there is one).  Raises :class:`GuardRefused` under
+    ``strict`` when a requirement fails; nothing has run at that point.
+    """
+    found = analyze_revision(revision, path, migration_fn, checksum)
+    if found is None:
+        return None
+    analyzed, touched = found
     if guard_ctx is not None:
         guard_ctx.begin_revision(revision, connection, touched)
         model = guard_ctx.model

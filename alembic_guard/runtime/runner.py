@@ -630,7 +630,7 @@ class _Runner:
                     from alembic_guard.runtime.preflight import preflight_revision
 
                     touched = preflight_revision(
-                        revision, path, inner, conn, self.guard_ctx, self.settings.policy
+                        revision, path, inner, conn, self.guard_ctx, self.settings.policy, checksum
                     )
                     refreshed = touched is not None
                 if self.guard_ctx is not None and not refreshed:

@@ -21,6 +21,8 @@ from alembic_guard.model import Column, ObjRef, SchemaModel, Table, canonical_ty
         ('"MyType"', '"MyType"'),
         ('"status"', "status"),
         ("serial", "integer"),
+        ("int[][]", "integer[]"),
+        ("numeric(5)", "numeric(5,0)"),
     ],
 )
 def test_canonical_type(spec: str, expected: str) -> None:
