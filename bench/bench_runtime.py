@@ -5,21 +5,28 @@ Usage: ``.venv/bin/python bench/bench_runtime.py [--revisions 200] [--large 800]
 1. 200 generated revisions (each adds a table, a column or an index), applied
    by ``alembic upgrade head`` in a fresh database: guarded environment vs
    Alembic's stock ``generic`` environment, same revision files, same server.
-   Target: guarded ≤ 1.15× plain.
+   Target: guarded ≤ 1.15× plain.  Also shown, to explain the gap: the guarded
+   run without pre-flight, and plain Alembic with one transaction per revision
+   (what the guarded runtime does, so that a failure loses one revision only).
 2. 800 revisions ÷ 200 revisions, guarded.  Target ≤ 4.4× (linear or better).
 3. 16 replicas start ``alembic upgrade head`` together on one fresh database:
-   all done within the single-run time + 1 s.
+   all done within the single-run time + 1 s.  Also: the CPU one replica
+   spends when it finds the database at head already (start-up cost).
 
 Each timing is the wall time of the whole ``alembic`` process (start-up
-included), best of ``--repeat``.  Uses ALEMBIC_GUARD_TEST_URL's server when
-set, else starts a throwaway one.
+included) and its CPU time (user + system, from ``getrusage`` of the
+children); the variants run interleaved, ``--repeat`` times, and medians are
+reported (minimums too).  Uses ALEMBIC_GUARD_TEST_URL's server when set, else
+starts a throwaway one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,27 +57,42 @@ def generate(project_versions: Path, n: int) -> None:
         )
 
 
-def plain_project(root: Path, url: str) -> tuple[Path, dict[str, str]]:
-    """Alembic's own ``generic`` template (``alembic init``), URL in alembic.ini."""
+def plain_project(root: Path, url: str, *, per_revision: bool = False) -> tuple[Path, dict[str, str]]:
+    """Alembic's own ``generic`` template (``alembic init``), URL in alembic.ini.
+
+    ``per_revision``: its env.py passes ``transaction_per_migration=True``.
+    """
     root.mkdir(parents=True)
     subprocess.run([alembic_executable(), "init", "migrations"], cwd=root, check=True, capture_output=True)
     ini = root / "alembic.ini"
     ini.write_text(ini.read_text().replace("driver://user:pass@localhost/dbname", url))
+    if per_revision:
+        env_py = root / "migrations" / "env.py"
+        text = env_py.read_text()
+        marker = "target_metadata=target_metadata"
+        assert text.count(marker) == 2, "alembic's generic env.py changed"
+        env_py.write_text(text.replace(marker, marker + ", transaction_per_migration=True"))
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     return ini, env
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
-def best_of(repeat: int, fn) -> float:  # type: ignore[no-untyped-def]
-    return min(fn() for _ in range(repeat))
+def summary(runs: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """(median wall, min wall, median CPU)."""
+    walls = [w for w, _ in runs]
+    return statistics.median(walls), min(walls), statistics.median(c for _, c in runs)
 
 
 def main() -> None:
@@ -92,43 +114,65 @@ def main() -> None:
         generate(guarded.versions, args.revisions)
         plain_ini, plain_env = plain_project(tmp / "plain", "unset")
         generate(plain_ini.parent / "migrations" / "versions", args.revisions)
+        per_ini, _ = plain_project(tmp / "plain_per_revision", "unset", per_revision=True)
+        generate(per_ini.parent / "migrations" / "versions", args.revisions)
 
-        def run_guarded(project: GuardedProject, **env: str) -> float:
+        def run_guarded(project: GuardedProject, url: str | None = None, **env: str) -> tuple[float, float]:
             return timed(
-                project.command("upgrade", "head"), project.root, project.env(DATABASE_URL=fresh(), **env)
+                project.command("upgrade", "head"),
+                project.root,
+                project.env(DATABASE_URL=url or fresh(), **env),
             )
 
-        def run_plain() -> float:
-            url = fresh()
-            text = plain_ini.read_text()
+        def run_plain(ini: Path, url: str | None = None) -> tuple[float, float]:
+            text = ini.read_text()
             start = text.index("sqlalchemy.url = ")
             end = text.index("\n", start)
-            plain_ini.write_text(text[:start] + f"sqlalchemy.url = {url}" + text[end:])
-            return timed(
-                [alembic_executable(), "-c", str(plain_ini), "upgrade", "head"], plain_ini.parent, plain_env
-            )
+            ini.write_text(text[:start] + f"sqlalchemy.url = {url or fresh()}" + text[end:])
+            return timed([alembic_executable(), "-c", str(ini), "upgrade", "head"], ini.parent, plain_env)
 
-        # Interleave so both see the same machine load.
-        g_times, p_times, n_times = [], [], []
+        # Interleave so all variants see the same machine load.
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in ("plain", "per", "guarded", "nopf")}
         for _ in range(args.repeat):
-            p_times.append(run_plain())
-            g_times.append(run_guarded(guarded))
-            # The same run without pre-flight (no offline rendering, no per-revision refresh of the
-            # touched tables): separates the runtime's own cost (lock, ledger, a commit per revision,
-            # guarded ops) from the pre-flight's.
-            n_times.append(run_guarded(guarded, ALEMBIC_GUARD_PREFLIGHT="false"))
-        g, p, n = min(g_times), min(p_times), min(n_times)
+            runs["plain"].append(run_plain(plain_ini))
+            runs["guarded"].append(run_guarded(guarded))
+            runs["per"].append(run_plain(per_ini))
+            # Without pre-flight (no offline rendering, no per-revision refresh of the
+            # touched tables): the runtime's own cost (lock, ledger, a commit per
+            # revision, guarded ops) apart from the pre-flight's.
+            runs["nopf"].append(run_guarded(guarded, ALEMBIC_GUARD_PREFLIGHT="false"))
+        p, p_min, p_cpu = summary(runs["plain"])
+        g, g_min, g_cpu = summary(runs["guarded"])
+        r, _, r_cpu = summary(runs["per"])
+        n, _, n_cpu = summary(runs["nopf"])
+        print(f"{args.revisions} revisions, median of {args.repeat} (wall / CPU of the alembic process):")
+        print(f"  plain Alembic                      {p:6.2f}s / {p_cpu:5.2f}s  (min {p_min:.2f}s)")
+        print(f"  plain, a transaction per revision  {r:6.2f}s / {r_cpu:5.2f}s  ratio {r / p:.2f}x")
+        print(f"  guarded without pre-flight         {n:6.2f}s / {n_cpu:5.2f}s  ratio {n / p:.2f}x")
         print(
-            f"{args.revisions} revisions: plain Alembic {p:.2f}s, guarded {g:.2f}s, ratio {g / p:.2f}x "
-            f"(target <= 1.15x); guarded without pre-flight {n:.2f}s, ratio {n / p:.2f}x"
+            f"  guarded                            {g:6.2f}s / {g_cpu:5.2f}s  ratio {g / p:.2f}x "
+            f"(min/min {g_min / p_min:.2f}x; CPU {g_cpu / p_cpu:.2f}x; target <= 1.15x)"
         )
 
         large = GuardedProject(tmp / "large", "unset")
         generate(large.versions, args.large)
-        gl = best_of(max(1, args.repeat - 1), lambda: run_guarded(large))
+        gl = statistics.median(run_guarded(large)[0] for _ in range(max(1, args.repeat - 1)))
         print(
             f"{args.large} revisions guarded: {gl:.2f}s; {args.large}/{args.revisions} time ratio "
             f"{gl / g:.2f}x (target <= {4.4 * args.large / 800:.1f}x)"
+        )
+
+        # Start-up cost of a replica that finds the database at head: what 16 of them
+        # starting at once cost the one that migrates, on a small machine.
+        at_head = fresh()
+        run_guarded(guarded, at_head)
+        head_runs = {"guarded": [run_guarded(guarded, at_head) for _ in range(args.repeat)]}
+        head_runs["plain"] = [run_plain(plain_ini, at_head) for _ in range(args.repeat)]
+        hg, _, hg_cpu = summary(head_runs["guarded"])
+        hp, _, hp_cpu = summary(head_runs["plain"])
+        print(
+            f"a replica finding the database at head: guarded {hg:.2f}s / {hg_cpu:.2f}s CPU, "
+            f"plain Alembic {hp:.2f}s / {hp_cpu:.2f}s CPU"
         )
 
         url = fresh()
