@@ -49,7 +49,8 @@ from alembic_guard.sql.source import load_directory  # noqa: E402
 def _optional(module: str, name: str) -> Callable[..., Any] | None:
     """``module.name`` if that stage has been written, else None."""
     try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return found
     except (ImportError, AttributeError):
         return None
 
@@ -117,6 +118,51 @@ def run_squawk(directory: Path, batch: int = 100) -> tuple[float, float, list[in
     return wall, cpu, sorted(set(codes))
 
 
+def parse_floor(directory: Path, repeat: int) -> dict[str, float]:
+    """CPU seconds (best of ``repeat``) of what the parse stage cannot avoid.
+
+    pglast's C parser producing JSON, and decoding that JSON into the dicts the
+    analysis walks, with the standard library and with ``orjson`` when it is
+    installed.  Their sum is the floor of the parse stage in pure Python.
+    """
+    import json
+
+    from pglast.parser import parse_sql_json
+
+    texts = [f.text for f in load_directory(directory)]
+    decoders: dict[str, Callable[[str], Any]] = {"json.loads": json.loads}
+    try:
+        import orjson
+
+        decoders["orjson.loads"] = orjson.loads
+    except ImportError:
+        pass
+    best: dict[str, float] = {}
+    previous = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            raws, _w, c = _timed(lambda: [parse_sql_json(t) for t in texts])
+            best["C parse (parse_sql_json)"] = min(best.get("C parse (parse_sql_json)", c), c)
+            for name, loads in decoders.items():
+                c = _decode_cpu(loads, raws)
+                best[name] = min(best.get(name, c), c)
+            best["JSON MB"] = sum(len(r) for r in raws) / 1e6
+    finally:
+        if previous:
+            gc.enable()
+    return best
+
+
+def _decode_cpu(loads: Callable[[str], Any], raws: list[str]) -> float:
+    """CPU seconds to decode every file's JSON (the trees are dropped afterwards)."""
+    cpu = time.process_time()
+    trees = [loads(r) for r in raws]
+    cpu = time.process_time() - cpu
+    del trees
+    return cpu
+
+
 def _best(runs: list[dict[str, tuple[float, float]]]) -> dict[str, tuple[float, float]]:
     return {k: (min(r[k][0] for r in runs), min(r[k][1] for r in runs)) for k in runs[0]}
 
@@ -162,7 +208,12 @@ def main() -> int:
             f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}"
         )
 
-        runs, facts = [], {}
+        from alembic_guard.sql import parse as parse_module
+
+        decoder = getattr(parse_module._json_loads, "__module__", None) or "?"
+        print(f"JSON decoder used by parse_source: {decoder}")
+        runs: list[dict[str, tuple[float, float]]] = []
+        facts: dict[str, Any] = {}
         for _ in range(args.repeat):
             times, facts = run_pipeline(out, paused=True)
             runs.append(times)
@@ -176,6 +227,18 @@ def main() -> int:
         print("result: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
         size = facts["bytes"]
         _wall, cpu = _report("ours, collector paused (as the CLI runs)", _best(runs), size)
+
+        floor = parse_floor(out, args.repeat)
+        mb = size / 1e6
+        json_mb = floor.pop("JSON MB")
+        c_parse = floor["C parse (parse_sql_json)"]
+        print(f"\nparse floor (cpu, best of {args.repeat}; pglast JSON is {json_mb:.1f} MB)")
+        for name, sec in floor.items():
+            print(f"  {name:<26} {sec:7.3f} s {mb / sec:8.1f} MB/s")
+        for name, sec in floor.items():
+            if name.endswith(".loads"):
+                both = c_parse + sec
+                print(f"  C parse + {name:<16} {both:7.3f} s {mb / both:8.1f} MB/s")
 
         if not args.no_default_gc:
             default_runs = [run_pipeline(out, paused=False)[0] for _ in range(max(1, args.repeat - 1))]

@@ -106,11 +106,18 @@ def refresh(model: SchemaModel, connection: Connection, tables: Iterable[QName])
     with _read_transaction(connection):
         # the runtime refreshes on one connection before every revision: prepared once per session
         fresh = _Reader(connection, None, wanted, frozenset(), prepared=True).read()
-    for schema, name in wanted:
-        model.drop_table(schema, name)  # also its indexes, constraints, triggers
-        model.views.pop((schema, name), None)
-        for key in [k for k in model.triggers if k[:2] == (schema, name)]:
-            del model.triggers[key]
+    # what SchemaModel.drop_table does, in one pass over the model for all of them:
+    # once per revision on a model that grows with the run, so a scan per table adds up
+    gone = set(wanted)
+    for q in wanted:
+        model.tables.pop(q, None)
+        model.views.pop(q, None)
+    for ikey in [k for k, ix in model.indexes.items() if ix.table in gone]:
+        del model.indexes[ikey]
+    for ckey in [k for k in model.constraints if k[:2] in gone]:
+        del model.constraints[ckey]
+    for tkey in [k for k in model.triggers if k[:2] in gone]:
+        del model.triggers[tkey]
     model.merge(fresh)
 
 
@@ -297,14 +304,11 @@ class _Reader:
         if not rels:
             return
         insp: Inspector = sa.inspect(self.conn)  # fresh per snapshot: no stale cache
-        by_schema: dict[str, list[RelationRow]] = defaultdict(list)
-        for r in rels:
-            by_schema[r.schema].append(r)
         ins_pk: dict[QName, Any] = {}
         ins_fk: dict[QName, list[Any]] = {}
         ins_uq: dict[QName, list[Any]] = {}
         ins_ck: dict[QName, list[Any]] = {}
-        for schema, srels in sorted(by_schema.items()):
+        for schema in sorted({r.schema for r in rels}):
             kw: dict[str, Any] = {"schema": schema, "filter_names": None, "kind": ObjectKind.TABLE}
             ins_pk.update(_keyed(insp.get_multi_pk_constraint(**kw), schema))
             ins_fk.update(_keyed(insp.get_multi_foreign_keys(**kw), schema))
@@ -467,7 +471,9 @@ def _index(rel: RelationRow, row: sa.RowMapping) -> Index:
 
 # pg_get_constraintdef prints ON UPDATE before ON DELETE, each only when not NO ACTION;
 # SET NULL / SET DEFAULT may name columns (PostgreSQL 15+)
-_FK_ACTION = re.compile(r"ON (UPDATE|DELETE) (CASCADE|RESTRICT|NO ACTION|SET (?:NULL|DEFAULT)(?: \([^)]*\))?)")
+_FK_ACTION = re.compile(
+    r"ON (UPDATE|DELETE) (CASCADE|RESTRICT|NO ACTION|SET (?:NULL|DEFAULT)(?: \([^)]*\))?)"
+)
 _CHECK_DEF = re.compile(r"^CHECK *\((.+)\)( NO INHERIT)?( NOT VALID)?$", re.DOTALL)
 
 

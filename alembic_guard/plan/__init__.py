@@ -9,15 +9,14 @@ mutual foreign keys, and ``docs/guard-plan.md`` for the user's view.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from alembic_guard.model import ObjRef, SchemaModel
 from alembic_guard.plan.graph import Graph, Node, build, cycles, shortest_cycle, topological_order
 from alembic_guard.plan.split import split_effects, split_foreign_keys
 from alembic_guard.plan.types import PROBLEM_CODES, Plan, PlanStep, Problem
+from alembic_guard.sql.parse import gc_paused, parse_source
 from alembic_guard.sql.statement import AnalyzedStatement, Statement
 
 __all__ = ["PROBLEM_CODES", "Plan", "PlanStep", "Problem", "plan", "plan_directory", "position_of"]
@@ -46,26 +45,10 @@ def plan(analyzed: Sequence[AnalyzedStatement], start: SchemaModel | None = None
     satisfy requirements, and ``IF NOT EXISTS`` statements are judged against
     it.  Reads nothing but its arguments.
     """
-    with _collection_paused():
+    # planning allocates hundreds of thousands of small objects while millions of
+    # parse-tree dicts are alive: each automatic full collection would walk them all
+    with gc_paused():
         return _plan(analyzed, start)
-
-
-@contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector.
-
-    Planning allocates hundreds of thousands of small objects while the parse
-    trees of every statement (millions of dicts) are alive, so each automatic
-    full collection walks all of them: measured on 53k statements, more than
-    half of the planning time.  Planning creates no reference cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _plan(analyzed: Sequence[AnalyzedStatement], start: SchemaModel | None) -> Plan:
@@ -97,11 +80,10 @@ def plan_directory(
     ``UsageError`` for unreadable files and syntax errors).
     """
     from alembic_guard.sql.effects import analyze_all
-    from alembic_guard.sql.parse import parse_source
     from alembic_guard.sql.source import load_directory
 
     sources = load_directory(path, order=order)
-    with _collection_paused():  # parse trees and effects create no cycles either
+    with gc_paused():  # parse trees and effects create no cycles either
         statements = [s for src in sources for s in parse_source(src)]
         result = _plan(analyze_all(statements), start)
     if len(result.source_files) != len(sources):  # files without statements still count

@@ -135,6 +135,8 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
 
     Objects are interned to integers first: hashing an ``ObjRef`` runs Python
     code, an int does not, and this loop sees every reference several times.
+    The interning table itself is keyed by field tuples, which hash and
+    compare in C (equal statements hold equal but distinct ``ObjRef`` values).
     """
     n = len(nodes)
     succ: list[list[int]] = [[] for _ in range(n)]
@@ -146,18 +148,19 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
     g = Graph(nodes, succ, indegree, reasons, forward, soft_succ, soft_in)
     fmax = [-1] * n  # latest forward provider of each node
 
-    ids: dict[ObjRef, int] = {}
+    ids: dict[tuple[str, str, str, str | None], int] = {}
     objs = g.objs
     table_of: list[int] = []  # id of the owning relation (sub-objects), the id itself (relations), else -1
 
     def intern(r: ObjRef) -> int:
-        k = ids.get(r)
+        key = (r.kind, r.schema, r.name, r.parent)
+        k = ids.get(key)
         if k is None:
             if r.parent is not None:
                 t = intern(ObjRef("relation", r.schema, r.parent))
             else:
                 t = -2 if r.kind == "relation" else -1
-            k = ids[r] = len(objs)
+            k = ids[key] = len(objs)
             objs.append(r)
             table_of.append(k if t == -2 else t)
         return k
@@ -213,18 +216,25 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
     file_barrier: dict[int, int] = {}
     since_file: dict[int, list[int]] = {}
 
+    # A statement reads and writes the same key many times (every column of a table
+    # reads or writes the table too); repeats are no-ops, cut short before any edge
+    # is looked at.  A statement does all its reads before its writes.
     def read(key: int, i: int, obj: int) -> None:
+        lst = readers.get(key)
+        if lst and lst[-1] == i:
+            return
         w = last_strong.get(key)
         if w is not None:
             edge(w, i, "order", obj)
-        lst = readers.get(key)
         if not lst:
             readers[key] = [i]
-        elif lst[-1] != i:
+        else:
             lst.append(i)
 
     def write(key: int, i: int, obj: int, strong: bool, kind: str = "order") -> None:
         w = last_writer.get(key)
+        if w == i and (not strong or last_strong.get(key) == i):
+            return
         if w is not None:
             edge(w, i, kind, obj)
         if strong:
@@ -341,7 +351,7 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
         # -- existence bookkeeping ------------------------------------------
         if start is not None:
             for r in eff.creates:
-                if ids[r] not in existence and start.has(r):
+                if intern(r) not in existence and start.has(r):
                     g.exists_in_start.append((i, r))
         for k in drops:
             existence[k] = ~i

@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import GuardError, UsageError
@@ -326,8 +327,15 @@ class _Runner:
                 # A replica whose database is already at the target has nothing to do: it
                 # needs no lock, and a waiter stops waiting the moment the holder gets there
                 # (instead of taking the lock in turn, one replica after another).
+                # Asked at every poll by every waiting replica: once the version table
+                # exists, one query per poll instead of two.
+                version_table_seen = False
+
                 def at_target() -> bool:
-                    return _current_heads(admin, version_table, schema) == target
+                    nonlocal version_table_seen
+                    heads = _current_heads(admin, version_table, schema, known_to_exist=version_table_seen)
+                    version_table_seen = heads is not None
+                    return heads == target
 
                 if at_target():
                     heads = tuple(sorted(target))
@@ -712,12 +720,25 @@ class _Runner:
         return done, skipped, done + skipped, debts, summary
 
 
-def _current_heads(conn: Connection, version_table: str, schema: str | None) -> frozenset[str] | None:
-    """The version table's rows on an autocommit connection (no transaction left open); read-only."""
+def _current_heads(
+    conn: Connection, version_table: str, schema: str | None, *, known_to_exist: bool = False
+) -> frozenset[str] | None:
+    """The version table's rows on an autocommit connection (no transaction left open); read-only.
+
+    ``None`` when there is no version table.  ``known_to_exist`` skips the
+    existence check (a table dropped since is read as "no version table").
+    """
     name = (f'"{schema}".' if schema else "") + f'"{version_table}"'
-    if not conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar():
+    if (
+        not known_to_exist
+        and not conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar()
+    ):
         return None
-    return frozenset(str(v) for v in conn.execute(text(f"SELECT version_num FROM {name}")).scalars())
+    try:
+        rows = conn.execute(text(f"SELECT version_num FROM {name}")).scalars()
+    except ProgrammingError:  # undefined_table: dropped under us (autocommit: nothing to roll back)
+        return None
+    return frozenset(str(v) for v in rows)
 
 
 def resolve_url(config: Any) -> str:

@@ -24,7 +24,6 @@ data statements in :mod:`.effects_select`, DO blocks in :mod:`.effects_plpgsql`.
 from __future__ import annotations
 
 import dataclasses
-import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -61,6 +60,7 @@ from alembic_guard.sql.effects_tables import (
     query_text,
     single_scope,
 )
+from alembic_guard.sql.parse import gc_paused
 from alembic_guard.sql.statement import AnalyzedStatement, Effect, SourceFile, Statement
 
 __all__ = ["analyze", "analyze_all"]
@@ -809,23 +809,32 @@ def _dedupe(items: list[Any]) -> tuple[Any, ...]:
 
 
 def _dedupe_requires(ctx: Ctx) -> tuple[Any, ...]:
-    """One requirement per object (its first mention), and none for what the statement provides itself."""
-    if not ctx.requires:
+    """One requirement per object (its first mention), and none for what the statement provides itself.
+
+    Keys are plain field tuples, not the ``ObjRef`` values: equal exactly when
+    the references are, and hashed in C rather than by the dataclass's Python
+    ``__hash__`` (this runs for every reference of every statement).
+    """
+    requires = ctx.requires
+    if not requires:
         return ()
+    provided = ctx.creates + ctx.ensures
+    if not provided and len(requires) == 1:
+        return (requires[0],)
     # seeded with what the statement provides, so one set look-up answers both questions
-    seen = set(ctx.creates)
-    seen.update(ctx.ensures)
-    provided_relations = {(r.schema, r.name) for r in seen if r.kind == "relation"}
+    seen = {(r.kind, r.schema, r.name, r.parent) for r in provided}
+    provided_relations = {(r.schema, r.name) for r in provided if r.kind == "relation"}
     out = []
-    for r in ctx.requires:
-        ref = r.ref
-        size = len(seen)
-        seen.add(ref)
-        if len(seen) == size:
+    for q in requires:
+        ref = q.ref
+        kind, schema, parent = ref.kind, ref.schema, ref.parent
+        key = (kind, schema, ref.name, parent)
+        if key in seen:
             continue
-        if ref.kind == "column" and (ref.schema, ref.parent) in provided_relations:
+        seen.add(key)
+        if kind == "column" and (schema, parent) in provided_relations:
             continue
-        out.append(r)
+        out.append(q)
     return tuple(out)
 
 
@@ -974,9 +983,7 @@ def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
     # each of its passes rescans every parse tree held by the statements, which halves
     # throughput on large migration sets.  Nothing here makes cycles worth collecting.
     tracker = _PartsTracker()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for st in statements:
             if st.source is not current_file:
                 current_file = st.source
@@ -988,9 +995,6 @@ def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
             if eff.changes:
                 eff = tracker.follow(eff)
             out.append(AnalyzedStatement(st, eff))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return out
 
 

@@ -112,20 +112,28 @@ def split_qualified(name: str) -> list[str]:
 
 
 def min_location(node: Any) -> int:
-    """Smallest ``location`` inside a node (its leftmost token, usually), -1 if none."""
+    """Smallest ``location`` inside a node (its leftmost token, usually), -1 if none.
+
+    Visits the whole sub-tree (a view's query can be large): exact type checks,
+    and only containers go on the stack.
+    """
     best = -1
     stack = [node]
+    pop, push = stack.pop, stack.append
     while stack:
-        n = stack.pop()
-        if isinstance(n, dict):
+        n = pop()
+        if type(n) is dict:
             for k, v in n.items():
-                if k == "location":
-                    if isinstance(v, int) and v >= 0 and (best < 0 or v < best):
-                        best = v
-                elif isinstance(v, (dict, list)):
-                    stack.append(v)
-        elif isinstance(n, list):
-            stack.extend(n)
+                tv = type(v)
+                if tv is dict or tv is list:
+                    if k != "location":
+                        push(v)
+                elif k == "location" and tv is int and v >= 0 and (best < 0 or v < best):
+                    best = v
+        elif type(n) is list:
+            for v in n:
+                if type(v) is dict or type(v) is list:
+                    push(v)
     return best
 
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from alembic_guard.model import ObjRef, QName
-from alembic_guard.sql.effects_common import SYSTEM_SCHEMAS, Ctx, Node, const_str, split_qualified, sval
+from alembic_guard.sql.effects_common import (
+    SYSTEM_SCHEMAS,
+    Ctx,
+    Node,
+    const_str,
+    split_qualified,
+    strings,
+    sval,
+)
 
 _SEQUENCE_FUNCTIONS = frozenset({"nextval", "currval", "setval"})
 
@@ -89,45 +97,72 @@ def walk(ctx: Ctx, node: Any, scope: Scope, allow_outputs: bool = False) -> None
     """Walk an expression (or any sub-tree) for column references, subqueries and casts.
 
     Hot path (every VALUES row of a data migration passes here): plain type
-    checks, leaf nodes pruned before recursing.
+    checks; a one-key node (``{"FuncCall": {...}}``, the shape of almost every
+    node) is handled where it is met instead of through one more call, and
+    leaves (``{"A_Const": ...}``, ``{"String": ...}``) are pruned unopened.
     """
     if type(node) is list:
         for x in node:
-            if type(x) is dict or type(x) is list:
-                if len(x) == 1 and type(x) is dict and next(iter(x)) in _LEAVES:
-                    continue
+            tx = type(x)
+            if tx is dict:
+                if len(x) == 1:
+                    for k, v in x.items():
+                        if k not in _LEAVES:
+                            if type(v) is dict:
+                                _visit(ctx, k, v, scope, allow_outputs)
+                            elif type(v) is list:
+                                walk(ctx, v, scope, allow_outputs)
+                else:
+                    walk(ctx, x, scope, allow_outputs)
+            elif tx is list:
                 walk(ctx, x, scope, allow_outputs)
         return
     if type(node) is not dict:
         return
     for k, v in node.items():
         tv = type(v)
-        if tv is not dict and tv is not list:
-            continue
-        if k in _LEAVES:
-            continue
-        if k == "ColumnRef":
-            _column_ref(ctx, v, scope, allow_outputs)
-        elif k == "SelectStmt":
-            read_select(ctx, v, scope)
-        elif k in ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"):
-            read_dml(ctx, k, v, scope)
-        elif k == "TypeCast":
-            walk(ctx, v.get("arg"), scope, allow_outputs)
-            tn = v.get("typeName")
-            if tn:
-                ctx.type_of(tn)
-        elif k == "FuncCall":
-            _func_call(ctx, v)
-            for key in ("args", "agg_order", "agg_filter", "over"):
-                if key in v:
-                    walk(ctx, v[key], scope, allow_outputs)
-        else:
+        if tv is dict:
+            if k not in _LEAVES:
+                _visit(ctx, k, v, scope, allow_outputs)
+        elif tv is list and k not in _LEAVES:
             walk(ctx, v, scope, allow_outputs)
 
 
+def _visit(ctx: Ctx, k: str, v: Node, scope: Scope, allow_outputs: bool) -> None:
+    """One ``k: v`` entry of a tree whose value is a dict (a node, or a field holding one)."""
+    if k == "ColumnRef":
+        _column_ref(ctx, v, scope, allow_outputs)
+    elif k == "FuncCall":
+        _func_call(ctx, v)
+        for key in ("args", "agg_order", "agg_filter", "over"):
+            if key in v:
+                walk(ctx, v[key], scope, allow_outputs)
+    elif k == "TypeCast":
+        walk(ctx, v.get("arg"), scope, allow_outputs)
+        tn = v.get("typeName")
+        if tn:
+            ctx.type_of(tn)
+    elif k == "SelectStmt":
+        read_select(ctx, v, scope)
+    elif k in _DML:
+        read_dml(ctx, k, v, scope)
+    elif len(v) == 1:
+        # a field holding one node ({"lexpr": {"ColumnRef": ...}}): visit the node directly
+        for kk, vv in v.items():
+            if kk not in _LEAVES:
+                if type(vv) is dict:
+                    _visit(ctx, kk, vv, scope, allow_outputs)
+                elif type(vv) is list:
+                    walk(ctx, vv, scope, allow_outputs)
+    else:
+        walk(ctx, v, scope, allow_outputs)
+
+
+_DML = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
+
+
 def _func_call(ctx: Ctx, v: Node) -> None:
-    names = [sval(n) for n in v.get("funcname") or ()]
+    names = strings(v.get("funcname"))
     if len(names) == 2 and names[0] not in SYSTEM_SCHEMAS:
         ctx.require(ObjRef("function", names[0], names[1]), v.get("location", -1))
     elif names and names[-1] in _SEQUENCE_FUNCTIONS and v.get("args"):

@@ -565,7 +565,7 @@ def test_one_query_refresh_equals_full_snapshot_for_every_relation(engine: sa.En
         full = snapshot(conn)
         names = set(full.tables) | set(full.views)
         part = snapshot(conn, tables=names | {("public", "missing")})
-    assert EDGE_TABLES <= names
+    assert names >= EDGE_TABLES
     assert part == restricted(full, names)
     # the facts most likely to differ between the two paths, checked where they must be
     lines, ships = ("public", "Order Lines"), ("public", "shipments")

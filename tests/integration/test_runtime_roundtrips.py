@@ -1,0 +1,134 @@
+"""What the guarded runtime costs per revision: round trips, re-rendering, start-up imports.
+
+The speed targets of issue 4 (docs/benchmarks.md, "Runtime") rest on these
+properties; each test fails if one of them regresses.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alembic_guard.runtime import preflight, upgrade_on_startup
+from alembic_guard.runtime.sandbox import GuardedProject
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every statement any engine of this process sends while the test runs."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(Engine, "before_cursor_execute", record)
+
+
+def _project(tmp_path: Path, url: str) -> GuardedProject:
+    project = GuardedProject(tmp_path / "proj", url)
+    project.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    project.add_revision("r2", "r1", 'op.add_column("t", sa.Column("c", sa.Integer))')
+    project.add_revision("r3", "r2", 'op.create_index("t_c_ix", "t", ["c"])')
+    # what the guarded statements of a revision run under, kept for the test to read
+    project.add_revision(
+        "r4", "r3", "op.execute(\"CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS v\")"
+    )
+    return project
+
+
+@pytest.mark.db
+def test_each_revision_refreshes_its_tables_in_one_round_trip(
+    tmp_path: Path, pg_url: str, statements: list[str]
+) -> None:
+    project = _project(tmp_path, pg_url)
+    result = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev", lock_timeout="2s")
+    assert result.applied == ("r1", "r2", "r3", "r4")
+
+    refreshes = [s for s in statements if s.startswith("EXECUTE alembic_guard_relations_detailed")]
+    prepares = [s for s in statements if s.startswith("PREPARE alembic_guard_relations_detailed")]
+    assert (len(refreshes), len(prepares)) == (4, 1)
+    # no Inspector reflection, no per-kind catalog queries, no SET LOCAL per transaction ...
+    assert not [s for s in statements if "pg_catalog.pg_constraint.conname" in s or "SET LOCAL" in s]
+    # ... yet the guarded statements ran under the configured lock_timeout (set for the session)
+    with sa.create_engine(pg_url).connect() as conn:
+        assert conn.exec_driver_sql("SELECT v FROM seen").scalar() in ("2s", "2000ms")
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "r4"
+        assert conn.exec_driver_sql("SELECT to_regclass('t_c_ix') IS NOT NULL").scalar()
+    # the refresh saw what the earlier revisions made: r3 found column c and built its index
+    r3 = next(r for r in result.revisions if r.revision == "r3")
+    assert (r3.ops_done, r3.ops_skipped, r3.debts) == (1, 0, ())
+
+
+@pytest.mark.db
+def test_a_rerun_on_an_up_to_date_database_reads_nothing_per_revision(
+    tmp_path: Path, pg_url: str, statements: list[str]
+) -> None:
+    project = _project(tmp_path, pg_url)
+    upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev")
+    statements.clear()
+    again = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev")
+    assert again.applied == () and again.heads_after == ("r4",)
+    # the version table, and nothing of the schema: a replica at head pays one look
+    assert not [s for s in statements if "relations_detailed" in s or "pg_catalog" in s]
+
+
+def test_a_revision_is_rendered_and_analyzed_once_per_file_version() -> None:
+    calls: list[int] = []
+
+    def upgrade() -> None:
+        from alembic import op
+
+        calls.append(1)
+        op.execute("CREATE TABLE cached_t (a int)")
+
+    first = preflight.analyze_revision("rc", None, upgrade, checksum="sum-1")
+    again = preflight.analyze_revision("rc", None, upgrade, checksum="sum-1")
+    changed = preflight.analyze_revision("rc", None, upgrade, checksum="sum-2")
+    assert first is not None and again is first
+    assert changed is not None and changed is not first
+    assert len(calls) == 2
+    assert first[1] == {("public", "cached_t")}
+
+
+@pytest.mark.parametrize(
+    ("argv", "imported"),
+    [
+        (["-c", "alembic.ini", "upgrade", "head"], False),
+        (["current"], False),
+        (["guard-status"], True),
+        (["--help"], True),
+    ],
+    ids=["upgrade", "current", "guard-command", "help"],
+)
+def test_alembic_commands_do_not_import_the_guard_commands(argv: list[str], imported: bool) -> None:
+    """A replica's ``alembic upgrade head`` skips importing guard-* modules (analyzer, importer)."""
+    probe = (
+        "import sys\n"
+        "from alembic.config import CommandLine\n"
+        "cl = CommandLine()\n"
+        "try:\n"
+        f"    ns = cl.parser.parse_args({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "else:\n"
+        "    assert ns.cmd\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('alembic_guard.commands.', 'pglast'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert ("alembic_guard.commands.import_sql" in loaded) is imported
+    assert ("pglast" in loaded) is imported
+    if argv == ["--help"]:
+        assert "guard-check" in done.stdout and "guard-status" in done.stdout
