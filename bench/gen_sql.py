@@ -74,13 +74,13 @@ class _World:
 
 
 class _many(str):
-    """Several statements written as one chunk; ``count`` says how many."""
+    """Several statements written as one chunk; ``statements`` says how many."""
 
-    count: int
+    statements: int
 
     def __new__(cls, *statements: str) -> _many:
         self = super().__new__(cls, "\n".join(statements))
-        self.count = len(statements)
+        self.statements = len(statements)
         return self
 
 
@@ -340,7 +340,7 @@ def generate(out: Path, files: int = 500, megabytes: float = 10.0, seed: int = 4
                 size += len(made.encode())
                 statements += 1
             made = maker(w)
-            statements += made.count if isinstance(made, _many) else 1
+            statements += made.statements if isinstance(made, _many) else 1
             sql = made + "\n\n"
             if rng.random() < 0.1:
                 sql = f"-- {rng.choice(NON_ASCII)}: {maker.__name__.strip('_')}\n" + sql

@@ -322,6 +322,7 @@ def relations_in(conn: Connection, schema_names: Sequence[str]) -> list[Relation
 
 _PREPARED_NAME = "alembic_guard_relations_detailed"
 _PREPARED_FLAG = "alembic_guard.relations_detailed_prepared"  # in the DBAPI connection's info
+_EXECUTE_PREPARED = sa.text(f"EXECUTE {_PREPARED_NAME} (CAST(:wschemas AS text[]), CAST(:wnames AS text[]))")
 
 
 def relations_detailed(
@@ -350,8 +351,7 @@ def relations_detailed(
             )
             conn.exec_driver_sql(f"PREPARE {_PREPARED_NAME} (text[], text[]) AS {body}")
             conn.info[_PREPARED_FLAG] = True
-        query = sa.text(f"EXECUTE {_PREPARED_NAME} (CAST(:wschemas AS text[]), CAST(:wnames AS text[]))")
-        rows = conn.execute(query, params)
+        rows = conn.execute(_EXECUTE_PREPARED, params)
     else:
         rows = conn.execute(_RELATIONS_DETAILED, params)
     return [DetailedRelation(RelationRow(*r[:6]), *r[6:]) for r in rows]

@@ -79,6 +79,13 @@ def parse_source(src: SourceFile) -> list[Statement]:
 
     Raises :class:`SourceError` with ``file:line:col`` of the first syntax error.
     """
+    # the collector stays paused for the whole file: the Statement objects made
+    # below would otherwise trigger full collections rescanning every tree kept so far
+    with gc_paused():
+        return _parse_source(src)
+
+
+def _parse_source(src: SourceFile) -> list[Statement]:
     text = src.text
     if "\x00" in text:
         # libpg_query reads a C string: everything after a NUL would vanish unseen
