@@ -39,8 +39,13 @@ def test_waiter_polls_outside_a_transaction_logs_the_holder_and_gives_up(pg_url,
         def watch() -> None:
             with engine.connect() as spy:
                 for _ in range(10):
+                    # An open transaction *block* between polls is what would deadlock a
+                    # CREATE INDEX CONCURRENTLY; the implicit transaction of the one
+                    # statement being executed at the sampled instant is not.
                     row = spy.execute(
-                        text("SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = :p"),
+                        text(
+                            "SELECT state LIKE 'idle in transaction%' FROM pg_stat_activity WHERE pid = :p"
+                        ),
                         {"p": waiter_pid},
                     ).scalar()
                     in_transaction.append(bool(row))
