@@ -30,19 +30,6 @@ if _here not in sys.path:
 
 from app.models import metadata as target_metadata  # noqa: E402
 
-BOOKKEEPING_TABLES = ("alembic_version", "alembic_guard_log")
-
-
-def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    # The ledger is alembic_guard's, not the application's: without this,
-    # autogenerate (and `alembic check`) would propose dropping it.
-    return not (type_ == "table" and name in BOOKKEEPING_TABLES)
-
-
-run_migrations(
-    context,
-    target_metadata=target_metadata,
-    include_name=include_name,
-    # alembic_guard's autogenerate comparators are opt-in
-    autogenerate_plugins=["alembic.autogenerate.*", "alembic_guard.*"],
-)
+# run_migrations also turns on alembic_guard's autogenerate comparators and hides
+# its ledger table (alembic_guard_log) from autogenerate and `alembic check`.
+run_migrations(context, target_metadata=target_metadata)

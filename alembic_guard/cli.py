@@ -5,7 +5,9 @@ Each command is one module in :mod:`alembic_guard.commands` exposing
 ``run(config, args) -> int``.  This module registers them with Alembic's
 ``CommandLine`` (through the plugin) and turns :class:`GuardError` into one
 line on stderr plus the error's exit code: 2 for usage, configuration and
-connection errors, 1 for problems found.  ``--raiseerr`` shows the traceback.
+connection errors, 1 for problems found, 3 for an unexpected internal error
+(a bug: never confused with "problems found" in CI).  ``--raiseerr`` shows
+the traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from alembic_guard.errors import GuardError, UsageError
+
+INTERNAL_ERROR = 3
+"""Exit code of an unexpected exception (a bug), distinct from 1 = problems found."""
 
 COMMAND_MODULES = (
     "alembic_guard.commands.plan",
@@ -55,8 +60,13 @@ def _commands() -> list[CommandModule]:
     for name in COMMAND_MODULES:
         try:
             mods.append(importlib.import_module(name))
-        except ImportError:
-            continue
+        except Exception as exc:
+            # One broken command must not take the others (or Alembic's own
+            # commands) down with it, but it must not vanish silently either.
+            print(
+                f"alembic_guard: command module {name} could not be loaded: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
     return mods
 
 
@@ -87,8 +97,6 @@ def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raisee
     except Exception as exc:  # a bug or an unexpected environment problem
         if raiseerr:
             raise
-        from alembic_guard.errors import ConnectionFailed
-
         translated = translate_exception(exc)
         if translated is not None:
             print(f"FAILED: {mask_url(translated.render())}", file=sys.stderr)
@@ -98,8 +106,7 @@ def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raisee
             "  hint: run again with --raiseerr for the traceback and report it if it is a bug",
             file=sys.stderr,
         )
-        _ = ConnectionFailed
-        return 1
+        return INTERNAL_ERROR
 
 
 def translate_exception(exc: BaseException) -> GuardError | None:

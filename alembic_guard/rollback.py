@@ -21,10 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic_guard.diff import Drift, compare, make_drift
-from alembic_guard.model import ObjRef, QName, SchemaModel
+from alembic_guard.model import ObjRef, QName, SchemaModel, format_qname
 from alembic_guard.repair.plan import NEEDS_DESTRUCTIVE, RepairStep, Unrepaired, qualified, quote_ident
 
-__all__ = ["RollbackReport", "inverse_steps", "undo_steps", "verify_after_failure", "verify_rollback"]
+__all__ = [
+    "RollbackReport",
+    "inverse_steps",
+    "scope",
+    "undo_steps",
+    "verify_after_failure",
+    "verify_rollback",
+]
 
 FAILED_STATUSES = ("failed", "abandoned", "rolled_back")
 
@@ -44,11 +51,14 @@ class RollbackReport:
     differences: tuple[Drift, ...]
     nontransactional: tuple[str, ...]
     undo: tuple[RepairStep, ...]
+    tables: tuple[QName, ...] = ()
+    """The relations compared (the revision's, and those its completed steps created)."""
 
     def render(self) -> str:
         rev = f"revision {self.revision}" if self.revision else "the revision"
         if self.clean:
-            head = f"{rev} was rolled back completely: the schema equals the snapshot taken before it"
+            of = f"of {', '.join(format_qname(t) for t in self.tables)} " if self.tables else ""
+            head = f"{rev} was rolled back completely: the schema {of}equals the pre-revision snapshot"
         else:
             head = f"{rev} was NOT rolled back completely: {len(self.differences)} difference(s) remain"
         lines = [head]
@@ -61,6 +71,36 @@ class RollbackReport:
             lines.extend(f"    {sql};" for step in self.undo for sql in step.sql)
         return "\n".join(lines)
 
+    def as_json(self) -> dict[str, Any]:
+        """What the ledger keeps (``events.rollback``) and ``guard-status`` shows."""
+        return {
+            "clean": self.clean,
+            "tables": [format_qname(t) for t in self.tables],
+            "differences": [d.render() for d in self.differences],
+            "nontransactional": list(self.nontransactional),
+            "undo": [sql for step in self.undo for sql in step.sql],
+        }
+
+
+def scope(model: SchemaModel, tables: Iterable[QName]) -> SchemaModel:
+    """The facts ``model`` holds about ``tables`` (relations, their indexes, constraints, triggers).
+
+    Pure; the facts are shared, not copied (they are immutable).  The same
+    scope as ``snapshot(conn, tables=...)`` reads, so the two compare.
+    """
+    wanted = set(tables)
+    out = SchemaModel(schemas=set())
+    for q in wanted:
+        if q in model.tables:
+            out.tables[q] = model.tables[q]
+        if q in model.views:
+            out.views[q] = model.views[q]
+    out.schemas.update(q[0] for q in (*out.tables, *out.views))
+    out.indexes = {k: ix for k, ix in model.indexes.items() if ix.table in wanted}
+    out.constraints = {k: c for k, c in model.constraints.items() if k[:2] in wanted}
+    out.triggers = {k: t for k, t in model.triggers.items() if k[:2] in wanted}
+    return out
+
 
 def verify_rollback(
     before: SchemaModel,
@@ -68,6 +108,7 @@ def verify_rollback(
     completed_nontransactional_steps: Sequence[str | dict[str, Any]] = (),
     *,
     revision: str | None = None,
+    tables: Iterable[QName] = (),
 ) -> RollbackReport:
     """Compare the pre-revision snapshot with the post-rollback one (pure).
 
@@ -78,7 +119,7 @@ def verify_rollback(
     sqls = tuple(s if isinstance(s, str) else str(s.get("sql", "")) for s in completed_nontransactional_steps)
     diffs = tuple(compare(before, after, compare_expressions=True))
     undo = inverse_steps(sqls, after, revision=revision)
-    return RollbackReport(revision, not diffs, diffs, sqls, undo)
+    return RollbackReport(revision, not diffs, diffs, sqls, undo, tables=tuple(sorted(tables)))
 
 
 def _created(sqls: Iterable[str]) -> list[tuple[ObjRef, str]]:
@@ -206,16 +247,21 @@ def verify_after_failure(
     *,
     revision: str | None = None,
     completed_steps: Sequence[str | dict[str, Any]] = (),
+    tables: Iterable[QName] = (),
 ) -> RollbackReport:
     """The runtime's hook: snapshot the tables ``before`` covers again and verify (read-only).
 
     ``before`` should be ``snapshot(conn, tables=touched)`` taken just before
-    the revision ran; ``completed_steps`` the ledger steps of the failed record.
+    the revision ran; ``completed_steps`` the ledger steps of the failed record;
+    ``tables`` relations in scope besides those ``before`` holds (a table the
+    revision was creating is absent from ``before`` but must be compared).
     Call it after the rollback, with no transaction open on ``connection``.
     """
     from alembic_guard.live.snapshot import snapshot
 
-    tables = sorted(set(before.tables) | set(before.views) | {ix.table for ix in before.indexes.values()})
+    tables = sorted(
+        set(tables) | set(before.tables) | set(before.views) | {ix.table for ix in before.indexes.values()}
+    )
     for sql in completed_steps:
         text = sql if isinstance(sql, str) else str(sql.get("sql", ""))
         for ref, _ in _created([text]):
@@ -225,5 +271,6 @@ def verify_after_failure(
                 tables.append((ref.schema, ref.name))
             elif ref.table is not None:
                 tables.append(ref.table)
-    after = snapshot(connection, tables=sorted(set(tables)))
-    return verify_rollback(before, after, completed_steps, revision=revision)
+    scoped = sorted(set(tables))
+    after = snapshot(connection, tables=scoped)
+    return verify_rollback(before, after, completed_steps, revision=revision, tables=scoped)

@@ -67,14 +67,17 @@ def collect(config: Any, options: CheckOptions) -> Report:
         url = options.url
         engine = live.connect(url)
         try:
-            with engine.connect() as conn:
-                lr = live.check_live(conn, script_dir, runs, result.models)
-        except Exception as exc:
             from sqlalchemy import exc as sa_exc
 
-            if isinstance(exc, sa_exc.DBAPIError):
+            # Only a failure to *connect* is "cannot connect" (exit 2); a database
+            # error during the checks (permission denied, statement_timeout, a bug
+            # in our own SQL) must surface as what it is.
+            try:
+                conn = engine.connect()
+            except sa_exc.DBAPIError as exc:
                 raise live.connection_error(url, exc) from None
-            raise
+            with conn:
+                lr = live.check_live(conn, script_dir, runs, result.models)
         finally:
             engine.dispose()
         findings.extend(lr.findings)

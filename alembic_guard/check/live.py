@@ -158,6 +158,16 @@ def _sha256(path: str) -> str | None:
         return None
 
 
+def _rollback_note(report: dict[str, Any] | None) -> str:
+    """The runner's rollback verification of a failed record, as the end of its finding."""
+    if not report:
+        return ""
+    if report.get("clean"):
+        return "; rollback verified: schema as before the revision"
+    left = "; ".join(str(d).split(":")[0] for d in report.get("differences", ()))
+    return f"; rollback NOT complete ({left}): alembic guard-repair --allow-destructive plans the undo"
+
+
 def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[Any]) -> list[Finding]:
     last: dict[str, Any] = {}
     last_ok: dict[str, Any] = {}
@@ -176,6 +186,7 @@ def _ledger(runs: Sequence[RevisionRun], applied: set[str], records: Sequence[An
             code = f"SQLSTATE {rec.sqlstate}: " if rec.sqlstate else ""
             when = rec.started_at.strftime("%Y-%m-%d %H:%M:%S") if rec.started_at else "?"
             error = " ".join(str(rec.error or "no error recorded").split())
+            error += _rollback_note((rec.events or {}).get("rollback"))
             out.append(
                 finding(
                     "AG621",

@@ -142,6 +142,11 @@ def adopt(
         return decision, 0
     verb = "Would stamp" if dry_run else "Stamped"
     if not dry_run:
+        # env.py connects to DATABASE_URL / sqlalchemy.url unless told otherwise:
+        # stamp the database that was inspected, not whatever those point at.
+        from alembic_guard.runtime.runner import URL_ATTR
+
+        config.attributes[URL_ATTR] = db
         command.stamp(config, decision.stamp)
     rest = total - decision.adopted
     tail = f"; `alembic upgrade head` completes the other {rest} through the guards" if rest else ""

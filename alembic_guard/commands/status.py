@@ -92,6 +92,8 @@ def collect(
                 "error": rec.error if rec and rec.status != "succeeded" else None,
                 "statement": rec.statement if rec and rec.status != "succeeded" else None,
                 "debts": ok.debts if ok else [],
+                # the runner's rollback verification of the last failed attempt
+                "rollback": (rec.events or {}).get("rollback") if rec and rec.status != "succeeded" else None,
             }
         )
     return {
@@ -104,6 +106,25 @@ def collect(
             s: sum(1 for r in revisions if r["state"] == s) for s in ("applied", "pending", "failed")
         },
     }
+
+
+def rollback_lines(report: dict[str, Any] | None) -> list[str]:
+    """A failed record's rollback verification (``events.rollback``), as text lines."""
+    if not report:
+        return []
+    tables = ", ".join(report.get("tables", ())) or "the touched tables"
+    if report.get("clean"):
+        return [f"rollback verified: the schema of {tables} equals the pre-revision snapshot"]
+    lines = [
+        f"rollback NOT complete: {len(report.get('differences', ()))} difference(s) in {tables} "
+        "(alembic guard-repair plans the undo)"
+    ]
+    lines.extend(f"  {d}" for d in report.get("differences", ()))
+    lines.extend(
+        f"  committed on its own: {' '.join(s.split())[:160]}" for s in report.get("nontransactional", ())
+    )
+    lines.extend(f"  undo: {sql}" for sql in report.get("undo", ()))
+    return lines
 
 
 def render_text(doc: dict[str, Any]) -> str:
@@ -122,6 +143,7 @@ def render_text(doc: dict[str, Any]) -> str:
             )
             if r["statement"]:
                 lines.append(f"           statement: {' '.join(r['statement'].split())[:200]}")
+            lines.extend(f"           {line}" for line in rollback_lines(r.get("rollback")))
         for d in r["debts"]:
             lines.append(f"           debt: {d.get('op', '')} {d.get('target', '')}: {d.get('reason', '')}")
     s = doc["summary"]

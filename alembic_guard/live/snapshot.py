@@ -387,6 +387,8 @@ class _Reader:
             owner = None
             if row["tname"] is not None and row["cname"] is not None:
                 owner = (row["tschema"], row["tname"], row["cname"])
+            if row["tname"] is not None and row["tname"] in self.exclude:
+                continue  # a serial of an excluded table (alembic_guard_log_id_seq) goes with it
             model.sequences[(row["schema"], row["name"])] = SequenceFact(row["schema"], row["name"], owner)
         for row in catalog.enums(conn, schema_names):
             model.enums[(row["schema"], row["name"])] = EnumType(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from alembic_guard.errors import GuardRefused
 from alembic_guard.model import Column, Constraint, Index, QName, Table, canonical_type, format_qname
 from alembic_guard.ops.base import Guard, both, describe_rows, loose_sql, qname_of
 from alembic_guard.ops.context import GuardContext
@@ -115,7 +116,7 @@ def add_column(operations: Any, operation: Any, ctx: GuardContext, original: Imp
     if (
         not wanted.nullable
         and wanted.default is None
-        and g.query(f"SELECT count(*) FROM {g.table_sql(q)}")[0][0]
+        and g.query(f"SELECT EXISTS (SELECT 1 FROM {g.table_sql(q)})")[0][0]
     ):
         raise g.refuse(
             f"{format_qname(q)} has rows, and a NOT NULL column without a server default cannot be added",
@@ -217,13 +218,9 @@ def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: I
         g.skip(f"already {describe_column(have)}")
         return
     if sets_not_null and have.nullable:
-        n, keys = g.sample_keys(q, f"{g.quote(name)} IS NULL")
-        if n:
-            raise g.refuse(
-                f"{n} row(s) have NULL in {name}; SET NOT NULL would fail",
-                hint="give those rows a value (UPDATE) or delete them, then run the migration again",
-                details="  " + describe_rows(n, keys, q),
-            )
+        refusal = nulls_refusal(g, q, name)
+        if refusal is not None:
+            raise refusal
         _not_null_sequence(g, q, name, lambda: g.original(original, operation))
     else:
         g.original(original, operation)
@@ -232,6 +229,21 @@ def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: I
     if want.name != name:
         _rename_in_model(g, q, name, want.name)
     g.acted("set " + ", ".join(pending))
+
+
+def nulls_refusal(g: Guard, q: QName, name: str) -> GuardRefused | None:
+    """Count NULLs in column ``name``: the refusal of ``SET NOT NULL``, or ``None`` (read-only).
+
+    Shared by the guarded operation and the run's data pre-flight.
+    """
+    n, keys = g.sample_keys(q, f"{g.quote(name)} IS NULL")
+    if not n:
+        return None
+    return g.refuse(
+        f"{n} row(s) have NULL in {name}; SET NOT NULL would fail",
+        hint="give those rows a value (UPDATE) or delete them, then run the migration again",
+        details="  " + describe_rows(n, keys, q),
+    )
 
 
 def _rename_in_model(g: Guard, q: QName, old: str, new: str) -> None:

@@ -15,13 +15,13 @@ import json
 from typing import Any
 
 from alembic.operations import ops as aops
-from pglast.parser import ParseError, parse_sql_json
 from sqlalchemy.schema import AddConstraint
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnClause
 
+from alembic_guard.errors import GuardRefused
 from alembic_guard.model import Constraint, QName, format_qname
-from alembic_guard.ops.base import Guard, both, describe_rows, loose_sql, qname_of
+from alembic_guard.ops.base import SAMPLE_ROWS, Guard, both, describe_rows, loose_sql, qname_of
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
@@ -73,6 +73,9 @@ def check_columns(condition: Any) -> tuple[str, ...]:
     if not isinstance(condition, str):
         found = [c.name for c in visitors.iterate(condition) if isinstance(c, ColumnClause)]
         return tuple(dict.fromkeys(str(n) for n in found))
+    # imported here: loading pglast costs start-up time a run whose revisions add no CHECK never needs
+    from pglast.parser import ParseError, parse_sql_json
+
     try:
         tree = json.loads(parse_sql_json(f"SELECT ({condition})"))
     except ParseError:
@@ -130,13 +133,93 @@ def _validate(g: Guard, q: QName, name: str) -> None:
     g.run(f"ALTER TABLE {g.table_sql(q)} VALIDATE CONSTRAINT {g.quote(name)}")
 
 
+def _fk_name(op: Any, src: QName, local: tuple[str, ...]) -> str:
+    return str(op.constraint_name or f"{src[1]}_{'_'.join(local)}_fkey"[:63])
+
+
+def _unique_name(op: Any, q: QName, cols: tuple[str, ...]) -> str:
+    return str(op.constraint_name or f"{q[1]}_{'_'.join(cols)}_key"[:63])
+
+
+def _check_name(op: Any, q: QName) -> str:
+    # PostgreSQL would pick a name from the expression's first column; naming it
+    # ourselves is what lets a later run find it
+    return str(op.constraint_name or f"{q[1]}_check")
+
+
+def _check_sql(g: Guard, op: Any) -> str:
+    if isinstance(op.condition, str):
+        return op.condition
+    return str(op.condition.compile(dialect=g.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def data_refusal(operations: Any, operation: Any, ctx: GuardContext) -> tuple[QName, GuardRefused] | None:
+    """Would ``operation`` be refused for the data it finds?  (table, refusal) or ``None``; read-only.
+
+    For the run's data pre-flight: the same decision and the same data check
+    the guarded operation makes (foreign key, UNIQUE, CHECK, ``SET NOT NULL``),
+    run before any revision, against the tables as they are now.  Only checks
+    what the operation would check: a missing table or column, or a
+    constraint already there and validated, is no data problem (the operation
+    itself decides about those).  ``ctx.model`` must hold the tables involved.
+    """
+    from alembic_guard.ops.columns import nulls_refusal
+
+    model = ctx.model
+    if isinstance(operation, aops.CreateForeignKeyOp):
+        src = qname_of(operation.source_table, operation.kw.get("source_schema"))
+        ref = qname_of(operation.referent_table, operation.kw.get("referent_schema"))
+        local, remote = tuple(operation.local_cols), tuple(operation.remote_cols)
+        name = _fk_name(operation, src, local)
+        if not (_has_columns(model, src, local) and _has_columns(model, ref, remote)):
+            return None
+        have = model.constraints.get((src[0], src[1], name))
+        if have is not None and have.validated:
+            return None
+        g = Guard(operations, ctx, "create_foreign_key", f"{format_qname(src)}.{name}")
+        refusal = orphans_refusal(g, src, ref, local, remote, name)
+    elif isinstance(operation, aops.CreateUniqueConstraintOp):
+        src = qname_of(operation.table_name, operation.schema)
+        cols = tuple(operation.columns)
+        name = _unique_name(operation, src, cols)
+        if not _has_columns(model, src, cols) or (src[0], src[1], name) in model.constraints:
+            return None
+        g = Guard(operations, ctx, "create_unique_constraint", f"{format_qname(src)}.{name}")
+        refusal = duplicates_refusal(g, src, cols, name)
+    elif isinstance(operation, aops.CreateCheckConstraintOp):
+        src = qname_of(operation.table_name, operation.schema)
+        name = _check_name(operation, src)
+        have = model.constraints.get((src[0], src[1], name))
+        if not _has_columns(model, src, check_columns(operation.condition)) or (
+            have is not None and have.validated
+        ):
+            return None
+        g = Guard(operations, ctx, "create_check_constraint", f"{format_qname(src)}.{name}")
+        refusal = check_refusal(g, src, _check_sql(g, operation), name)
+    elif isinstance(operation, aops.AlterColumnOp) and operation.modify_nullable is False:
+        src = qname_of(operation.table_name, operation.schema)
+        column = model.column(src[0], src[1], operation.column_name)
+        if column is None or not column.nullable:
+            return None
+        g = Guard(operations, ctx, "alter_column", f"{format_qname(src)}.{operation.column_name}")
+        refusal = nulls_refusal(g, src, operation.column_name)
+    else:
+        return None
+    return None if refusal is None else (src, refusal)
+
+
+def _has_columns(model: Any, q: QName, columns: tuple[str, ...]) -> bool:
+    table = model.table(*q)
+    return table is not None and all(table.column(c) is not None for c in columns)
+
+
 def _foreign_key(operations: Any, op: Any, ctx: GuardContext) -> None:
     """``ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID`` (SHARE ROW EXCLUSIVE on both tables,
     no scan), then ``VALIDATE CONSTRAINT`` (SHARE UPDATE EXCLUSIVE), after counting orphans."""
     src = qname_of(op.source_table, op.kw.get("source_schema"))
     ref = qname_of(op.referent_table, op.kw.get("referent_schema"))
     local, remote = tuple(op.local_cols), tuple(op.remote_cols)
-    name = op.constraint_name or f"{src[1]}_{'_'.join(local)}_fkey"[:63]
+    name = _fk_name(op, src, local)
     want = Constraint(
         name,
         src,
@@ -166,18 +249,9 @@ def _foreign_key(operations: Any, op: Any, ctx: GuardContext) -> None:
     if have is not None and have.validated:
         g.skip(f"already there ({describe_constraint(have)})")
         return
-    joined = " AND ".join(f"p.{g.quote(r)} = c.{g.quote(lc)}" for lc, r in zip(local, remote, strict=True))
-    not_null = " AND ".join(f"c.{g.quote(lc)} IS NOT NULL" for lc in local)
-    n, keys = g.sample_keys(
-        src, f"{not_null} AND NOT EXISTS (SELECT 1 FROM {g.table_sql(ref)} AS p WHERE {joined})"
-    )
-    if n:
-        raise g.refuse(
-            f"{n} row(s) refer to rows of {format_qname(ref)} that do not exist; "
-            f"foreign key {name} would fail",
-            hint=f"{_FIX_ROWS} (or set their {', '.join(local)} to NULL)",
-            details="  orphans: " + describe_rows(n, keys, src),
-        )
+    refusal = orphans_refusal(g, src, ref, local, remote, name)
+    if refusal is not None:
+        raise refusal
     if have is None:
         g.run(add_sql)
     _validate(g, src, name)
@@ -187,12 +261,34 @@ def _foreign_key(operations: Any, op: Any, ctx: GuardContext) -> None:
     )
 
 
+def orphans_refusal(
+    g: Guard, src: QName, ref: QName, local: tuple[str, ...], remote: tuple[str, ...], name: str
+) -> GuardRefused | None:
+    """Count rows of ``src`` whose key has no row in ``ref``: the refusal, or ``None`` (read-only).
+
+    The one data check of a foreign key, shared by the guarded operation and the
+    run's data pre-flight (:mod:`alembic_guard.runtime.data_preflight`).
+    """
+    joined = " AND ".join(f"p.{g.quote(r)} = c.{g.quote(lc)}" for lc, r in zip(local, remote, strict=True))
+    not_null = " AND ".join(f"c.{g.quote(lc)} IS NOT NULL" for lc in local)
+    n, keys = g.sample_keys(
+        src, f"{not_null} AND NOT EXISTS (SELECT 1 FROM {g.table_sql(ref)} AS p WHERE {joined})"
+    )
+    if not n:
+        return None
+    return g.refuse(
+        f"{n} row(s) refer to rows of {format_qname(ref)} that do not exist; foreign key {name} would fail",
+        hint=f"{_FIX_ROWS} (or set their {', '.join(local)} to NULL)",
+        details="  orphans: " + describe_rows(n, keys, src),
+    )
+
+
 def _unique(operations: Any, op: Any, ctx: GuardContext) -> None:
     """A unique index first (CONCURRENTLY where configured), then ``ADD CONSTRAINT ... UNIQUE
     USING INDEX`` (ACCESS EXCLUSIVE, but only for a catalog change), after counting duplicates."""
     q = qname_of(op.table_name, op.schema)
     cols = tuple(op.columns)
-    name = op.constraint_name or f"{q[1]}_{'_'.join(cols)}_key"[:63]
+    name = _unique_name(op, q, cols)
     want = Constraint(name, q, "unique", cols)
     g = Guard(operations, ctx, "create_unique_constraint", f"{format_qname(q)}.{name}")
     t, qn = g.table_sql(q), g.quote(name)
@@ -216,25 +312,9 @@ def _unique(operations: Any, op: Any, ctx: GuardContext) -> None:
     if have is not None:
         g.skip(f"already there ({describe_constraint(have)})")
         return
-    key = g.columns_sql(cols)
-    # NULLs never collide under UNIQUE, so they are left out of the groups
-    dup = (
-        f"FROM {t} WHERE {' AND '.join(f'{g.quote(c)} IS NOT NULL' for c in cols)} "
-        f"GROUP BY {key} HAVING count(*) > 1"
-    )
-    groups = g.query(f"SELECT {key}, count(*) {dup} ORDER BY {key} LIMIT 5")
-    if groups:
-        total = g.query(f"SELECT count(*) FROM (SELECT 1 {dup}) d")[0][0]
-        shown = "; ".join(
-            "(" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, r[:-1], strict=True)) + f") × {r[-1]}"
-            for r in groups[:5]
-        )
-        raise g.refuse(
-            f"{total} value group(s) of ({', '.join(cols)}) occur more than once in {format_qname(q)}; "
-            f"unique constraint {name} would fail",
-            hint=f"remove or change the duplicate rows ({_FIX_ROWS})",
-            details=f"  duplicates: {shown}" + (" ..." if total > 5 else ""),
-        )
+    refusal = duplicates_refusal(g, q, cols, name)
+    if refusal is not None:
+        raise refusal
     ix = g.model.indexes.get((q[0], name))
     reuse = ix is not None and ix.valid and ix.unique and ix.table == q and ix.columns == cols
     if not reuse:
@@ -244,6 +324,33 @@ def _unique(operations: Any, op: Any, ctx: GuardContext) -> None:
     g.run(attach_sql)
     g.model.put_constraint(want)
     g.acted("added through a unique index" + (" built concurrently" if concurrent and not reuse else ""))
+
+
+def duplicates_refusal(g: Guard, q: QName, cols: tuple[str, ...], name: str) -> GuardRefused | None:
+    """Count value groups of ``cols`` occurring more than once: the refusal, or ``None`` (read-only).
+
+    The one data check of a UNIQUE constraint (operation and run pre-flight alike).
+    """
+    t, key = g.table_sql(q), g.columns_sql(cols)
+    # NULLs never collide under UNIQUE, so they are left out of the groups
+    dup = (
+        f"FROM {t} WHERE {' AND '.join(f'{g.quote(c)} IS NOT NULL' for c in cols)} "
+        f"GROUP BY {key} HAVING count(*) > 1"
+    )
+    groups = g.query(f"SELECT {key}, count(*) {dup} ORDER BY {key} LIMIT {SAMPLE_ROWS}")
+    if not groups:
+        return None
+    total = g.query(f"SELECT count(*) FROM (SELECT 1 {dup}) d")[0][0]
+    shown = "; ".join(
+        "(" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, r[:-1], strict=True)) + f") × {r[-1]}"
+        for r in groups
+    )
+    return g.refuse(
+        f"{total} value group(s) of ({', '.join(cols)}) occur more than once in {format_qname(q)}; "
+        f"unique constraint {name} would fail",
+        hint=f"remove or change the duplicate rows ({_FIX_ROWS})",
+        details=f"  duplicates: {shown}" + (" ..." if total > SAMPLE_ROWS else ""),
+    )
 
 
 def _unique_index(g: Guard, index_sql: str, concurrent: bool, drop: str | None) -> None:
@@ -262,15 +369,9 @@ def _check(operations: Any, op: Any, ctx: GuardContext) -> None:
     """``ADD CONSTRAINT ... CHECK ... NOT VALID`` (ACCESS EXCLUSIVE, no scan), then
     ``VALIDATE CONSTRAINT`` (SHARE UPDATE EXCLUSIVE), after counting violating rows."""
     q = qname_of(op.table_name, op.schema)
-    # PostgreSQL would pick a name from the expression's first column; naming it
-    # ourselves is what lets a later run find it
-    name = op.constraint_name or f"{q[1]}_check"
+    name = _check_name(op, q)
     g = Guard(operations, ctx, "create_check_constraint", f"{format_qname(q)}.{name}")
-    cond = (
-        op.condition
-        if isinstance(op.condition, str)
-        else str(op.condition.compile(dialect=g.dialect, compile_kwargs={"literal_binds": True}))
-    )
+    cond = _check_sql(g, op)
     want = Constraint(name, q, "check", expression=cond)
     t = g.table_sql(q)
     add_sql = f"ALTER TABLE {t} ADD CONSTRAINT {g.quote(name)} CHECK ({cond}) NOT VALID"
@@ -289,20 +390,28 @@ def _check(operations: Any, op: Any, ctx: GuardContext) -> None:
     if have is not None and have.validated:
         g.skip(f"already there ({describe_constraint(have)})")
         return
-    # a CHECK passes when its expression is NULL, hence NOT (...) rather than IS NOT TRUE
-    n, keys = g.sample_keys(q, f"NOT ({cond})")
-    if n:
-        raise g.refuse(
-            f"{n} row(s) fail CHECK ({cond}); check constraint {name} would fail",
-            hint=_FIX_ROWS,
-            details="  violating: " + describe_rows(n, keys, q),
-        )
+    refusal = check_refusal(g, q, cond, name)
+    if refusal is not None:
+        raise refusal
     if have is None:
         g.run(add_sql)
     _validate(g, q, name)
     g.model.put_constraint(want)
     g.acted(
         "validated the NOT VALID constraint that was there" if have is not None else "added and validated"
+    )
+
+
+def check_refusal(g: Guard, q: QName, cond: str, name: str) -> GuardRefused | None:
+    """Count rows failing ``cond``: the refusal, or ``None`` (read-only; operation and pre-flight)."""
+    # a CHECK passes when its expression is NULL, hence NOT (...) rather than IS NOT TRUE
+    n, keys = g.sample_keys(q, f"NOT ({cond})")
+    if not n:
+        return None
+    return g.refuse(
+        f"{n} row(s) fail CHECK ({cond}); check constraint {name} would fail",
+        hint=_FIX_ROWS,
+        details="  violating: " + describe_rows(n, keys, q),
     )
 
 

@@ -196,7 +196,7 @@ def _reconcile(g: Guard, operations: Any, want: Table, eff: Any) -> None:
 
 def _add_column(g: Guard, q: QName, col: Column) -> None:
     t = g.table_sql(q)
-    if not col.nullable and col.default is None and g.query(f"SELECT count(*) FROM {t}")[0][0]:
+    if not col.nullable and col.default is None and g.query(f"SELECT EXISTS (SELECT 1 FROM {t})")[0][0]:
         raise g.refuse(
             f"{format_qname(q)} has rows, and NOT NULL column {col.name} has no default",
             hint="add the column as nullable, fill it, then set NOT NULL; or give it a DEFAULT",

@@ -224,7 +224,7 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
         if lst and lst[-1] == i:
             return
         w = last_strong.get(key)
-        if w is not None:
+        if w is not None and (w, i) not in reasons:
             edge(w, i, "order", obj)
         if not lst:
             readers[key] = [i]
@@ -258,7 +258,8 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
         for q, k in zip(eff.requires, req_keys, strict=True):
             state = existence.get(k)
             if state is not None and state >= 0:
-                edge(state, i, "requires", k)
+                if (state, i) not in reasons:  # columns of one table: one provider, one edge
+                    edge(state, i, "requires", k)
                 continue
             if state is None and start is not None:
                 has = in_start.get(k)

@@ -19,6 +19,7 @@ The edge: creates and drops a database, runs ``alembic upgrade head`` on it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.model import ObjRef, SchemaModel
+
+log = logging.getLogger("alembic_guard")
 
 Method = Literal["scratch-database", "replay"]
 
@@ -169,6 +172,22 @@ def scratch_database(url: URL) -> Iterator[URL]:
 
 
 @contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """INFO logs off while the scratch database is upgraded.
+
+    Its ``Running upgrade ...`` lines would read as if the user's database
+    were being upgraded.  ``logging.disable`` because env.py's ``fileConfig``
+    resets every logger's level, but not this process-wide threshold.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.INFO))
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+@contextlib.contextmanager
 def _pointed_at(config: Any, url: URL) -> Iterator[None]:
     """``DATABASE_URL`` and ``sqlalchemy.url`` set to ``url`` while the block runs."""
     text = url.render_as_string(hide_password=False)
@@ -192,7 +211,8 @@ def _from_scratch_database(config: Any, url: URL, targets: tuple[str, ...]) -> E
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
 
     with scratch_database(url) as scratch:
-        with _pointed_at(config, scratch):
+        log.info("upgrading the scratch database %s to %s ...", scratch.database, ", ".join(targets))
+        with _pointed_at(config, scratch), _quiet():
             try:
                 for target in targets:
                     command.upgrade(config, target)

@@ -83,6 +83,36 @@ class Ledger:
         self.schema = schema
         self.table = table
         self.qualified = (f"{_quote(schema)}." if schema else "") + _quote(table)
+        # built once: a run sends these for every revision, and text() parses its SQL for binds
+        self._insert_sql = f"""
+                INSERT INTO {self.qualified}
+                    (run_id, revision, direction, status, attempt, checksum, host, pid, backend_pid,
+                     tool_version, profile, policy)
+                VALUES (:run_id, :revision, :direction, 'running', :attempt, :checksum, :host, :pid,
+                        :backend_pid, :version, :profile, :policy)
+                RETURNING id
+                """
+        self._finish_text = f"""
+            UPDATE {self.qualified}
+               SET status = :f_status, finished_at = clock_timestamp(),
+                   duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::integer,
+                   ops_done = :f_ops_done, ops_skipped = :f_ops_skipped, ops_total = :f_ops_total,
+                   sqlstate = :f_sqlstate, error = :f_error, statement = :f_statement,
+                   statement_index = :f_statement_index,
+                   debts = CAST(:f_debts AS jsonb), events = CAST(:f_events AS jsonb)
+             WHERE id = :f_id
+            """
+        self._start = text(self._insert_sql)
+        self._start_after_finish = text(f"WITH finished AS ({self._finish_text}) {self._insert_sql}")
+        self._finish = text(self._finish_text)
+        self._add_step = text(
+            f"UPDATE {self.qualified} SET steps = steps || CAST(:s AS jsonb) WHERE id = :id"
+        )
+        self._add_event = text(
+            f"UPDATE {self.qualified} SET events = events || jsonb_build_object(:k, CAST(:v AS jsonb)) "
+            "WHERE id = :id"
+        )
+        self._host = socket.gethostname()
 
     def ensure(self) -> None:
         """``CREATE TABLE IF NOT EXISTS``; call it under the migration lock (two creators would race)."""
@@ -144,29 +174,19 @@ class Ledger:
         ``finish_previous`` (the keywords of :meth:`finish`, with ``record_id``)
         closes the previous record in the same round trip.
         """
-        prefix, fin_params = "", dict[str, Any]()
+        statement, fin_params = self._start, dict[str, Any]()
         if finish_previous is not None:
-            fin_sql, fin_params = self._finish_sql(**finish_previous)
-            prefix = f"WITH finished AS ({fin_sql})"
+            fin_params = self._finish_params(**finish_previous)
+            statement = self._start_after_finish
         row = self.conn.execute(
-            text(
-                f"""
-                {prefix}
-                INSERT INTO {self.qualified}
-                    (run_id, revision, direction, status, attempt, checksum, host, pid, backend_pid,
-                     tool_version, profile, policy)
-                VALUES (:run_id, :revision, :direction, 'running', :attempt, :checksum, :host, :pid,
-                        :backend_pid, :version, :profile, :policy)
-                RETURNING id
-                """
-            ),
+            statement,
             {
                 "run_id": run_id,
                 "revision": revision,
                 "direction": direction,
                 "attempt": attempt,
                 "checksum": checksum,
-                "host": socket.gethostname(),
+                "host": self._host,
                 "pid": os.getpid(),
                 "backend_pid": backend_pid,
                 "version": alembic_guard.__version__,
@@ -179,17 +199,17 @@ class Ledger:
 
     def add_step(self, record_id: int, step: dict[str, Any]) -> None:
         """Append one completed non-transactional step (it is durable whatever happens next)."""
-        self.conn.execute(
-            text(f"UPDATE {self.qualified} SET steps = steps || CAST(:s AS jsonb) WHERE id = :id"),
-            {"s": json.dumps([step]), "id": record_id},
-        )
+        self.conn.execute(self._add_step, {"s": json.dumps([step]), "id": record_id})
+
+    def add_event(self, record_id: int, key: str, value: Any) -> None:
+        """Set ``events[key]`` of a record (e.g. ``rollback``: the rollback verification's report)."""
+        self.conn.execute(self._add_event, {"k": key, "v": json.dumps(value), "id": record_id})
 
     def finish(self, record_id: int, **kw: Any) -> None:
-        """Close a record: status, timings, counts, error details (see :meth:`_finish_sql`)."""
-        sql, params = self._finish_sql(record_id, **kw)
-        self.conn.execute(text(sql), params)
+        """Close a record: status, timings, counts, error details (see :meth:`_finish_params`)."""
+        self.conn.execute(self._finish, self._finish_params(record_id, **kw))
 
-    def _finish_sql(
+    def _finish_params(
         self,
         record_id: int,
         *,
@@ -203,19 +223,9 @@ class Ledger:
         statement_index: int | None = None,
         debts: list[Any] | None = None,
         events: dict[str, Any] | None = None,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> dict[str, Any]:
         assert status in STATUSES, status
-        sql = f"""
-            UPDATE {self.qualified}
-               SET status = :f_status, finished_at = clock_timestamp(),
-                   duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::integer,
-                   ops_done = :f_ops_done, ops_skipped = :f_ops_skipped, ops_total = :f_ops_total,
-                   sqlstate = :f_sqlstate, error = :f_error, statement = :f_statement,
-                   statement_index = :f_statement_index,
-                   debts = CAST(:f_debts AS jsonb), events = CAST(:f_events AS jsonb)
-             WHERE id = :f_id
-            """
-        params = {
+        return {
             "f_id": record_id,
             "f_status": status,
             "f_ops_done": ops_done,
@@ -228,7 +238,6 @@ class Ledger:
             "f_debts": json.dumps(debts or []),
             "f_events": json.dumps(events or {}),
         }
-        return sql, params
 
     def reap_abandoned(self) -> list[LedgerRecord]:
         """Mark ``running`` records of dead runs ``abandoned``; end their leftover backends.

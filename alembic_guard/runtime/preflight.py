@@ -29,6 +29,8 @@ _CHECKED_KINDS = frozenset({"relation", "column"})
 _OFFLINE: dict[str, tuple[io.StringIO, Any]] = {}
 # (revision, file checksum) -> (analyzed statements, touched tables); see analyze_revision
 _ANALYZED: dict[tuple[str, str], tuple[list[Any], set[QName]]] = {}
+# (revision, file checksum) -> the Alembic operations upgrade() invokes; see revision_ops
+_OPS: dict[tuple[str, str], list[Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +45,13 @@ class Problem:
         return f"{self.statement} requires {self.ref.describe()}"
 
 
-def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "postgresql") -> str | None:
+def render_revision_sql(
+    migration_fn: Callable[..., Any], dialect_name: str = "postgresql", ops_out: list[Any] | None = None
+) -> str | None:
     """The SQL ``migration_fn`` would emit, rendered offline; ``None`` if it cannot render.
+
+    ``ops_out``, when given, receives every Alembic operation the revision
+    invokes, in order (for the run's data pre-flight).
 
     Touches no database.  A revision that reads data (``op.get_bind()``) cannot
     render offline; pre-flight then relies on the guarded operations alone.
@@ -68,7 +75,9 @@ def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "p
         if offline is None:
             offline = _offline_context(dialect_name, buf)
             _OFFLINE[dialect_name] = (buf, offline)
-        with Operations.context(offline):
+        with Operations.context(offline) as operations:
+            if ops_out is not None:
+                operations.invoke = _recording(operations.invoke, ops_out)  # type: ignore[method-assign,assignment]
             migration_fn()
     except Exception as exc:
         log.debug("pre-flight: cannot render the revision offline (%s: %s)", type(exc).__name__, exc)
@@ -77,6 +86,14 @@ def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "p
         if outer is not None:
             outer._install_proxy()
     return buf.getvalue()
+
+
+def _recording(invoke: Callable[[Any], Any], out: list[Any]) -> Callable[[Any], Any]:
+    def record(operation: Any) -> Any:
+        out.append(operation)
+        return invoke(operation)  # still rendered: create_table's Table may be used by the revision
+
+    return record
 
 
 def _offline_context(dialect_name: str, buf: io.StringIO) -> Any:
@@ -185,7 +202,10 @@ def analyze_revision(
         return _ANALYZED[key]
     if not analyzer_available():
         return None
-    sql = render_revision_sql(migration_fn)
+    ops: list[Any] = []
+    sql = render_revision_sql(migration_fn, ops_out=ops)
+    if key is not None and sql is not None:
+        _OPS[key] = ops
     if sql is None:
         return None
     analyzed = analyze(sql, path or revision)
@@ -195,6 +215,23 @@ def analyze_revision(
     if key is not None:
         _ANALYZED[key] = result
     return result
+
+
+def revision_ops(
+    revision: str, path: str | None, migration_fn: Callable[..., Any], checksum: str | None = None
+) -> list[Any] | None:
+    """The Alembic operations the revision invokes, in order; ``None`` when it cannot render offline.
+
+    Rendered once with :func:`analyze_revision` (whose result is cached with it),
+    so the run's data pre-flight and the per-revision pre-flight share one rendering.
+    """
+    key = (revision, checksum) if checksum else None
+    if key is not None and key in _OPS:
+        return _OPS[key]
+    if key is not None and analyze_revision(revision, path, migration_fn, checksum) is not None:
+        return _OPS.get(key)
+    ops: list[Any] = []
+    return ops if render_revision_sql(migration_fn, ops_out=ops) is not None else None
 
 
 def preflight_revision(

@@ -265,6 +265,10 @@ class _Runner:
     _failure: tuple[str, str | None, int | None, str | None] | None = None
     _backend_pid: int | None = None
     _steps_done: dict[tuple[str, str | None], set[tuple[str, int]]] | None = None
+    # record id -> the non-transactional steps this run recorded for it (for rollback verification)
+    _steps_of: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # the revision that just failed: (record id, revision, model before it, the tables it touches)
+    _failed: tuple[int, str, Any, frozenset[Any]] | None = None
 
     # -- connections -------------------------------------------------------------------------
 
@@ -301,6 +305,7 @@ class _Runner:
     def ledger_add_step(self, record_id: int, step: dict[str, Any]) -> None:
         assert self.ledger is not None
         self.ledger.add_step(record_id, step)
+        self._steps_of.setdefault(record_id, []).append(step)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -485,6 +490,7 @@ class _Runner:
                     self._finalize_pending()
                     return heads_before, tuple(mc.get_current_heads())
                 except Exception as exc:
+                    self._verify_rollback(conn)
                     if self.pending is not None and self.ledger is not None:
                         # Failed after upgrade() returned (version row update or commit).
                         p, self.pending = self.pending, None
@@ -512,6 +518,38 @@ class _Runner:
                     raise self._explain(exc) from exc
             finally:
                 conn.close()
+
+    def _verify_rollback(self, conn: Connection) -> None:
+        """After a failed revision's rollback: is the schema of what it touched as it was before?
+
+        Reads the catalog for those tables (one round trip, no transaction left
+        open) and compares with the model as refreshed before the revision ran
+        (:func:`alembic_guard.rollback.verify_after_failure`).  Logs the report
+        and keeps it in the failed record's ``events.rollback``.
+        """
+        failed, self._failed = self._failed, None
+        if failed is None or self.ledger is None:
+            return
+        record_id, revision, before_model, touched = failed
+        steps = self._steps_of.pop(record_id, [])
+        from alembic_guard.rollback import scope, verify_after_failure
+
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            report = verify_after_failure(
+                conn, scope(before_model, touched), revision=revision, completed_steps=steps, tables=touched
+            )
+            if conn.in_transaction():
+                conn.rollback()
+            self.ledger.add_event(record_id, "rollback", report.as_json())
+        except Exception as exc:  # e.g. the connection died with the revision: the failure is what counts
+            log.warning("revision %s: rollback not verified (%s)", revision, _first_line(exc))
+            return
+        if report.clean:
+            log.info("%s", report.render())
+        else:
+            log.warning("%s", report.render())
 
     def _explain(self, exc: Exception) -> Exception:
         if isinstance(exc, GuardError) or self._failure is None:
@@ -541,12 +579,60 @@ class _Runner:
 
         def fn(heads: Any, migration_context: Any) -> list[Any]:
             steps = list(original_fn(heads, migration_context))
+            upgrades = [s for s in steps if isinstance(s, RevisionStep) and s.is_upgrade]
+            if upgrades and self.settings.preflight and self.guard_ctx is not None:
+                self._data_preflight(upgrades, migration_context)
             for step in steps:
                 if isinstance(step, RevisionStep):
                     step.migration_fn = self._wrap_step(step, migration_context)
             return steps
 
         return fn
+
+    def _data_preflight(self, steps: list[Any], migration_context: Any) -> None:
+        """Refuse the whole run, before its first revision, when the data breaks a pending constraint.
+
+        Runs the guarded operations' data checks (read-only) on the migration
+        connection; see :mod:`.data_preflight`.  A refusal is recorded in the
+        ledger against the revision that holds the first failing constraint.
+        """
+        from alembic_guard.runtime.data_preflight import PendingRevision, find_refusals, refusal_error
+
+        pending = [
+            PendingRevision(
+                str(step.revision.revision),
+                getattr(step.revision, "path", None),
+                file_checksum(getattr(step.revision, "path", None)),
+                step.migration_fn,
+            )
+            for step in steps
+        ]
+        refusals = find_refusals(pending, migration_context, self.guard_ctx)
+        if not refusals:
+            return
+        error = refusal_error(refusals)
+        first = refusals[0]
+        ledger = self._ensure_ledger()
+        self.attempts[first.revision] = self.attempts.get(first.revision, 0) + 1
+        record_id = ledger.start(
+            run_id=self.run_id,
+            revision=first.revision,
+            direction="upgrade",
+            attempt=self.attempts[first.revision],
+            checksum=file_checksum(first.path),
+            backend_pid=self._backend_pid,
+            profile=self.settings.profile,
+            policy=self.settings.policy,
+        )
+        ledger.finish(
+            record_id,
+            status="failed",
+            error=error.message[:2000],
+            events={"data_preflight": [r.error.message for r in refusals]},
+        )
+        self.outcomes.append(RevisionOutcome(first.revision, "upgrade", "failed", 0.0, 1, 0, 0))
+        log.error("%s", error.render())
+        raise error
 
     def _ensure_ledger(self) -> Ledger:
         assert self.ledger is not None
@@ -632,6 +718,8 @@ class _Runner:
             tracker = _StatementTracker(
                 self, migration_context, record_id, self._steps_done.get((revision, checksum), set())
             )
+            before = None
+            touched: set[Any] | None = None
             try:
                 refreshed = False
                 if self.settings.preflight and step.is_upgrade:
@@ -643,11 +731,16 @@ class _Runner:
                     refreshed = touched is not None
                 if self.guard_ctx is not None and not refreshed:
                     self.guard_ctx.begin_revision(revision, conn, None)
+                # what rollback verification compares with, should the revision fail: the model
+                # as just refreshed (facts are immutable; the ops replace them in their dicts)
+                before = self.guard_ctx.model.copy() if refreshed and self.guard_ctx is not None else None
                 with tracker:
                     inner(**kw)
             except BaseException as exc:
                 index, statement = tracker.current or (None, None)
                 self._failure = (revision, path, index, statement)
+                if before is not None and touched is not None:
+                    self._failed = (record_id, revision, before, frozenset(touched))
                 done, skipped, total, debts, events = self._op_counts(tracker)
                 ledger.finish(
                     record_id,
@@ -756,16 +849,60 @@ def resolve_url(config: Any) -> str:
     return str(url)
 
 
+AUTOGENERATE_PLUGINS = ("alembic.autogenerate.*", "alembic_guard.*")
+"""Alembic's own comparators and alembic_guard's (INVALID indexes, NOT VALID constraints)."""
+
+
+def _bookkeeping_names() -> frozenset[str]:
+    from alembic_guard.runtime.ledger import LEDGER_TABLE
+
+    return frozenset({LEDGER_TABLE, f"{LEDGER_TABLE}_id_seq"})
+
+
+def autogenerate_defaults(configure_kw: dict[str, Any]) -> dict[str, Any]:
+    """``configure_kw`` with what autogenerate and ``alembic check`` need next to the ledger.
+
+    Adds ``autogenerate_plugins`` (:data:`AUTOGENERATE_PLUGINS`) unless given,
+    and wraps ``include_name`` / ``include_object`` (the user's own, if any, is
+    still asked) so that the ledger table ``alembic_guard_log`` and its sequence
+    are never compared: it is not in the application's metadata, and without
+    this every ``alembic check`` would propose dropping it.  Pure.
+    """
+    kw = dict(configure_kw)
+    kw.setdefault("autogenerate_plugins", list(AUTOGENERATE_PLUGINS))
+    hidden = _bookkeeping_names()
+    user_name = kw.get("include_name")
+    user_object = kw.get("include_object")
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if name in hidden:
+            return False
+        return True if user_name is None else bool(user_name(name, type_, parent_names))
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        table = getattr(obj, "table", None)
+        if name in hidden or getattr(table, "name", None) in hidden:
+            return False
+        return True if user_object is None else bool(user_object(obj, name, type_, reflected, compare_to))
+
+    kw["include_name"] = include_name
+    kw["include_object"] = include_object
+    return kw
+
+
 def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: Any) -> RunResult | None:
     """Run the command's migrations with lock, ledger, pre-flight and guards: the whole ``env.py``.
 
     ``context`` is ``alembic.context``; extra keywords go to
-    ``context.configure`` (e.g. ``version_table_schema``).  Offline mode
+    ``context.configure`` (e.g. ``version_table_schema``), with the defaults
+    of :func:`autogenerate_defaults` (your ``include_name`` / ``include_object``
+    are still called; the ledger table is hidden from autogenerate).  Offline mode
     renders SQL (one ``BEGIN``/``COMMIT`` per revision).  Online mode takes the
     migration lock, so it blocks while another run migrates this database.
     """
     # ``alembic.context`` is a module proxy; the EnvironmentContext behind it holds the command's options.
     context = getattr(context, "_proxy", None) or context
+    configure_kw = autogenerate_defaults(configure_kw)
     config = context.config
     if context.is_offline_mode():
         url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url") or "postgresql://"

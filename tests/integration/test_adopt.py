@@ -241,3 +241,25 @@ def test_data_only_revision_needs_the_legacy_claim() -> None:
     assert decide(revs, model, [("1", False), ("2", False)]).stamp == "r3"
     assert decide(revs, model, [("1", False), ("2", True)]).stamp == "r1"  # dirty: it failed half-way
     assert [v.status for v in decide(revs, model).verdicts] == ["present", "unverifiable", "present"]
+
+
+def test_database_option_stamps_the_database_it_inspected(
+    tmp_path: Path, pg_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`guard-adopt --database B` with DATABASE_URL pointing at A inspects *and stamps* B; A is untouched."""
+    from alembic_guard.commands import init as init_cmd
+    from alembic_guard.testing import PostgresServer
+
+    assert isinstance(pg_server, PostgresServer)
+    monkeypatch.chdir(tmp_path)
+    with pg_server.database() as other, pg_server.database() as prod:
+        build_production(prod)
+        monkeypatch.setenv("DATABASE_URL", other)
+        ini = str(tmp_path / "alembic.ini")
+        assert init_cmd.run(Config(ini), argparse.Namespace(directory=str(tmp_path / "env"))) == 0
+        cfg = Config(ini)
+        do_import(cfg, LEGACY)
+        code, _ = run_adopt(cfg, url=prod)
+        assert code == 0
+        assert current(prod) == [revisions_by_file(tmp_path)[1][0]]  # 0001 (part) and 0002 present
+        assert current(other) == []

@@ -247,6 +247,7 @@ def test_dirty_production_data_is_refused_and_left_untouched(pg_server: Postgres
         before = checksums(prod, old_columns)
 
         assert_ok(alembic(prod, "guard-adopt"))
+        adopted = versions_of(prod)
         proc = alembic(prod, "upgrade", "head")
         assert proc.returncode != 0, proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr, proc.stderr
@@ -256,11 +257,18 @@ def test_dirty_production_data_is_refused_and_left_untouched(pg_server: Postgres
         for word in expected_words:
             assert word in proc.stderr, (word, proc.stderr)
 
-        # the refused revision changed nothing: data, constraint, version
+        # the data pre-flight refused the run before ANY revision: data, constraint, version untouched
+        assert "data pre-flight refused the run before any revision ran" in failed[0], failed[0]
         assert checksums(prod, old_columns) == before
         assert query(prod, "SELECT count(*) FROM pg_constraint WHERE conname = :n", n=constraint) == [(0,)]
+        assert versions_of(prod) == adopted
         revs = revision_ids()
-        assert versions_of(prod) == [revs[revs.index(refused_revision) - 1]]
+        # revisions were pending before the refused one, and none of them was applied
+        assert revs.index(adopted[0]) < revs.index(refused_revision) - 1
+        # the refusal is in the ledger, against the revision holding the constraint
+        assert query(
+            prod, "SELECT revision, status FROM alembic_guard_log WHERE status <> 'succeeded' ORDER BY id"
+        ) == [(refused_revision, "failed")]
 
 
 # -- pytest-alembic's standard tests ---------------------------------------------------------

@@ -66,6 +66,21 @@ def _verify(url: str, before: SchemaModel) -> tuple[RollbackReport, list[Any]]:
         engine.dispose()
 
 
+def _ledger_report(url: str) -> dict[str, Any]:
+    """The rollback report the runner itself left in the failed record."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT events->'rollback' FROM alembic_guard_log WHERE status = 'failed' ORDER BY id"
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(rows) == 1 and rows[0][0] is not None, rows
+    report: dict[str, Any] = rows[0][0]
+    return report
+
+
 def _project(tmp_path: Path, url: str, body: str) -> GuardedProject:
     p = GuardedProject(tmp_path, url)
     p.add_revision("r1", None, BASE)
@@ -79,6 +94,20 @@ def test_a_failed_transactional_revision_leaves_the_schema_as_it_was(tmp_path: P
     before = _before(pg_url)
     failed = p.run("upgrade", "head")
     assert failed.returncode != 0
+    # the runner verified the rollback itself: one line in the log, the report in the ledger
+    assert (
+        "revision r2 was rolled back completely: the schema of tasks equals the pre-revision snapshot"
+        in failed.stderr
+    ), failed.stderr
+    assert _ledger_report(pg_url) == {
+        "clean": True,
+        "tables": ["tasks"],
+        "differences": [],
+        "nontransactional": [],
+        "undo": [],
+    }
+    status = p.run("guard-status")
+    assert "rollback verified: the schema of tasks equals the pre-revision snapshot" in status.stdout
     report, steps = _verify(pg_url, before)
     assert report.clean and report.differences == () and report.undo == ()
     assert steps == []
@@ -88,7 +117,22 @@ def test_a_failed_transactional_revision_leaves_the_schema_as_it_was(tmp_path: P
 def test_a_committed_autocommit_step_is_listed_and_its_inverse_offered(tmp_path: Path, pg_url: str) -> None:
     p = _project(tmp_path, pg_url, WITH_AUTOCOMMIT)
     before = _before(pg_url)
-    assert p.run("upgrade", "head").returncode != 0
+    failed = p.run("upgrade", "head")
+    assert failed.returncode != 0
+    assert "revision r2 was NOT rolled back completely: 2 difference(s) remain" in failed.stderr
+    logged = _ledger_report(pg_url)
+    assert logged["clean"] is False and logged["tables"] == ["tasks"]
+    assert [d.split(":")[0] for d in logged["differences"]] == [
+        "AG502 extra-column column tasks.done",
+        "AG517 extra-index index ix_tasks_title",
+    ], logged["differences"]
+    assert any("CREATE INDEX CONCURRENTLY ix_tasks_title" in s for s in logged["nontransactional"])
+    assert "DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_title" in logged["undo"]
+    status = p.run("guard-status")
+    assert "rollback NOT complete: 2 difference(s)" in status.stdout, status.stdout
+    assert "undo: DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_title" in status.stdout
+    check = p.run("guard-check")
+    assert "rollback NOT complete" in check.stdout, check.stdout
     report, _ = _verify(pg_url, before)
     assert not report.clean
     # autocommit_block() committed the add_column before it, and the index build itself
@@ -106,6 +150,8 @@ def test_a_committed_autocommit_step_is_listed_and_its_inverse_offered(tmp_path:
     # guard-repair offers the same inverses, and runs them only when allowed to drop
     plan = p.run("guard-repair")
     assert plan.returncode == 1
+    # the scratch database's upgrade is not logged as if it were the user's database
+    assert "Running upgrade" not in plan.stderr, plan.stderr
     assert "not repaired: AG524 leftover-step index ix_tasks_title" in plan.stdout
     assert "needs --allow-destructive" in plan.stdout
     done = p.run("guard-repair", "--apply", "--allow-destructive")

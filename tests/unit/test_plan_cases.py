@@ -42,5 +42,8 @@ def test_plan_case(case: str) -> None:
 def test_seed_case_matches_the_example_app() -> None:
     """The fixture copy of the seed is the example app's legacy SQL, byte for byte."""
     legacy = Path(__file__).parent.parent.parent / "alembic" / "legacy_sql"
-    for f in legacy.glob("*.sql"):
+    files = sorted(legacy.glob("*.sql"))
+    assert files, f"no legacy SQL in {legacy}"
+    assert sorted(p.name for p in (CASES / "seed_interleaving").glob("*.sql")) == [f.name for f in files]
+    for f in files:
         assert (CASES / "seed_interleaving" / f.name).read_bytes() == f.read_bytes()
