@@ -136,6 +136,20 @@ def install_into_alembic(config_module: ModuleType) -> None:
     if getattr(cls, "_alembic_guard_installed", False):
         return
     original = cls._generate_args
+    original_run_cmd = cls.run_cmd
+
+    def run_cmd(self: Any, config: Any, options: argparse.Namespace) -> None:
+        # A guard refusing inside Alembic's own commands (upgrade, stamp...):
+        # one line and our exit code, like our commands, not a traceback.
+        try:
+            original_run_cmd(self, config, options)
+        except GuardError as exc:
+            if getattr(options, "raiseerr", False):
+                raise
+            print(f"FAILED: {mask_url(exc.render())}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+
+    cls.run_cmd = run_cmd
 
     def _generate_args(self: Any, prog: str | None) -> None:
         original(self, prog)

@@ -4,20 +4,19 @@ The CLI turns a :class:`GuardError` into one line (``FAILED: <message>``),
 an optional titled detail section and an exit code; it shows a traceback only
 with ``--raiseerr``.  Messages say what is wrong and where; ``hint`` says what
 to do next.
+
+Pure: importing this module must not import Alembic or SQLAlchemy, because
+the pure core (analysis, planning, lint) raises these errors.  Inside
+Alembic's own commands (a guard refusing during ``alembic upgrade``) the
+plugin's wrapper of Alembic's ``CommandLine.run_cmd`` prints them the same
+way (see :func:`alembic_guard.cli.install_into_alembic`).
 """
 
 from __future__ import annotations
 
-from alembic.util import CommandError
 
-
-class GuardError(CommandError):
-    """Root of every error alembic_guard raises on purpose.
-
-    Subclassing Alembic's ``CommandError`` means Alembic's own CLI prints it as
-    ``FAILED: ...`` without a traceback when a guard refuses inside
-    ``alembic upgrade``.
-    """
+class GuardError(Exception):
+    """Root of every error alembic_guard raises on purpose."""
 
     exit_code = 1
 

@@ -9,6 +9,8 @@ the role may).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 from typing import Any
 
@@ -55,6 +57,9 @@ def run(config: Any, args: argparse.Namespace) -> int:
         review=bool(args.base),
     )
     report = collect(config, options)
+    docs_url = os.environ.get("ALEMBIC_GUARD_DOCS_URL")
+    if docs_url:  # forks and mirrors point SARIF's help links at their own docs
+        report = dataclasses.replace(report, docs_url=docs_url)
     text = render(report, args.format)
     if args.output:
         try:

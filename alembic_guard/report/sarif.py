@@ -2,7 +2,8 @@
 
 One run; ``tool.driver.rules`` lists every lint rule (from the registry) and
 every ``guard-check`` code and every drift kind, each with a ``helpUri`` to its documentation page
-under :data:`DOCS_URL` (override with ``ALEMBIC_GUARD_DOCS_URL``).  Results
+under :data:`DOCS_URL` (or the report's ``docs_url``: ``guard-check`` sets it
+from ``ALEMBIC_GUARD_DOCS_URL``).  Results
 point at the revision file and the line of the op that emitted the
 statement; project-wide findings point at the Alembic configuration file.
 """
@@ -10,7 +11,6 @@ statement; project-wide findings point at the Alembic configuration file.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from alembic_guard.report.types import Finding, Report
@@ -21,17 +21,17 @@ SARIF_VERSION = "2.1.0"
 DOCS_URL = "https://github.com/alembic-guard/alembic-guard/blob/main/"
 
 
-def _docs_url() -> str:
-    base = os.environ.get("ALEMBIC_GUARD_DOCS_URL") or DOCS_URL
+def _docs_url(base: str | None = None) -> str:
+    base = base or DOCS_URL
     return base if base.endswith("/") else base + "/"
 
 
-def rules() -> list[dict[str, Any]]:
+def rules(docs_url: str | None = None) -> list[dict[str, Any]]:
     """``tool.driver.rules``: lint rules then guard-check codes, by code."""
     from alembic_guard.check.codes import all_codes
     from alembic_guard.lint import all_rules
 
-    docs = _docs_url()
+    docs = _docs_url(docs_url)
     out: list[dict[str, Any]] = []
     for r in all_rules():
         out.append(
@@ -112,7 +112,7 @@ def _result(f: Finding, index: dict[str, int], config_file: str) -> dict[str, An
 
 
 def document(report: Report) -> dict[str, Any]:
-    rule_list = rules()
+    rule_list = rules(report.docs_url)
     index = {r["id"]: i for i, r in enumerate(rule_list)}
     return {
         "$schema": SARIF_SCHEMA,
@@ -123,7 +123,7 @@ def document(report: Report) -> dict[str, Any]:
                     "driver": {
                         "name": "alembic-guard",
                         "version": report.tool_version,
-                        "informationUri": _docs_url() + "docs/guard-check.md",
+                        "informationUri": _docs_url(report.docs_url) + "docs/guard-check.md",
                         "rules": rule_list,
                     }
                 },

@@ -141,6 +141,8 @@ class Report:
     # the project's Alembic configuration file, relative to the project root: where
     # project-wide findings (multiple heads, live catalog state) point in SARIF
     config_file: str = "alembic.ini"
+    # base of the documentation links in SARIF (None: the project's own docs)
+    docs_url: str | None = None
 
     @property
     def summary(self) -> Summary:

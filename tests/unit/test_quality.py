@@ -15,7 +15,21 @@ BIN = Path(sys.executable).parent
 
 # Modules of the pure core: analysis, planning, model, changes, rendering.
 # They must not open connections or import Alembic's runtime (DESIGN.md).
-PURE = ("alembic_guard/model.py", "alembic_guard/changes.py", "alembic_guard/sql", "alembic_guard/plan")
+PURE = (
+    "alembic_guard/model.py",
+    "alembic_guard/changes.py",
+    "alembic_guard/errors.py",
+    "alembic_guard/diff.py",
+    "alembic_guard/sql",
+    "alembic_guard/plan",
+    "alembic_guard/report",
+    "alembic_guard/render",
+    "alembic_guard/repair/plan.py",
+    "alembic_guard/importer/render.py",
+    "alembic_guard/importer/naming.py",
+    "alembic_guard/importer/module.py",
+    "alembic_guard/importer/adopt.py",
+)
 FORBIDDEN_IMPORTS = (
     "sqlalchemy",
     "psycopg2",
@@ -47,6 +61,46 @@ def test_ruff_clean() -> None:
 def test_mypy_clean() -> None:
     proc = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# Importing these, in a fresh interpreter, must not load any I/O machinery:
+# the pure core is usable (and testable) without a database driver or Alembic.
+PURE_MODULES = (
+    "alembic_guard.model",
+    "alembic_guard.changes",
+    "alembic_guard.errors",
+    "alembic_guard.sql.statement",
+    "alembic_guard.sql.parse",
+    "alembic_guard.sql.effects",
+    "alembic_guard.plan",
+    "alembic_guard.lint",
+    "alembic_guard.diff",
+    "alembic_guard.repair.plan",
+    "alembic_guard.report",
+    "alembic_guard.report.text",
+    "alembic_guard.report.json_format",
+    "alembic_guard.report.markdown",
+    "alembic_guard.report.sarif",
+    "alembic_guard.importer.render",
+    "alembic_guard.importer.naming",
+    "alembic_guard.importer.module",
+    "alembic_guard.importer.adopt",
+    "alembic_guard.render.plan_text",
+    "alembic_guard.render.plan_json",
+)
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_module_imports_no_io_machinery(module: str) -> None:
+    code = (
+        f"import sys, {module}\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {set(FORBIDDEN_IMPORTS)!r}"
+        " or m.startswith(('alembic.runtime', 'alembic.command')))\n"
+        "print(','.join(bad))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"importing {module} loads {proc.stdout.strip()}"
 
 
 def _pure_files() -> list[Path]:
