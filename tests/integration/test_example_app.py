@@ -251,8 +251,8 @@ def test_dirty_production_data_is_refused_and_left_untouched(pg_server: Postgres
         proc = alembic(prod, "upgrade", "head")
         assert proc.returncode != 0, proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr, proc.stderr
-        # Alembic prints "FAILED: <message>" on stdout and logs the message on stderr
-        failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED:")]
+        # alembic_guard's wrapper of Alembic's run_cmd prints "FAILED: <message>" on stderr
+        failed = [line for line in proc.stderr.splitlines() if line.startswith("FAILED:")]
         assert len(failed) == 1 and f"(revision {refused_revision})" in failed[0], proc.stdout
         for word in expected_words:
             assert word in proc.stderr, (word, proc.stderr)
