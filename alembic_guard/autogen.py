@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic_guard.quoting import quote_ident
+
 PLUGIN_NAME = "alembic_guard.invalid_objects"
 IGNORED_TABLES = frozenset({"alembic_version", "alembic_guard_log"})
 
@@ -58,12 +60,6 @@ def setup(plugin: Any) -> None:
     sub.add_autogenerate_comparator(compare_invalid_objects, "schema", "alembic_guard_invalid")
 
 
-def _quote(name: str) -> str:
-    import re
-
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
-
-
 def compare_invalid_objects(autogen_context: Any, upgrade_ops: Any, schemas: set[str | None]) -> Any:
     """Add an ``execute`` operation per INVALID index / NOT VALID constraint (reads pg_catalog)."""
     import sqlalchemy as sa
@@ -90,14 +86,14 @@ def compare_invalid_objects(autogen_context: Any, upgrade_ops: Any, schemas: set
         sname = None if schema == default else schema
         if not autogen_context.run_name_filters(tname, "table", {"schema_name": sname}):
             continue
-        table = _quote(tname) if sname is None else f"{_quote(schema)}.{_quote(tname)}"
+        table = quote_ident(tname) if sname is None else f"{quote_ident(schema)}.{quote_ident(tname)}"
         if what == "index":
             if (schema, tname) in modelled and (schema, name) not in declared:
                 continue  # Alembic proposes drop_index for it already
-            qname = _quote(name) if sname is None else f"{_quote(schema)}.{_quote(name)}"
+            qname = quote_ident(name) if sname is None else f"{quote_ident(schema)}.{quote_ident(name)}"
             sql = f"REINDEX INDEX {qname}"
         else:
-            sql = f"ALTER TABLE {table} VALIDATE CONSTRAINT {_quote(name)}"
+            sql = f"ALTER TABLE {table} VALIDATE CONSTRAINT {quote_ident(name)}"
         upgrade_ops.ops.append(_op_class(ops)(sql))
     return PriorityDispatchResult.CONTINUE
 

@@ -34,8 +34,10 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import GuardError
+from alembic_guard.model import QName, SchemaModel
 from alembic_guard.plan import Plan, plan_directory
 from alembic_guard.render import plan_text
 from alembic_guard.testing import PostgresServer
@@ -127,27 +129,25 @@ def show(proc: subprocess.CompletedProcess[str], limit: int = 40) -> None:
         say(f"   | ... ({len(lines) - limit} more lines)")
 
 
-def row_checksums(url: str, columns: dict[str, list[str]] | None = None) -> dict[str, tuple[list[str], str]]:
-    """Per table: its columns and the md5 of all its rows over those columns.
+def row_checksums(url: str, before: SchemaModel | None = None) -> tuple[SchemaModel, dict[QName, str]]:
+    """The application's tables and the md5 of each one's rows (read-only).
 
-    Pass the result's columns back in after a migration so a column added
-    since (``tasks.project_id``) does not count as a changed row.
+    Pass the model back in after a migration: the sums are then taken over
+    the tables and columns that existed before, so a column added since
+    (``tasks.project_id``) does not count as a changed row.
     """
-    engine = sa.create_engine(url)
+    from alembic_guard.live.snapshot import snapshot
+    from alembic_guard.ops import harness
+
+    engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            insp = sa.inspect(conn)
-            out: dict[str, tuple[list[str], str]] = {}
-            for t in sorted(insp.get_table_names()):
-                if t.startswith("alembic_"):
-                    continue
-                cols = columns[t] if columns else [c["name"] for c in insp.get_columns(t)]
-                row = "ROW(" + ", ".join(f'"{c}"' for c in cols) + ")::text"
-                digest = conn.execute(
-                    sa.text(f"SELECT md5(coalesce(string_agg({row}, ',' ORDER BY {row}), '')) FROM \"{t}\"")
-                ).scalar_one()
-                out[t] = (cols, digest)
-            return out
+            model = before
+            if model is None:
+                model = snapshot(conn, ["public"])
+                # the bookkeeping tables are ours, and guard-adopt / upgrade write to them
+                model.tables = {q: t for q, t in model.tables.items() if not q[1].startswith("alembic_")}
+            return model, harness.row_checksums(conn, model)
     finally:
         engine.dispose()
 
@@ -181,7 +181,7 @@ def alembic_story(server: PostgresServer, sql_dir: Path) -> bool:
             return False
         say("   production: old 0001 (tasks without project_id) + 0002, rows in every table,")
         say("   and schema_migrations claiming 0001 and 0002 are applied.")
-        before = row_checksums(url)
+        tables, before = row_checksums(url)
         for args in (("guard-adopt",), ("upgrade", "head"), ("guard-status",)):
             say(f"   $ alembic {' '.join(args)}")
             proc = alembic(project, url, *args)
@@ -189,8 +189,7 @@ def alembic_story(server: PostgresServer, sql_dir: Path) -> bool:
             if proc.returncode != 0:
                 say(f"   !! exit {proc.returncode}")
                 ok = False
-        after = row_checksums(url, {t: cols for t, (cols, _) in before.items()})
-        kept = all(after.get(t) == value for t, value in before.items())
+        kept = row_checksums(url, tables)[1] == before
         say(f"   rows: {'every pre-existing row kept (md5 per table unchanged)' if kept else 'CHANGED'}")
         ok = ok and kept
         proc = alembic(project, url, "upgrade", "head")

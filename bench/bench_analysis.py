@@ -12,7 +12,10 @@
    and, for comparison, with Python's default collector;
 3. times ``squawk`` (PyPI ``squawk-cli``) linting the same files, passed in
    batches; squawk exits 1 when it reports violations, which is expected;
-4. prints MB/s per stage, the pipeline's MB/s, and the ratio ours / squawk.
+4. prints MB/s per stage, the pipeline's MB/s, and the ratio ours / squawk;
+5. prints the parse floor: pglast's C parser alone, and decoding its JSON
+   with ``json`` and (when installed) ``orjson``, which ``parse_source``
+   prefers.
 
 Times are the best of ``--repeat`` runs, wall clock and CPU (process time for
 us, children's CPU time for squawk): other work on the machine inflates wall

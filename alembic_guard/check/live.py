@@ -26,7 +26,7 @@ from typing import Any
 from alembic_guard import changes as ch
 from alembic_guard.check.static import RevisionRun, finding
 from alembic_guard.errors import ConnectionFailed, UsageError
-from alembic_guard.model import QName, SchemaModel, format_qname
+from alembic_guard.model import DEFAULT_SCHEMA, QName, SchemaModel, format_qname
 from alembic_guard.report.types import (
     DriftItem,
     Finding,
@@ -87,21 +87,30 @@ def check_live(
     expected_models: dict[str, SchemaModel],
     *,
     version_table: str = "alembic_version",
+    version_table_schema: str | None = None,
 ) -> LiveResult:
-    """Run every live check on ``conn`` (read-only)."""
+    """Run every live check on ``conn`` (read-only).
+
+    ``version_table`` / ``version_table_schema``: as env.py passes them to
+    ``context.configure``; the ledger is read from the version table's schema,
+    where the runtime writes it.
+    """
     from alembic.runtime.migration import MigrationContext
 
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
     from alembic_guard.runtime.ledger import Ledger
 
-    mc = MigrationContext.configure(conn, opts={"version_table": version_table})
+    mc = MigrationContext.configure(
+        conn, opts={"version_table": version_table, "version_table_schema": version_table_schema}
+    )
     heads = tuple(sorted(mc.get_current_heads()))
     applied: set[str] = set()
     if heads:
         applied = {str(s.revision) for s in script_dir.revision_map.iterate_revisions(heads, "base")}
     conn.rollback()
     live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
-    ledger = Ledger(conn)
+    live.drop_table(version_table_schema or DEFAULT_SCHEMA, version_table)
+    ledger = Ledger(conn, schema=version_table_schema)
     records = ledger.records() if ledger.exists() else []
     conn.rollback()
 

@@ -18,7 +18,6 @@ import importlib
 import io
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,44 +110,46 @@ def scratch_at_head(config: Any, url: str) -> Iterator[str | None]:
     """A scratch database upgraded to head (dropped afterwards), or ``None`` when it cannot be created.
 
     Needs CREATE DATABASE; runs ``alembic upgrade heads`` in it through the
-    project's own env.py.
+    project's own env.py.  The database is guard-repair's scratch database
+    (:func:`alembic_guard.repair.expected.scratch_database`).
     """
-    from sqlalchemy import create_engine, exc, text
     from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
 
     from alembic import command
+    from alembic_guard.errors import ConnectionFailed
+    from alembic_guard.repair.expected import scratch_database
     from alembic_guard.runtime.runner import URL_ATTR
 
-    name = f"alembic_guard_review_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except exc.DBAPIError:
-        admin.dispose()
-        yield None
-        return
-    scratch = make_url(url).set(database=name).render_as_string(hide_password=False)
+    with contextlib.ExitStack() as stack:
+        try:
+            scratch_url = stack.enter_context(scratch_database(make_url(url)))
+        except ConnectionFailed:  # no CREATE DATABASE privilege (or no server): compare the live database
+            yield None
+            return
+        scratch = scratch_url.render_as_string(hide_password=False)
+        with _pointed_at(config, scratch, URL_ATTR):
+            command.upgrade(config, "heads")
+            yield scratch
+
+
+@contextlib.contextmanager
+def _pointed_at(config: Any, scratch: str, url_attr: str) -> Iterator[None]:
+    """``DATABASE_URL`` and the runtime's URL attribute set to ``scratch`` while the block runs."""
     saved_env = os.environ.get("DATABASE_URL")
-    saved_attr = config.attributes.get(URL_ATTR)
+    saved_attr = config.attributes.get(url_attr)
     try:
         os.environ["DATABASE_URL"] = scratch
-        config.attributes[URL_ATTR] = scratch
-        command.upgrade(config, "heads")
-        yield scratch
+        config.attributes[url_attr] = scratch
+        yield
     finally:
         if saved_env is None:
             os.environ.pop("DATABASE_URL", None)
         else:
             os.environ["DATABASE_URL"] = saved_env
         if saved_attr is None:
-            config.attributes.pop(URL_ATTR, None)
+            config.attributes.pop(url_attr, None)
         else:
-            config.attributes[URL_ATTR] = saved_attr
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            config.attributes[url_attr] = saved_attr
 
 
 def autogenerate_section(config: Any, url: str, metadata: Any) -> Section:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import UsageError
+from alembic_guard.model import DEFAULT_SCHEMA
 
 NAME = "guard-repair"
 HELP = (
@@ -43,6 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="build the expected schema by replaying the revisions instead of in a scratch database",
     )
+    # env.py's context.configure may name another version table; the lock and the ledger follow it,
+    # and only env.py knows it, so it is given here as it is to guard-status
+    parser.add_argument(
+        "--version-table",
+        default="alembic_version",
+        help="as env.py passes it to context.configure (default: alembic_version)",
+    )
+    parser.add_argument(
+        "--version-table-schema",
+        default=None,
+        help="as env.py passes it to context.configure; the ledger lives in that schema too",
+    )
 
 
 def run(config: Any, args: argparse.Namespace) -> int:
@@ -60,8 +73,14 @@ def run(config: Any, args: argparse.Namespace) -> int:
             "sqlalchemy.url",
             hint="export DATABASE_URL=postgresql://user:password@host/dbname",
         )
-    expected = expected_schema(config, url, scratch=False if args.replay else None)
-    live, pending_undo = _read_live(url)
+    live, pending_undo, heads = _read_live(url, args.version_table, args.version_table_schema)
+    # the revisions the database is at, so pending ones are not mistaken for drift
+    expected = expected_schema(
+        config, url, scratch=False if args.replay else None, targets=heads or ("head",)
+    )
+    # a version table of another name is bookkeeping too (the scratch database has one as well)
+    version_table = (args.version_table_schema or DEFAULT_SCHEMA, args.version_table)
+    expected.model.drop_table(*version_table)
     drifts = compare(expected.model, live, compare_expressions=expected.catalog)
     plan = plan_repair(
         drifts,
@@ -85,10 +104,12 @@ def run(config: Any, args: argparse.Namespace) -> int:
         return 0 if plan.empty else 1
     if not plan.steps:
         return 0 if plan.empty else 1
-    result = apply_plan(url, plan, live)
+    result = apply_plan(
+        url, plan, live, version_table=args.version_table, version_table_schema=args.version_table_schema
+    )
     for _, message in result.failed:
         print(f"-- FAILED: {message}")
-    after, _ = _read_live(url)
+    after, _, _ = _read_live(url, args.version_table, args.version_table_schema)
     left = compare(expected.model, after, compare_expressions=expected.catalog)
     print(
         f"-- applied {len(result.done)} of {len(plan.steps)} step(s); "
@@ -99,8 +120,15 @@ def run(config: Any, args: argparse.Namespace) -> int:
     return 0 if not left and result.ok else 1
 
 
-def _read_live(url: str) -> tuple[Any, list[Any]]:
-    """Snapshot (bookkeeping tables left out) and the ledger's failed records (read-only)."""
+def _read_live(
+    url: str, version_table: str, version_table_schema: str | None
+) -> tuple[Any, list[Any], tuple[str, ...]]:
+    """Snapshot (bookkeeping tables left out), the ledger's records and the current heads (read-only).
+
+    The ledger is read where the runtime writes it: next to the version table.
+    """
+    from alembic.runtime.migration import MigrationContext
+
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
     from alembic_guard.runtime.ledger import Ledger
 
@@ -108,9 +136,18 @@ def _read_live(url: str) -> tuple[Any, list[Any]]:
     try:
         with engine.connect() as conn:
             live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
-            ledger = Ledger(conn)
+            live.drop_table(version_table_schema or DEFAULT_SCHEMA, version_table)
+            ledger = Ledger(conn, schema=version_table_schema)
             records = ledger.records() if ledger.exists() else []
+            mc = MigrationContext.configure(
+                conn, opts={"version_table": version_table, "version_table_schema": version_table_schema}
+            )
+            heads = tuple(sorted(mc.get_current_heads()))
             conn.rollback()
+    except sa.exc.DBAPIError as exc:
+        from alembic_guard.check.live import connection_error
+
+        raise connection_error(url, exc) from None
     finally:
         engine.dispose()
-    return live, records
+    return live, records, heads

@@ -31,6 +31,7 @@ from pglast.parser import ParseError, scan
 from pglast.stream import RawStream
 
 from alembic_guard.model import DEFAULT_SCHEMA, SERIAL_TYPES, canonical_type
+from alembic_guard.quoting import quote_ident
 
 __all__ = ["RenderedStatement", "py_str", "render_statement", "sql_block"]
 
@@ -664,12 +665,9 @@ def _execute(sql: str, node: Any | None, autocommit: bool) -> RenderedStatement:
     return RenderedStatement("execute", tuple(up), down, why, autocommit)
 
 
-def _quote(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
-
-
 def _qual(schema: str | None, name: str) -> str:
-    return f"{_quote(schema)}.{_quote(name)}" if schema else _quote(name)
+    # a schema the SQL names is kept, public included: the downgrade names what the upgrade named
+    return f"{quote_ident(schema)}.{quote_ident(name)}" if schema else quote_ident(name)
 
 
 def _raw_inverse(node: Any | None) -> tuple[tuple[str, ...] | None, str | None]:
@@ -683,15 +681,15 @@ def _raw_inverse(node: Any | None) -> tuple[tuple[str, ...] | None, str | None]:
     elif kind == "CreateTableAsStmt" and n.objtype == enums.ObjectType.OBJECT_MATVIEW:
         drop = f"DROP MATERIALIZED VIEW {_qual(n.into.rel.schemaname, n.into.rel.relname)}"
     elif kind == "CreateEnumStmt":
-        drop = f"DROP TYPE {'.'.join(_quote(x) for x in _names(n.typeName))}"
+        drop = f"DROP TYPE {'.'.join(quote_ident(x) for x in _names(n.typeName))}"
     elif kind == "CreateSeqStmt":
         drop = f"DROP SEQUENCE {_qual(n.sequence.schemaname, n.sequence.relname)}"
     elif kind == "CreateSchemaStmt" and not n.schemaElts:
-        drop = f"DROP SCHEMA {_quote(n.schemaname)}"
+        drop = f"DROP SCHEMA {quote_ident(n.schemaname)}"
     elif kind == "CreateExtensionStmt":
-        drop = f"DROP EXTENSION {_quote(n.extname)}"
+        drop = f"DROP EXTENSION {quote_ident(n.extname)}"
     elif kind == "CreateTrigStmt" and not n.replace:
-        drop = f"DROP TRIGGER {_quote(n.trigname)} ON {_qual(n.relation.schemaname, n.relation.relname)}"
+        drop = f"DROP TRIGGER {quote_ident(n.trigname)} ON {_qual(n.relation.schemaname, n.relation.relname)}"
     elif kind == "IndexStmt" and n.idxname:
         drop = f"DROP INDEX {_qual(n.relation.schemaname, n.idxname)}"
     elif kind == "CreateStmt":

@@ -17,6 +17,7 @@ from typing import Any
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import DEFAULT_SCHEMA, Constraint, QName, format_qname
 from alembic_guard.ops.context import Action, GuardContext, OpEvent
+from alembic_guard.quoting import quote_ident, quote_qualified
 
 log = logging.getLogger("alembic_guard.ops")
 
@@ -58,13 +59,11 @@ class Guard:
 
     def quote(self, name: str) -> str:
         """The identifier, quoted when it needs to be (``"`` doubled), so it can never end the statement."""
-        return quote_ident(self.dialect, name)
+        return quote_ident(name)
 
     def table_sql(self, q: QName) -> str:
         """A table's name as SQL: schema-qualified unless it lives in the default schema."""
-        if q[0] == DEFAULT_SCHEMA:
-            return self.quote(q[1])
-        return f"{self.quote(q[0])}.{self.quote(q[1])}"
+        return quote_qualified(q[0], q[1])
 
     def columns_sql(self, names: Sequence[str]) -> str:
         return ", ".join(self.quote(n) for n in names)
@@ -219,20 +218,6 @@ class Guard:
     def find_constraint(self, table: QName, name: str) -> Constraint | None:
         c: Constraint | None = self.model.constraints.get((table[0], table[1], name))
         return c
-
-
-def quote_ident(dialect: Any, name: str) -> str:
-    """``name`` quoted by the dialect's identifier preparer, as plain SQL text.
-
-    For "format" paramstyles the preparer also doubles ``%`` (its output is
-    meant for the driver); that is undone here so offline output is right and
-    :func:`driver_sql` doubles every ``%`` of a statement exactly once.
-    """
-    prep = dialect.identifier_preparer
-    quoted = str(prep.quote(name))
-    if getattr(prep, "_double_percents", False):
-        quoted = quoted.replace("%%", "%")
-    return quoted
 
 
 def driver_sql(dialect: Any, sql: str) -> str:

@@ -326,10 +326,14 @@ def _unique(operations: Any, op: Any, ctx: GuardContext) -> None:
     g.acted("added through a unique index" + (" built concurrently" if concurrent and not reuse else ""))
 
 
-def duplicates_refusal(g: Guard, q: QName, cols: tuple[str, ...], name: str) -> GuardRefused | None:
+def duplicates_refusal(
+    g: Guard, q: QName, cols: tuple[str, ...], name: str, *, what: str = "unique constraint"
+) -> GuardRefused | None:
     """Count value groups of ``cols`` occurring more than once: the refusal, or ``None`` (read-only).
 
-    The one data check of a UNIQUE constraint (operation and run pre-flight alike).
+    The one data check of a UNIQUE constraint (operation and run pre-flight
+    alike; guard-repair's primary keys and unique indexes too: ``what`` names
+    the object that would fail).
     """
     t, key = g.table_sql(q), g.columns_sql(cols)
     # NULLs never collide under UNIQUE, so they are left out of the groups
@@ -347,7 +351,7 @@ def duplicates_refusal(g: Guard, q: QName, cols: tuple[str, ...], name: str) -> 
     )
     return g.refuse(
         f"{total} value group(s) of ({', '.join(cols)}) occur more than once in {format_qname(q)}; "
-        f"unique constraint {name} would fail",
+        f"{what} {name} would fail",
         hint=f"remove or change the duplicate rows ({_FIX_ROWS})",
         details=f"  duplicates: {shown}" + (" ..." if total > SAMPLE_ROWS else ""),
     )

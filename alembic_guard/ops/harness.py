@@ -16,8 +16,9 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from alembic_guard.model import QName, SchemaModel
-from alembic_guard.ops.base import driver_sql, quote_ident
+from alembic_guard.ops.base import driver_sql
 from alembic_guard.ops.context import GUARD_OPTION, GuardContext
+from alembic_guard.quoting import quote_ident
 
 
 @contextlib.contextmanager
@@ -60,11 +61,10 @@ def row_checksums(connection: Any, model: SchemaModel) -> dict[QName, str]:
     Columns added later are left out, so the figure proves the rows that were
     there, with the values they had, are unchanged.
     """
-    d = connection.dialect
     out: dict[QName, str] = {}
     for q, table in sorted(model.tables.items()):
-        t = f"{quote_ident(d, q[0])}.{quote_ident(d, q[1])}"
-        cols = ", ".join(f"r.{quote_ident(d, c.name)}" for c in table.columns) or "1"
+        t = f"{quote_ident(q[0])}.{quote_ident(q[1])}"
+        cols = ", ".join(f"r.{quote_ident(c.name)}" for c in table.columns) or "1"
         sql = (
             f"SELECT coalesce(md5(string_agg(ROW({cols})::text, '|' ORDER BY ROW({cols})::text)), '') "
             f"FROM {t} AS r"

@@ -27,10 +27,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import GuardError, GuardRefused
-from alembic_guard.model import QName, SchemaModel
+from alembic_guard.model import Constraint, QName, SchemaModel, format_qname
 from alembic_guard.ops.base import driver_sql
 from alembic_guard.ops.context import GuardContext, GuardSettings
-from alembic_guard.repair.plan import RepairPlan, RepairStep, qualified, quote_ident
+from alembic_guard.repair.plan import RepairPlan, RepairStep
 
 log = logging.getLogger("alembic_guard.repair")
 
@@ -166,7 +166,7 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
     ):
         _guarded_constraint(conn, ctx, step.fact)
     elif a == "add_constraint" and step.fact is not None and step.fact.kind == "primary_key":
-        _check_primary_key(conn, step.fact)
+        _refuse_bad_rows(conn, ctx, step.fact, nulls=True)
         _autocommit(conn, step.sql)
     elif a == "set_not_null":
         assert step.table is not None
@@ -213,47 +213,37 @@ def _guarded(conn: Connection, ctx: GuardContext, call: Any) -> None:
             raise GuardRefused(event.reason, hint="see the message above")
 
 
-def _duplicates(conn: Connection, table: QName, cols: tuple[str, ...]) -> int:
-    """Groups of equal non-NULL key values (read-only); a unique build would fail on any."""
-    key = ", ".join(quote_ident(c) for c in cols)
-    not_null = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in cols)
-    groups = f"SELECT 1 FROM {qualified(table)} WHERE {not_null} GROUP BY {key} HAVING count(*) > 1"
-    sql = f"SELECT count(*) FROM ({groups}) d"
-    n = int(conn.exec_driver_sql(driver_sql(conn.dialect, sql)).scalar_one())
-    _reset(conn)
-    return n
+def _refuse_bad_rows(conn: Connection, ctx: GuardContext, con: Constraint, *, nulls: bool) -> None:
+    """The guards' own checks for a key built outside them (read-only): duplicate groups, and NULLs
+    when ``nulls``.  A failed unique ``CONCURRENTLY`` build would leave one more INVALID index behind."""
+    from alembic_guard.ops.base import Guard
+    from alembic_guard.ops.columns import nulls_refusal
+    from alembic_guard.ops.constraints import duplicates_refusal
+    from alembic_guard.ops.harness import operations
 
-
-def _check_primary_key(conn: Connection, con: Any) -> None:
-    """NULLs and duplicates first (read-only): a failed CONCURRENTLY build would leave an INVALID index."""
-    cols = tuple(con.columns)
-    nulls_sql = f"SELECT count(*) FROM {qualified(con.table)} WHERE " + " OR ".join(
-        f"{quote_ident(c)} IS NULL" for c in cols
-    )
-    nulls = int(conn.exec_driver_sql(driver_sql(conn.dialect, nulls_sql)).scalar_one())
     _reset(conn)
-    dups = _duplicates(conn, con.table, cols)
-    if nulls or dups:
-        raise GuardRefused(
-            f"add primary key {con.name} on {con.table[1]} ({', '.join(cols)}): {nulls} row(s) with a "
-            f"NULL key and {dups} value group(s) occurring more than once",
-            hint="fix or delete those rows, then run guard-repair again",
-        )
+    refusal = None
+    with operations(conn, ctx, revision="repair", touched=[]) as ops:
+        what = "primary key" if con.kind == "primary_key" else "unique index"
+        g = Guard(ops, ctx, f"add {what}", f"{format_qname(con.table)}.{con.name}")
+        for column in con.columns if nulls else ():
+            refusal = refusal or nulls_refusal(g, con.table, column)
+        refusal = refusal or duplicates_refusal(g, con.table, con.columns, con.name or "", what=what)
+    _reset(conn)
+    ctx.take_events()  # the refusal is raised; a recorded event would be reported twice
+    if refusal is not None:
+        raise refusal
 
 
 def _guarded_index(conn: Connection, ctx: GuardContext, step: RepairStep) -> None:
     ix = step.fact
-    plain = all(_is_plain(c) for c in ix.columns)
-    if ix.unique and plain:
-        # a failed unique CONCURRENTLY build would leave one more INVALID index behind
-        n = _duplicates(conn, ix.table, ix.columns)
-        if n:
-            raise GuardRefused(
-                f"create_index {ix.name}: {n} value group(s) of ({', '.join(ix.columns)}) occur more than "
-                f"once in {ix.table[1]}; the unique index cannot be built",
-                hint="remove or change the duplicate rows, then run guard-repair again",
-            )
-    columns = [c if _is_plain(c) else sa.text(c) for c in ix.columns]
+    table = ctx.model.tables.get(ix.table)
+    names = {c.name for c in table.columns} if table is not None else set()
+    if ix.unique and all(k in names for k in ix.columns):
+        _refuse_bad_rows(conn, ctx, Constraint(ix.name, ix.table, "unique", ix.columns), nulls=False)
+    # a key naming a column of the table is a column (quoted by SQLAlchemy); anything else is
+    # pg_get_indexdef's text of an expression, which needs its parentheses
+    columns = [k if k in names else sa.text(f"({k})") for k in ix.columns]
     kw: dict[str, Any] = {}
     if ix.predicate:
         kw["postgresql_where"] = sa.text(ix.predicate)
@@ -268,12 +258,6 @@ def _guarded_index(conn: Connection, ctx: GuardContext, step: RepairStep) -> Non
             ix.name, ix.table[1], columns, unique=ix.unique, schema=_schema(ix.table), **kw
         ),
     )
-
-
-def _is_plain(key: str) -> bool:
-    import re
-
-    return re.fullmatch(r"[a-z_][a-z0-9_$]*", key) is not None
 
 
 def _guarded_constraint(conn: Connection, ctx: GuardContext, con: Any) -> None:

@@ -20,16 +20,12 @@ Pure: no connection, no filesystem.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pglast import keywords
-
 from alembic_guard.diff import Drift, describe_constraint
 from alembic_guard.model import (
-    DEFAULT_SCHEMA,
     Column,
     Constraint,
     Index,
@@ -40,8 +36,10 @@ from alembic_guard.model import (
     View,
     format_qname,
 )
+from alembic_guard.quoting import quote_ident, quote_literal, quote_qualified
 
-__all__ = ["RepairPlan", "RepairStep", "Unrepaired", "plan_repair", "quote_ident"]
+# quote_ident and qualified stay importable from here (rollback.py uses them)
+__all__ = ["RepairPlan", "RepairStep", "Unrepaired", "plan_repair", "qualified", "quote_ident"]
 
 Action = Literal[
     "create_extension",
@@ -96,28 +94,10 @@ _PHASE: dict[str, int] = {
     "sql": 18,
 }
 
-_NEEDS_QUOTES = (
-    frozenset(keywords.RESERVED_KEYWORDS)
-    | frozenset(keywords.TYPE_FUNC_NAME_KEYWORDS)
-    | frozenset(keywords.COL_NAME_KEYWORDS)
-)
-_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as SQL: bare when PostgreSQL would read it back unchanged, else double-quoted."""
-    if _PLAIN.fullmatch(name) and name not in _NEEDS_QUOTES:
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
 
 def qualified(q: QName) -> str:
     """A relation's name as SQL, schema-qualified unless it is in ``public``."""
-    return quote_ident(q[1]) if q[0] == DEFAULT_SCHEMA else f"{quote_ident(q[0])}.{quote_ident(q[1])}"
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return quote_qualified(q[0], q[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +216,11 @@ class _Planner:
         self.steps: list[RepairStep] = []
         self.skipped: list[Unrepaired] = []
 
+    def index_sql(self, ix: Index) -> str:
+        """``CREATE INDEX CONCURRENTLY``, keys told apart by the table's columns once repaired."""
+        t = self.exp.tables.get(ix.table) or self.live.tables.get(ix.table)
+        return create_index_sql(ix, concurrently=True, columns=_names(t) if t is not None else ())
+
     def skip(self, d: Drift, reason: str) -> None:
         self.skipped.append(Unrepaired(d, reason))
 
@@ -263,7 +248,7 @@ class _Planner:
         owned = {c.name for c in cons}
         for ix in sorted(self.exp.indexes_of(*q), key=lambda i: i.name):
             if ix.name not in owned:
-                sql.append(create_index_sql(ix, concurrently=False))
+                sql.append(create_index_sql(ix, concurrently=False, columns=_names(t)))
         # foreign keys last: a new, empty table has no orphans to check
         sql.extend(add_constraint_sql(c) for c in sorted(cons, key=_con_key) if c.kind == "foreign_key")
         self.add(
@@ -376,7 +361,7 @@ class _Planner:
         self.add(
             d,
             "create_index",
-            [create_index_sql(ix, concurrently=True)],
+            [self.index_sql(ix)],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
             table=ix.table,
             transactional=False,
@@ -391,7 +376,10 @@ class _Planner:
         self.add(
             d,
             "rebuild_index",
-            [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}", create_index_sql(ix, concurrently=True)],
+            [
+                f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}",
+                self.index_sql(ix),
+            ],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
             table=ix.table,
             transactional=False,
@@ -405,7 +393,10 @@ class _Planner:
         self.add(
             d,
             "rebuild_index",
-            [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}", create_index_sql(ix, concurrently=True)],
+            [
+                f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}",
+                self.index_sql(ix),
+            ],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)}; queries using the old index scan until "
             "the new one is built",
             table=ix.table,
@@ -585,7 +576,8 @@ class _Planner:
     def _missing_enum_value(self, d: Drift) -> None:
         enum = d.ref.name.rsplit(".", 1)[0]
         assert d.expected is not None
-        sql = f"ALTER TYPE {qualified((d.ref.schema, enum))} ADD VALUE IF NOT EXISTS {_literal(d.expected)}"
+        value = quote_literal(d.expected)
+        sql = f"ALTER TYPE {qualified((d.ref.schema, enum))} ADD VALUE IF NOT EXISTS {value}"
         # a new enum value cannot be used in the transaction that adds it
         self.add(d, "add_enum_value", [sql], "none on tables (catalog only)", transactional=False)
 
@@ -595,7 +587,7 @@ class _Planner:
         if enum is None:
             self.skip(d, "composite types are not repaired automatically; add them in a revision")
             return
-        values = ", ".join(_literal(v) for v in enum.values)
+        values = ", ".join(quote_literal(v) for v in enum.values)
         self.add(d, "create_type", [f"CREATE TYPE {qualified(q)} AS ENUM ({values})"], "none (catalog only)")
 
     def _missing_sequence(self, d: Drift) -> None:
@@ -629,6 +621,10 @@ def column_sql(c: Column, *, with_not_null: bool = True) -> str:
     if not c.nullable and with_not_null:
         text += " NOT NULL"
     return text
+
+
+def _names(t: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in t.columns)
 
 
 def _con_key(c: Constraint) -> str:
@@ -671,21 +667,29 @@ def create_table_sql(t: Table, constraints: Sequence[Constraint]) -> str:
     return f"CREATE TABLE {qualified(t.qname)} (\n    {body}\n)"
 
 
-def _index_key(k: str) -> str:
-    # catalog keys are bare column names or pg_get_indexdef text (already quoted as needed)
-    return quote_ident(k) if _PLAIN.fullmatch(k) else k
+def index_key_sql(key: str, columns: Collection[str]) -> str:
+    """One key of an index as SQL: a column of the table quoted, anything else an expression.
+
+    ``Index.columns`` holds a column's name as stored (``Up``, ``Weird; Name``)
+    or, for an expression key, ``pg_get_indexdef``'s text of it; only the
+    table's own column names tell the two apart.  An expression is wrapped in
+    parentheses, which PostgreSQL requires for all but a function call.
+    """
+    return quote_ident(key) if key in columns else f"({key})"
 
 
-def create_index_sql(ix: Index, *, concurrently: bool) -> str:
+def create_index_sql(ix: Index, *, concurrently: bool, columns: Collection[str]) -> str:
+    """``CREATE INDEX`` for ``ix``; keys not among ``columns`` (its table's) are expressions."""
     text = (
         f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {'CONCURRENTLY ' if concurrently else ''}"
         f"{quote_ident(ix.name)} ON {qualified(ix.table)}"
     )
     if ix.method != "btree":
         text += f" USING {ix.method}"
-    text += f" ({', '.join(_index_key(k) for k in ix.columns)})"
+    text += f" ({', '.join(index_key_sql(k, columns) for k in ix.columns)})"
     if ix.include:
-        text += f" INCLUDE ({', '.join(_index_key(k) for k in ix.include)})"
+        # INCLUDE takes column names only
+        text += f" INCLUDE ({', '.join(quote_ident(k) for k in ix.include)})"
     if ix.predicate:
         text += f" WHERE {ix.predicate}"
     return text

@@ -356,8 +356,8 @@ def test_a_missing_primary_key_is_checked_and_added_before_the_foreign_key_that_
     out = project.run("guard-repair", "--apply")
     assert out.returncode == 1
     assert (
-        "add primary key users_pkey on users (id): 0 row(s) with a NULL key and 1 value group(s)"
-        in out.stdout
+        "add primary key users.users_pkey (revision repair): 1 value group(s) of (id) occur more than once "
+        "in users; primary key users_pkey would fail" in out.stdout
     )
     text = out.stdout
     assert text.index("ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX") < text.index(
