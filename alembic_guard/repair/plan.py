@@ -673,9 +673,33 @@ def index_key_sql(key: str, columns: Collection[str]) -> str:
     ``Index.columns`` holds a column's name as stored (``Up``, ``Weird; Name``)
     or, for an expression key, ``pg_get_indexdef``'s text of it; only the
     table's own column names tell the two apart.  An expression is wrapped in
-    parentheses, which PostgreSQL requires for all but a function call.
+    parentheses, which PostgreSQL requires for all but a function call, unless
+    the text already is one parenthesized expression (as pg_get_indexdef
+    prints ``(a + b)``).
     """
-    return quote_ident(key) if key in columns else f"({key})"
+    if key in columns:
+        return quote_ident(key)
+    return key if _parenthesized(key) else f"({key})"
+
+
+def _parenthesized(expr: str) -> bool:
+    """Is ``expr`` one ``( ... )`` group?  Parentheses inside '...' and "..." do not count."""
+    if not (expr.startswith("(") and expr.endswith(")")):
+        return False
+    depth, quote = 0, ""
+    for i, ch in enumerate(expr):
+        if quote:
+            # a doubled quote inside a quoted part reads as leaving and re-entering it: same result
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and i < len(expr) - 1:
+                return False
+    return depth == 0 and not quote
 
 
 def create_index_sql(ix: Index, *, concurrently: bool, columns: Collection[str]) -> str:

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import QName, format_qname
 
@@ -147,7 +149,21 @@ def find_refusals(
     try:
         for rev, operation in plan:
             guard_ctx.revision = rev.revision
-            found = data_refusal(operations, operation, guard_ctx)
+            # a savepoint per check: a check PostgreSQL rejects (a CHECK calling a function a
+            # pending revision creates, say) must not abort the transaction Alembic goes on in
+            savepoint = conn.begin_nested()
+            try:
+                found = data_refusal(operations, operation, guard_ctx)
+            except DBAPIError as exc:
+                savepoint.rollback()
+                log.warning(
+                    "data pre-flight: cannot check %s of revision %s now (%s); its operation will",
+                    type(operation).__name__,
+                    rev.revision,
+                    str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                )
+                continue
+            savepoint.commit()
             if found is not None:
                 refusals.append(DataRefusal(rev.revision, rev.path, found[0], found[1]))
     finally:

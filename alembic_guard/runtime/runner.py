@@ -269,6 +269,7 @@ class _Runner:
     _steps_of: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     # the revision that just failed: (record id, revision, model before it, the tables it touches)
     _failed: tuple[int, str, Any, frozenset[Any]] | None = None
+    _checksums: dict[str | None, str | None] = field(default_factory=dict)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -602,7 +603,7 @@ class _Runner:
             PendingRevision(
                 str(step.revision.revision),
                 getattr(step.revision, "path", None),
-                file_checksum(getattr(step.revision, "path", None)),
+                self._checksum(getattr(step.revision, "path", None)),
                 step.migration_fn,
             )
             for step in steps
@@ -619,7 +620,7 @@ class _Runner:
             revision=first.revision,
             direction="upgrade",
             attempt=self.attempts[first.revision],
-            checksum=file_checksum(first.path),
+            checksum=self._checksum(first.path),
             backend_pid=self._backend_pid,
             profile=self.settings.profile,
             policy=self.settings.policy,
@@ -633,6 +634,12 @@ class _Runner:
         self.outcomes.append(RevisionOutcome(first.revision, "upgrade", "failed", 0.0, 1, 0, 0))
         log.error("%s", error.render())
         raise error
+
+    def _checksum(self, path: str | None) -> str | None:
+        """The revision file's checksum, read once per run (data pre-flight and the revision share it)."""
+        if path not in self._checksums:
+            self._checksums[path] = file_checksum(path)
+        return self._checksums[path]
 
     def _ensure_ledger(self) -> Ledger:
         assert self.ledger is not None
@@ -697,7 +704,7 @@ class _Runner:
         def run(**kw: Any) -> None:
             finish_previous = self._finalize_pending(write=False)
             ledger = self._ensure_ledger()
-            checksum = file_checksum(path)
+            checksum = self._checksum(path)
             self.attempts[revision] = self.attempts.get(revision, 0) + 1
             conn = migration_context.connection
             backend_pid = self._backend_pid

@@ -115,3 +115,39 @@ def test_exit_codes_and_masked_connection_error(tmp_path, pg_url):
     assert len(bad.stderr.strip().splitlines()) == 2  # the message and its hint
     garbage = p.run("guard-check", "--database", "nonsense://")
     assert garbage.returncode == 2 and "Traceback" not in garbage.stderr
+
+
+def test_a_custom_version_table_and_the_ledger_next_to_it_are_read(tmp_path, pg_url):
+    from alembic.config import Config
+
+    from alembic_guard.check import static
+    from alembic_guard.check.live import check_live
+
+    p = GuardedProject(tmp_path, pg_url)
+    env_py = p.script_dir / "env.py"
+    default_call = "run_migrations(context, target_metadata=target_metadata)"
+    custom_call = default_call[:-1] + ', version_table="deploy_versions", version_table_schema="ops")'
+    env_py.write_text(env_py.read_text().replace(default_call, custom_call))
+    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    p.add_revision("r2", "r1", 'op.execute("INSERT INTO t (id) VALUES (1), (1)")')
+    _sql(pg_url, "CREATE SCHEMA ops")
+    assert p.run("upgrade", "head").returncode != 0
+
+    script_dir = static.load_script_directory(Config(str(p.ini)))
+    runs = static.render_all(static.ordered_scripts(script_dir), p.root)
+    models = static.check_static(runs, ["r2"], keep_models=True).models
+    engine = create_engine(pg_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            blind = check_live(conn, script_dir, runs, models)
+            seen = check_live(
+                conn, script_dir, runs, models, version_table="deploy_versions", version_table_schema="ops"
+            )
+    finally:
+        engine.dispose()
+    # the defaults find neither the version row nor the ledger: r1 looks pending, r2's failure unseen
+    assert blind.heads == () and not [f for f in blind.findings if f.code == "AG621"]
+    assert seen.heads == ("r1",) and seen.applied == {"r1"}
+    failed = [f for f in seen.findings if f.code == "AG621"]
+    assert len(failed) == 1 and failed[0].revision == "r2" and "SQLSTATE 23505" in failed[0].message
+    assert not [i for i in seen.drift_items if "deploy_versions" in str(i)]

@@ -157,3 +157,4 @@ def test_demo_runs_the_seed_scenario(tmp_path: Path) -> None:
     assert " 8. ok  0001_core_tables_idempotent.sql:29 (moved)" in out
     assert "AG102 0001_core_tables_idempotent.sql:30:" in out  # drifted production: assignee_id
     assert "the throwaway server is stopped" in out
+    assert "rows: every pre-existing row kept (md5 per table unchanged)" in out

@@ -139,3 +139,17 @@ def test_clean_data_passes_and_nothing_pending_checks_nothing(tmp_path, pg_url):
     again = project.run("upgrade", "head")
     assert again.returncode == 0, again.stderr
     assert "data pre-flight" not in again.stderr
+
+
+def test_a_check_the_server_cannot_run_yet_is_left_to_its_operation(tmp_path, pg_url):
+    """The CHECK calls a function an earlier pending revision creates: checked by the op, not refused."""
+    function = (
+        'op.execute("CREATE FUNCTION positive(i integer) RETURNS boolean '
+        'LANGUAGE sql IMMUTABLE AS $$ SELECT i >= 0 $$")'
+    )
+    check = 'op.create_check_constraint("ck_item_positive", "item", "positive(qty)")'
+    project = _project(tmp_path, pg_url, check, second=function)
+    result = project.run("upgrade", "head")
+    assert result.returncode == 0, result.stderr
+    assert "data pre-flight: cannot check CreateCheckConstraintOp of revision d4 now" in result.stderr
+    assert _fetch(pg_url, "SELECT version_num FROM alembic_version") == [("d4",)]

@@ -144,6 +144,23 @@ def test_autocommit_statements() -> None:
     assert not render_statement("CREATE INDEX ix ON t (a)").autocommit
 
 
+INVERSE_CASES = [
+    ("CREATE TYPE \"order\" AS ENUM ('a')", 'DROP TYPE "order"'),
+    ('CREATE VIEW "user" AS SELECT 1 AS one', 'DROP VIEW "user"'),
+    ('CREATE MATERIALIZED VIEW "My View" AS SELECT 1 AS one', 'DROP MATERIALIZED VIEW "My View"'),
+    ('CREATE SEQUENCE app."select"', 'DROP SEQUENCE app."select"'),
+    ('CREATE SCHEMA "Weird; Name"', 'DROP SCHEMA "Weird; Name"'),
+]
+
+
+@pytest.mark.parametrize(("sql", "drop"), INVERSE_CASES, ids=[c[0] for c in INVERSE_CASES])
+def test_generated_downgrade_quotes_reserved_and_odd_names(sql: str, drop: str) -> None:
+    downgrade = render_statement(sql).downgrade
+    assert downgrade is not None
+    [line] = downgrade
+    assert ast.literal_eval(line.removeprefix("op.execute(").removesuffix(")")) == drop
+
+
 def test_plain_integer_key_is_not_serial() -> None:
     code = "\n".join(render_statement("CREATE TABLE t (id integer PRIMARY KEY)").upgrade)
     assert 'sa.Column("id", sa.Integer(), autoincrement=False, nullable=False)' in code

@@ -7,12 +7,14 @@ one ``not repaired: CODE object: reason`` line per drift left alone.
 
 from __future__ import annotations
 
+import pglast
 import pytest
 from test_diff import CASES, models, sections
 
+from alembic_guard import quoting
 from alembic_guard.diff import compare, make_drift
-from alembic_guard.model import Column, ObjRef, SchemaModel, Table, Trigger
-from alembic_guard.repair.plan import RepairPlan, plan_repair, quote_ident
+from alembic_guard.model import Column, Index, ObjRef, SchemaModel, Table, Trigger
+from alembic_guard.repair.plan import RepairPlan, create_index_sql, plan_repair, quote_ident
 
 
 def compact(plan: RepairPlan) -> list[str]:
@@ -96,11 +98,26 @@ def test_steps_follow_dependency_order_whatever_the_drift_order() -> None:
     assert [s.action for s in backward.steps] == [s.action for s in forward.steps]
 
 
-def test_quote_ident() -> None:
-    assert quote_ident("tasks") == "tasks"
-    assert quote_ident("user") == '"user"'
-    assert quote_ident("Mixed") == '"Mixed"'
-    assert quote_ident('we"ird') == '"we""ird"'
+def test_index_keys_are_columns_of_the_table_or_parenthesized_expressions() -> None:
+    # the catalog's keys: column names as stored, pg_get_indexdef's text for expressions
+    ix = Index(
+        "public",
+        "ix",
+        ("public", "t"),
+        ("Weird; Name", "Up", "user", 'lower("Up"::text)', "(a + b)", "(a) + (b)", "('(' || a)"),
+        include=("Up",),
+    )
+    columns = ("Weird; Name", "Up", "user", "a", "b")
+    sql = create_index_sql(ix, concurrently=True, columns=columns)
+    assert sql == (
+        'CREATE INDEX CONCURRENTLY ix ON t ("Weird; Name", "Up", "user", (lower("Up"::text)), (a + b), '
+        "((a) + (b)), ('(' || a)) INCLUDE (\"Up\")"
+    )
+    [stmt] = pglast.parse_sql(sql)  # one statement: the ; inside the name does not end it
+    params = stmt.stmt.indexParams
+    assert [p.name for p in params[:3]] == ["Weird; Name", "Up", "user"]
+    assert all(p.name is None and p.expr is not None for p in params[3:])
+    assert quote_ident is quoting.quote_ident  # repair.plan re-exports the one quoting helper
 
 
 def test_an_unknown_drift_is_left_alone_with_a_reason() -> None:
