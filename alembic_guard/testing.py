@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from alembic_guard.errors import UsageError
+from alembic_guard.quoting import quote_ident
 
 __all__ = ["PostgresServer", "find_bindir"]
 
@@ -248,7 +249,7 @@ class PostgresServer:
                 # template databases can be "in use" for a moment after a test
                 for attempt in range(50):
                     try:
-                        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                        cur.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}")
                         break
                     except Exception as exc:  # psycopg2.errors.ObjectInUse
                         if "being accessed" not in str(exc) or attempt == 49:
@@ -262,7 +263,7 @@ class PostgresServer:
         conn = self._admin()
         try:
             with conn.cursor() as cur:  # type: ignore[attr-defined]
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         finally:
             conn.close()  # type: ignore[attr-defined]
 

@@ -28,6 +28,8 @@ class CheckOptions:
     strict: bool = False
     metadata: str | None = None  # "module:attr"
     review: bool = False  # compute the autogenerate diff (PR review)
+    version_table: str = "alembic_version"  # as env.py passes it to context.configure
+    version_table_schema: str | None = None
 
 
 def collect(config: Any, options: CheckOptions) -> Report:
@@ -77,7 +79,14 @@ def collect(config: Any, options: CheckOptions) -> Report:
             except sa_exc.DBAPIError as exc:
                 raise live.connection_error(url, exc) from None
             with conn:
-                lr = live.check_live(conn, script_dir, runs, result.models)
+                lr = live.check_live(
+                    conn,
+                    script_dir,
+                    runs,
+                    result.models,
+                    version_table=options.version_table,
+                    version_table_schema=options.version_table_schema,
+                )
         finally:
             engine.dispose()
         findings.extend(lr.findings)

@@ -25,6 +25,17 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "markdown", "sarif"), default="text")
+    # only env.py knows a custom version table; given here as to guard-status / guard-repair
+    parser.add_argument(
+        "--version-table",
+        default="alembic_version",
+        help="as env.py passes it to context.configure (default: alembic_version)",
+    )
+    parser.add_argument(
+        "--version-table-schema",
+        default=None,
+        help="as env.py passes it to context.configure; the ledger lives in that schema too",
+    )
     parser.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
     parser.add_argument("--offline", action="store_true", help="static checks only, even with a database URL")
     parser.add_argument("--base", default=None, help="check only the revisions after REV (a PR's new ones)")
@@ -55,6 +66,8 @@ def run(config: Any, args: argparse.Namespace) -> int:
         strict=bool(args.strict),
         metadata=args.metadata,
         review=bool(args.base),
+        version_table=args.version_table,
+        version_table_schema=args.version_table_schema,
     )
     report = collect(config, options)
     docs_url = os.environ.get("ALEMBIC_GUARD_DOCS_URL")

@@ -151,3 +151,8 @@ def test_a_custom_version_table_and_the_ledger_next_to_it_are_read(tmp_path, pg_
     failed = [f for f in seen.findings if f.code == "AG621"]
     assert len(failed) == 1 and failed[0].revision == "r2" and "SQLSTATE 23505" in failed[0].message
     assert not [i for i in seen.drift_items if "deploy_versions" in str(i)]
+
+    # the same through the command line
+    code, report = _check(p, "--version-table", "deploy_versions", "--version-table-schema", "ops")
+    assert code == 1
+    assert [f["revision"] for f in report["findings"] if f["code"] == "AG621"] == ["r2"]
