@@ -43,9 +43,7 @@ def test_waiter_polls_outside_a_transaction_logs_the_holder_and_gives_up(pg_url,
                     # CREATE INDEX CONCURRENTLY; the implicit transaction of the one
                     # statement being executed at the sampled instant is not.
                     row = spy.execute(
-                        text(
-                            "SELECT state LIKE 'idle in transaction%' FROM pg_stat_activity WHERE pid = :p"
-                        ),
+                        text("SELECT state LIKE 'idle in transaction%' FROM pg_stat_activity WHERE pid = :p"),
                         {"p": waiter_pid},
                     ).scalar()
                     in_transaction.append(bool(row))
