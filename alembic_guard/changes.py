@@ -35,39 +35,9 @@ from alembic_guard.model import (
     Table,
     Trigger,
     View,
+    pg_object_name,
 )
 from alembic_guard.sql.statement import AnalyzedStatement
-
-NAMEDATALEN = 64
-
-
-def pg_object_name(name1: str, name2: str | None, label: str | None) -> str:
-    """The name PostgreSQL's ``makeObjectName`` builds: ``name1_name2_label`` ≤ 63 bytes.
-
-    When too long, the longer of ``name1`` / ``name2`` is shortened one byte
-    at a time, exactly as PostgreSQL does, so implicit index, constraint and
-    sequence names match the catalog.  (PostgreSQL appends a digit on a name
-    clash; that case is not modelled.)
-    """
-    b1 = name1.encode()
-    b2 = name2.encode() if name2 is not None else b""
-    overhead = (len(label.encode()) + 1 if label else 0) + (1 if name2 is not None else 0)
-    avail = NAMEDATALEN - 1 - overhead
-    n1, n2 = len(b1), len(b2)
-    while n1 + n2 > avail:
-        if n1 > n2:
-            n1 -= 1
-        else:
-            n2 -= 1
-    # never cut a multibyte character in half
-    s1 = b1[:n1].decode(errors="ignore")
-    out = s1
-    if name2 is not None:
-        out += "_" + b2[:n2].decode(errors="ignore")
-    if label:
-        out += "_" + label
-    return out
-
 
 # --------------------------------------------------------------------------
 # The changes

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -570,24 +570,40 @@ class SchemaModel:
 
 
 def _default_constraint_name(con: Constraint) -> str:
-    """The name PostgreSQL would choose for an unnamed constraint."""
+    """The name PostgreSQL would choose for an unnamed constraint (``ChooseConstraintName``)."""
     table = con.table[1]
-    cols = "_".join(con.columns)
-    suffix = {
-        "primary_key": "pkey",
-        "foreign_key": "fkey",
-        "unique": "key",
-        "check": "check",
-        "exclude": "excl",
-    }[con.kind]
     if con.kind == "primary_key":
-        return f"{table}_pkey"
-    base = f"{table}_{cols}_{suffix}" if cols else f"{table}_{suffix}"
-    return base[:63]
+        return pg_object_name(table, None, "pkey")
+    suffix = {"foreign_key": "fkey", "unique": "key", "check": "check", "exclude": "excl"}[con.kind]
+    return pg_object_name(table, "_".join(con.columns) or None, suffix)
 
 
-def default_index_name(table: str, columns: Iterable[str], unique: bool = False) -> str:
-    """The name PostgreSQL chooses for ``CREATE INDEX ON table (cols)`` (≤ 63 bytes)."""
-    cols = "_".join(c if re.fullmatch(r"[a-z_][a-z0-9_$]*", c) else "expr" for c in columns)
-    suffix = "key" if unique else "idx"
-    return f"{table}_{cols}_{suffix}"[:63]
+NAMEDATALEN = 64
+
+
+def pg_object_name(name1: str, name2: str | None, label: str | None) -> str:
+    """The name PostgreSQL's ``makeObjectName`` builds: ``name1_name2_label`` ≤ 63 bytes.
+
+    When too long, the longer of ``name1`` / ``name2`` is shortened one byte
+    at a time, exactly as PostgreSQL does, so implicit index, constraint and
+    sequence names match the catalog.  (PostgreSQL appends a digit on a name
+    clash; that case is not modelled.)
+    """
+    b1 = name1.encode()
+    b2 = name2.encode() if name2 is not None else b""
+    overhead = (len(label.encode()) + 1 if label else 0) + (1 if name2 is not None else 0)
+    avail = NAMEDATALEN - 1 - overhead
+    n1, n2 = len(b1), len(b2)
+    while n1 + n2 > avail:
+        if n1 > n2:
+            n1 -= 1
+        else:
+            n2 -= 1
+    # never cut a multibyte character in half
+    s1 = b1[:n1].decode(errors="ignore")
+    out = s1
+    if name2 is not None:
+        out += "_" + b2[:n2].decode(errors="ignore")
+    if label:
+        out += "_" + label
+    return out

@@ -10,7 +10,18 @@ import re
 from typing import Any, Literal
 
 from alembic_guard import changes as ch
-from alembic_guard.model import SERIAL_TYPES, Column, Constraint, Index, ObjRef, QName, Sequence, Table, View
+from alembic_guard.model import (
+    NAMEDATALEN,
+    SERIAL_TYPES,
+    Column,
+    Constraint,
+    Index,
+    ObjRef,
+    QName,
+    Sequence,
+    Table,
+    View,
+)
 from alembic_guard.sql.effects_common import Ctx, Node, min_location, strings, sval
 from alembic_guard.sql.effects_select import Scope, read_select, walk
 
@@ -608,6 +619,6 @@ def _index_addition(parts: list[str]) -> str:
         if out:
             out += "_"
         out += p
-        if len(out.encode()) >= ch.NAMEDATALEN:
+        if len(out.encode()) >= NAMEDATALEN:
             break
     return out
