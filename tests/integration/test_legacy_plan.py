@@ -71,7 +71,25 @@ def test_mutual_foreign_keys_run_after_split(pg_url: str) -> None:
 
 @pytest.mark.parametrize("case", ["keeps_order", "ensure_twice", "data_order"])
 def test_fixture_plans_run_on_postgresql(pg_url: str, case: str) -> None:
+    """Every planned step runs, and the database ends with the relations the plan's replay predicts."""
+    from alembic_guard.changes import replay
+    from alembic_guard.live.snapshot import snapshot
+    from alembic_guard.sql.statement import AnalyzedStatement
+
     _run_plan(pg_url, CASES / case)
+    planned = plan_directory(CASES / case)
+    predicted = replay(AnalyzedStatement(s.statement, s.effect) for s in planned.steps)
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            live = snapshot(conn)
+    finally:
+        engine.dispose()
+    assert predicted.tables, case
+    assert set(live.tables) == set(predicted.tables)
+    assert {q: t.column_names() for q, t in live.tables.items()} == {
+        q: t.column_names() for q, t in predicted.tables.items()
+    }
 
 
 PRODUCTION = """
