@@ -21,15 +21,20 @@ from alembic_guard.testing import PostgresServer
 pytestmark = pytest.mark.db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
-CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected").is_dir())
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "alembic"
+# the example app (taskboard) is its own fixture: legacy SQL and committed revisions
+DIRS = {p.name: (p / "sql", p / "expected") for p in FIXTURES.iterdir() if (p / "expected").is_dir()}
+DIRS["taskboard"] = (EXAMPLE_APP / "legacy_sql", EXAMPLE_APP / "versions")
+CASES = sorted(DIRS)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_golden_revisions_build_the_sql_schema(case: str, tmp_path: Path, pg_server: PostgresServer) -> None:
     with pg_server.database() as url_sql, pg_server.database() as url_alembic:
-        apply_planned_sql(url_sql, FIXTURES / case / "sql")
+        sql, expected_revisions = DIRS[case]
+        apply_planned_sql(url_sql, sql)
         cfg = make_env(tmp_path, url_alembic)
-        for f in sorted((FIXTURES / case / "expected").glob("*.py")):
+        for f in sorted(expected_revisions.glob("*.py")):
             shutil.copy(f, tmp_path / "env" / "versions" / f.name)
         command.upgrade(cfg, "head")
         expected = live(url_sql)

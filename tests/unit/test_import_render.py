@@ -1,7 +1,9 @@
 """guard-import's code generation, as data: SQL fixtures in, golden revision files out.
 
 Each ``tests/fixtures/import/<case>/sql`` directory is planned and rendered;
-the revision files must equal ``<case>/expected`` byte for byte.  After an
+the revision files must equal ``<case>/expected`` byte for byte.  The
+``taskboard`` case is the example application itself: ``alembic/legacy_sql``
+rendered must equal the committed ``alembic/versions``.  After an
 intended change, rewrite them with::
 
     ALEMBIC_GUARD_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_import_render.py
@@ -23,12 +25,24 @@ from alembic_guard.importer.render import escape_binds, render_statement, sql_bl
 from alembic_guard.plan import plan_directory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "import"
-CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir())
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "alembic"
+CASES = sorted([p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir()] + ["taskboard"])
+
+
+def sql_dir(case: str) -> Path:
+    """The example app (taskboard) is its own fixture: its legacy SQL and its committed revisions."""
+    return EXAMPLE_APP / "legacy_sql" if case == "taskboard" else FIXTURES / case / "sql"
+
+
+def expected_dir_of(case: str) -> Path:
+    return EXAMPLE_APP / "versions" if case == "taskboard" else FIXTURES / case / "expected"
+
+
 UPDATE = os.environ.get("ALEMBIC_GUARD_UPDATE_GOLDEN") == "1"
 
 
 def generate(case: str) -> dict[str, str]:
-    plan = plan_directory(FIXTURES / case / "sql")
+    plan = plan_directory(sql_dir(case))
     assert plan.ok, [p.render() for p in plan.problems]
     return {spec.filename: module_text(spec) for spec in build_revisions(plan.steps)}
 
@@ -36,7 +50,7 @@ def generate(case: str) -> dict[str, str]:
 @pytest.mark.parametrize("case", CASES)
 def test_golden_revisions(case: str) -> None:
     got = generate(case)
-    expected_dir = FIXTURES / case / "expected"
+    expected_dir = expected_dir_of(case)
     if UPDATE:
         expected_dir.mkdir(exist_ok=True)
         for old in expected_dir.glob("*.py"):
@@ -69,7 +83,7 @@ def test_generated_revisions_are_valid_chained_python(case: str) -> None:
 
 
 def test_seed_interleaving_splits_files_into_explicit_revisions() -> None:
-    titles = [spec.title for spec in build_revisions(plan_directory(FIXTURES / "taskboard" / "sql").steps)]
+    titles = [spec.title for spec in build_revisions(plan_directory(sql_dir("taskboard")).steps)]
     assert titles == [
         "0001_core_tables_idempotent.sql statements 1–3, 5 of 5",
         "0002_comments.sql (2 statements)",
@@ -81,7 +95,7 @@ def test_seed_interleaving_splits_files_into_explicit_revisions() -> None:
 
 
 def test_skipped_files_chain_after_the_given_head() -> None:
-    steps = plan_directory(FIXTURES / "taskboard" / "sql").steps
+    steps = plan_directory(sql_dir("taskboard")).steps
     all_specs = build_revisions(steps)
     later = build_revisions(steps, skip_files={"0001_core_tables_idempotent.sql"}, head="abc")
     assert [s.down_revision for s in later][:1] == ["abc"]
