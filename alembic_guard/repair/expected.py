@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.model import ObjRef, SchemaModel
+from alembic_guard.quoting import quote_ident
 
 log = logging.getLogger("alembic_guard")
 
@@ -102,15 +103,23 @@ def expected_schema(
     return Expected(_replayed(config, targets), "replay")
 
 
-def current_revisions(url: URL, version_table: str = "alembic_version") -> tuple[str, ...]:
-    """The revisions in the database's version table; ``()`` when there is none (read-only)."""
+def current_revisions(
+    url: URL, version_table: str = "alembic_version", version_table_schema: str | None = None
+) -> tuple[str, ...]:
+    """The revisions in the database's version table; ``()`` when there is none (read-only).
+
+    Alembic's own reader, so the table name and schema are quoted and found
+    exactly as ``alembic upgrade`` finds them.
+    """
+    from alembic.runtime.migration import MigrationContext
+
     engine = _engine(url)
     try:
         with engine.connect() as conn:
-            if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": version_table}).scalar() is None:
-                return ()
-            rows = conn.exec_driver_sql(f"SELECT version_num FROM {version_table} ORDER BY 1").all()
-            return tuple(str(r[0]) for r in rows)
+            mc = MigrationContext.configure(
+                conn, opts={"version_table": version_table, "version_table_schema": version_table_schema}
+            )
+            return tuple(sorted(mc.get_current_heads()))
     except sa.exc.DBAPIError as exc:
         raise _connection_failed(url, exc) from None
     finally:
@@ -155,7 +164,7 @@ def scratch_database(url: URL) -> Iterator[URL]:
     """A fresh database next to ``url``'s, dropped afterwards (even after an error)."""
     name = scratch_name(url.database or "postgres")
     engine = _engine(url)
-    quoted = '"' + name.replace('"', '""') + '"'
+    quoted = quote_ident(name)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")  # left by a killed run of this pid

@@ -19,14 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import alembic_guard
+from alembic_guard.quoting import quote_ident
 
 LEDGER_TABLE = "alembic_guard_log"
 
 STATUSES = ("running", "succeeded", "failed", "rolled_back", "abandoned")
-
-
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +79,7 @@ class Ledger:
         self.conn = conn
         self.schema = schema
         self.table = table
-        self.qualified = (f"{_quote(schema)}." if schema else "") + _quote(table)
+        self.qualified = (f"{quote_ident(schema)}." if schema else "") + quote_ident(table)
         # built once: a run sends these for every revision, and text() parses its SQL for binds
         self._insert_sql = f"""
                 INSERT INTO {self.qualified}

@@ -40,6 +40,7 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import GuardError, UsageError
+from alembic_guard.quoting import quote_ident
 from alembic_guard.runtime.config import RuntimeSettings, load_settings
 from alembic_guard.runtime.ledger import Ledger, application_name
 from alembic_guard.runtime.lock import AdvisoryLock, lock_key
@@ -828,7 +829,7 @@ def _current_heads(
     ``None`` when there is no version table.  ``known_to_exist`` skips the
     existence check (a table dropped since is read as "no version table").
     """
-    name = (f'"{schema}".' if schema else "") + f'"{version_table}"'
+    name = (quote_ident(schema) + "." if schema else "") + quote_ident(version_table)
     if (
         not known_to_exist
         and not conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar()
