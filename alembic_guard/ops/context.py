@@ -10,6 +10,9 @@ The context holds the in-memory :class:`SchemaModel` the guards decide from.
 It is (re)loaded from the catalog once per revision for the tables that
 revision touches, in one batched call, and kept current inside the revision by
 each operation's effect, so deciding an operation never queries the catalog.
+With :attr:`GuardContext.carry_current` (the guarded runtime) a table read
+earlier in the run is not read again while nothing but guarded operations has
+changed it since: see :meth:`GuardContext.begin_revision`.
 """
 
 from __future__ import annotations
@@ -62,6 +65,14 @@ class GuardContext:
     connection), so a revision's transaction needs no ``SET LOCAL`` of its own:
     :meth:`begin_revision` marks it as done, saving a round trip per revision."""
 
+    carry_current: bool = False
+    """Keep tables read earlier in the run instead of reading them again per revision.
+
+    Sound only when every change to them since went through the guarded
+    operations (which update the model as they act) while the migration lock
+    kept other runs out; whoever sets it calls :meth:`forget` after anything
+    else ran (the guarded runtime does, after SQL it could not follow)."""
+
     def __init__(self, settings: GuardSettings | None = None, model: SchemaModel | None = None):
         # importing the registry here makes "a GuardContext exists" imply
         # "the replaced operations are installed"
@@ -72,7 +83,11 @@ class GuardContext:
         self.model = model if model is not None else SchemaModel()
         self.events: list[OpEvent] = []
         self.revision: str | None = None
-        # tables whose state (present or absent) the model knows; a model handed
+        # guarded operations running now (nested: a guarded execute calls others); a
+        # statement sent while it is 0 came from outside the guards
+        self.active_ops = 0
+        # tables whose state (present or absent) the model holds as the catalog
+        # showed it, changed since only by the guarded operations; a model handed
         # in, or a full snapshot, is taken as the whole truth
         self._known: set[QName] = set()
         self._complete = model is not None
@@ -84,28 +99,41 @@ class GuardContext:
 
     def begin_revision(
         self, revision: str | None, connection: Any, touched: Iterable[QName] | None = None
-    ) -> None:
-        """Start a revision: refresh the model for the tables it touches.
+    ) -> frozenset[QName]:
+        """Start a revision: refresh the model for the tables it touches; return those read.
 
-        Reads the catalog (read-only, one round trip: :func:`live.snapshot.refresh`).  ``touched=None``
-        takes a full snapshot when the model is still empty.  ``connection``
-        may be ``None`` (offline ``--sql``): nothing is read.
+        Reads the catalog (read-only, one round trip: :func:`live.snapshot.refresh`).  With
+        :attr:`carry_current`, only the touched tables the model does not hold
+        as they are (never read, or :meth:`forget` called since) are read, and
+        often none.  ``touched=None`` takes a full snapshot when the model is
+        still empty.  ``connection`` may be ``None`` (offline ``--sql``): nothing is read.
         """
         self.revision = revision
         self._timeout_tx = None
         if connection is None:
-            return
+            return frozenset()
         if self.session_timeouts:
             self._timeout_tx = connection.get_transaction()
         if touched is None:
             if self.model.is_empty() and not self._complete:
                 self.model = _snapshot(connection)
                 self._complete = True
-            return
-        names = sorted(set(touched))
+            return frozenset()
+        wanted = set(touched)
+        if self.carry_current:
+            wanted.difference_update(self._known)
+        names = sorted(wanted)
         if names:
             _refresh(self.model, connection, names)
             self._known.update(names)
+        return frozenset(names)
+
+    def forget(self) -> None:
+        """The catalog may differ from the model now (SQL the guards could not follow ran).
+
+        Every table is read again before a guard next decides on it.
+        """
+        self._known.clear()
 
     def ensure_loaded(self, connection: Any, tables: Iterable[QName]) -> None:
         """Load tables the model has never seen, all in one batched call (read-only)."""

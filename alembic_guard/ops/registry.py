@@ -34,7 +34,11 @@ def _replacement(guarded: GuardedImpl, original: Impl) -> Impl:
         ctx = guard_context(operations.migration_context)
         if ctx is None:
             return original(operations, operation)
-        return guarded(operations, operation, ctx, original)
+        ctx.active_ops += 1
+        try:
+            return guarded(operations, operation, ctx, original)
+        finally:
+            ctx.active_ops -= 1
 
     impl._alembic_guard = True  # type: ignore[attr-defined]
     impl.__name__ = f"guarded_{getattr(guarded, '__name__', 'op')}"

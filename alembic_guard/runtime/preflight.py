@@ -242,27 +242,30 @@ def preflight_revision(
     guard_ctx: Any,
     policy: str,
     checksum: str | None = None,
-) -> set[QName] | None:
-    """Check one revision before it runs; return the tables it touches (``None``: unknown).
+) -> tuple[set[QName], frozenset[QName]] | None:
+    """Check one revision before it runs: (the tables it touches, those read now); ``None``: unknown.
 
     Reads the catalog for those tables only (one round trip, through the
-    guard context when there is one).  Raises :class:`GuardRefused` under
-    ``strict`` when a requirement fails; nothing has run at that point.
+    guard context when there is one; none when the context holds them all
+    as they are, see :meth:`GuardContext.begin_revision`).  Raises
+    :class:`GuardRefused` under ``strict`` when a requirement fails; nothing
+    has run at that point.
     """
     found = analyze_revision(revision, path, migration_fn, checksum)
     if found is None:
         return None
     analyzed, touched = found
     if guard_ctx is not None:
-        guard_ctx.begin_revision(revision, connection, touched)
+        read = guard_ctx.begin_revision(revision, connection, touched)
         model = guard_ctx.model
     else:
         from alembic_guard.live.snapshot import snapshot
 
+        read = frozenset(touched)
         model = snapshot(connection, tables=sorted(touched)) if touched else SchemaModel()
     problems = check(analyzed, model)
     if not problems:
-        return touched
+        return touched, read
     where = os.path.basename(path) if path else revision
     lines = "\n".join(f"  - {p.describe()}" for p in problems)
     if policy == "strict":
@@ -282,4 +285,4 @@ def preflight_revision(
         len(problems),
         lines,
     )
-    return touched
+    return touched, read

@@ -227,7 +227,7 @@ def test_seed_scenario_create_table_reconciles_before_the_index(
 ) -> None:
     """The 502 of the seed: an idempotent create_table met an older table, then an index on a
     column only a later migration added.  Guarded, the table gains the column first."""
-    caplog.set_level(logging.INFO, logger="alembic_guard.ops")
+    caplog.set_level(logging.DEBUG, logger="alembic_guard.ops")
     ctx = GuardContext()
     with operations(conn, ctx) as op:
         op.create_table(

@@ -47,27 +47,76 @@ def _project(tmp_path: Path, url: str) -> GuardedProject:
     return project
 
 
+def _refreshes(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.startswith("EXECUTE alembic_guard_relations_detailed")]
+
+
 @pytest.mark.db
-def test_each_revision_refreshes_its_tables_in_one_round_trip(
+def test_tables_are_read_once_per_run_while_only_guarded_operations_change_them(
     tmp_path: Path, pg_url: str, statements: list[str]
 ) -> None:
     project = _project(tmp_path, pg_url)
+    # raw SQL: its changes reach the model through the analysis, not the catalog, so the
+    # revision after it reads what it touches again
+    project.add_revision("r5", "r4", 'op.add_column("seen", sa.Column("w", sa.Integer))')
     result = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev", lock_timeout="2s")
-    assert result.applied == ("r1", "r2", "r3", "r4")
+    assert result.applied == ("r1", "r2", "r3", "r4", "r5")
 
-    refreshes = [s for s in statements if s.startswith("EXECUTE alembic_guard_relations_detailed")]
+    # one read of every table the run touches before the first revision, one more for r5
+    refreshes = _refreshes(statements)
     prepares = [s for s in statements if s.startswith("PREPARE alembic_guard_relations_detailed")]
-    assert (len(refreshes), len(prepares)) == (4, 1)
+    assert (len(refreshes), len(prepares)) == (2, 1)
     # no Inspector reflection, no per-kind catalog queries, no SET LOCAL per transaction ...
     assert not [s for s in statements if "pg_catalog.pg_constraint.conname" in s or "SET LOCAL" in s]
     # ... yet the guarded statements ran under the configured lock_timeout (set for the session)
     with sa.create_engine(pg_url).connect() as conn:
         assert conn.exec_driver_sql("SELECT v FROM seen").scalar() in ("2s", "2000ms")
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "r4"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "r5"
         assert conn.exec_driver_sql("SELECT to_regclass('t_c_ix') IS NOT NULL").scalar()
-    # the refresh saw what the earlier revisions made: r3 found column c and built its index
+        assert (
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = 'seen'::regclass AND attname = 'w'"
+            ).scalar()
+            == 1
+        )
+    # the model carried what the earlier revisions made: r3 found column c and built its index
     r3 = next(r for r in result.revisions if r.revision == "r3")
     assert (r3.ops_done, r3.ops_skipped, r3.debts) == (1, 0, ())
+    assert result.retries == 0
+
+
+@pytest.mark.db
+def test_a_schema_change_outside_the_run_is_caught_by_a_fresh_read_and_one_retry(
+    tmp_path: Path, pg_url: str, statements: list[str]
+) -> None:
+    """Between two revisions another session adds the column the next revision adds.
+
+    The model carried from the run's first read does not have it, so the
+    guarded ADD COLUMN is sent, PostgreSQL refuses it (42701), the revision
+    rolls back, and the runner reads the catalog again and retries once: the
+    guard then finds the column and skips it.
+    """
+    project = GuardedProject(tmp_path / "proj", pg_url)
+    project.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    outside = (
+        "if not op.get_context().as_sql:  # not while the pre-flight renders it offline\n"
+        f"        with sa.create_engine({pg_url!r}).connect() as other:\n"
+        '            other.exec_driver_sql("ALTER TABLE t ADD COLUMN c integer")\n'
+        "            other.commit()"
+    )
+    project.add_revision("r2", "r1", outside)
+    project.add_revision("r3", "r2", 'op.add_column("t", sa.Column("c", sa.Integer))')
+    result = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev")
+
+    assert result.heads_after == ("r3",) and result.retries == 1
+    r3 = [r for r in result.revisions if r.revision == "r3"]
+    assert [r.status for r in r3] == ["failed", "succeeded"]
+    assert (r3[-1].ops_done, r3[-1].ops_skipped) == (0, 1)
+    with sa.create_engine(pg_url).connect() as conn:
+        ledger = conn.exec_driver_sql(
+            "SELECT status, sqlstate FROM alembic_guard_log WHERE revision = 'r3' ORDER BY id"
+        ).all()
+    assert [tuple(row) for row in ledger] == [("failed", "42701"), ("succeeded", None)]
 
 
 @pytest.mark.db
