@@ -7,7 +7,7 @@ The environment enables the guards by passing a :class:`GuardContext` to
 own implementations unchanged.
 
 The context holds the in-memory :class:`SchemaModel` the guards decide from.
-It is (re)loaded from the catalog once per revision for the tables that
+It is (re)loaded from the catalog before a revision for the tables that
 revision touches, in one batched call, and kept current inside the revision by
 each operation's effect, so deciding an operation never queries the catalog.
 With :attr:`GuardContext.carry_current` (the guarded runtime) a table read

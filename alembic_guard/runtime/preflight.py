@@ -2,9 +2,11 @@
 
 The revision's ``upgrade()`` is rendered offline (a ``--sql`` MigrationContext
 writing to a buffer, so nothing reaches the database), the SQL is analyzed
-into effects, the live model is refreshed for exactly the tables it touches,
-and every relation / column it requires must exist in the database or be
-provided by an earlier statement of the same revision.  ``strict`` refuses
+into effects, the live model is brought up to date for exactly the tables it
+touches (read from the catalog unless the run's guard context holds them as
+they are: :meth:`GuardContext.begin_revision`), and every relation / column
+it requires must exist in the database or be provided by an earlier
+statement of the same revision.  ``strict`` refuses
 the revision; ``lenient`` logs and lets the guarded operations skip (and
 record a debt for) what cannot apply.
 """

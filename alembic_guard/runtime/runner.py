@@ -14,7 +14,13 @@ offline (``--sql``) mode it renders SQL as Alembic would.  Online it:
    revision's ``upgrade()``, then ``succeeded`` once Alembic has committed it
    — or ``failed`` with SQLSTATE, message, statement and its position;
 4. re-runs a revision that failed on ``lock_not_available`` (55P03) with
-   backoff, at most ``retries`` times.
+   backoff, at most ``retries`` times, and once, at once, a revision whose
+   carried model PostgreSQL contradicted (:data:`CATALOG_CONFLICTS`).
+
+The tables the pending revisions touch are read once, before the first
+(``_preload``), and carried from revision to revision while only guarded
+operations change them; after SQL the guards could not follow they are read
+again (``GuardContext.forget``).
 
 Statements run inside ``autocommit_block()`` commit on their own; each one is
 recorded in the ledger as it completes, and a later attempt of the same
