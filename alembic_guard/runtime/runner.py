@@ -559,8 +559,9 @@ class _Runner:
                         self._conflict_retried.add(failed)
                         self.retries += 1
                         log.warning(
-                            "revision %s: SQLSTATE %s on a table read earlier in this run: the schema "
-                            "changed outside it; reading the catalog again and retrying the revision once",
+                            "revision %s: SQLSTATE %s on a table carried from an earlier read in this run: "
+                            "the schema may have changed outside it; reading the catalog again and retrying "
+                            "the revision once",
                             failed,
                             code,
                         )
