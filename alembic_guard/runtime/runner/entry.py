@@ -1,0 +1,97 @@
+"""The ``env.py`` entry: ``run_migrations(context)`` and the autogenerate defaults it applies."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from alembic_guard.runtime.config import load_settings
+from alembic_guard.runtime.runner.results import RunResult
+from alembic_guard.runtime.runner.run import Runner
+from alembic_guard.runtime.runner.session import resolve_url
+
+SETTINGS_ATTR = "alembic_guard.settings"
+RESULT_ATTR = "alembic_guard.result"
+
+
+AUTOGENERATE_PLUGINS = ("alembic.autogenerate.*", "alembic_guard.*")
+"""Alembic's own comparators and alembic_guard's (INVALID indexes, NOT VALID constraints)."""
+
+
+def _bookkeeping_names() -> frozenset[str]:
+    from alembic_guard.runtime.ledger import LEDGER_TABLE
+
+    return frozenset({LEDGER_TABLE, f"{LEDGER_TABLE}_id_seq"})
+
+
+def autogenerate_defaults(configure_kw: dict[str, Any]) -> dict[str, Any]:
+    """``configure_kw`` with what autogenerate and ``alembic check`` need next to the ledger.
+
+    Adds ``autogenerate_plugins`` (:data:`AUTOGENERATE_PLUGINS`) unless given,
+    and wraps ``include_name`` / ``include_object`` (the user's own, if any, is
+    still asked) so that the ledger table ``alembic_guard_log`` and its sequence
+    are never compared: it is not in the application's metadata, and without
+    this every ``alembic check`` would propose dropping it.  Pure.
+    """
+    kw = dict(configure_kw)
+    kw.setdefault("autogenerate_plugins", list(AUTOGENERATE_PLUGINS))
+    hidden = _bookkeeping_names()
+    user_name = kw.get("include_name")
+    user_object = kw.get("include_object")
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if name in hidden:
+            return False
+        return True if user_name is None else bool(user_name(name, type_, parent_names))
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        table = getattr(obj, "table", None)
+        if name in hidden or getattr(table, "name", None) in hidden:
+            return False
+        return True if user_object is None else bool(user_object(obj, name, type_, reflected, compare_to))
+
+    kw["include_name"] = include_name
+    kw["include_object"] = include_object
+    return kw
+
+
+def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: Any) -> RunResult | None:
+    """Run the command's migrations with lock, ledger, pre-flight and guards: the whole ``env.py``.
+
+    ``context`` is ``alembic.context``; extra keywords go to
+    ``context.configure`` (e.g. ``version_table_schema``), with the defaults
+    of :func:`autogenerate_defaults` (your ``include_name`` / ``include_object``
+    are still called; the ledger table is hidden from autogenerate).  Offline mode
+    renders SQL (one ``BEGIN``/``COMMIT`` per revision).  Online mode takes the
+    migration lock, so it blocks while another run migrates this database.
+    """
+    # ``alembic.context`` is a module proxy; the EnvironmentContext behind it holds the command's options.
+    context = getattr(context, "_proxy", None) or context
+    configure_kw = autogenerate_defaults(configure_kw)
+    config = context.config
+    if context.is_offline_mode():
+        url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url") or "postgresql://"
+        context.configure(
+            url=url,
+            target_metadata=target_metadata,
+            literal_binds=True,
+            dialect_opts={"paramstyle": "named"},
+            transaction_per_migration=True,
+            **configure_kw,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return None
+    settings = config.attributes.get(SETTINGS_ATTR)
+    if settings is None:
+        settings = load_settings(ini_path=config.config_file_name)
+    engine = create_engine(resolve_url(config), poolclass=NullPool)
+    try:
+        result = Runner(context, engine, settings, target_metadata, dict(configure_kw)).run()
+    finally:
+        engine.dispose()
+    config.attributes[RESULT_ATTR] = result
+    return result

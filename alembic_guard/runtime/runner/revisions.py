@@ -1,0 +1,315 @@
+"""Each revision of the run: the steps Alembic plans are wrapped with pre-flight, ledger record and tracking.
+
+``wrap_fn`` is where the run sees the whole list of pending revisions
+before the first one runs (tables read once, data pre-flight); ``wrap_step``
+runs one revision: a ``running`` record, pre-flight, ``upgrade()``, and
+``failed`` on error; its success is recorded once Alembic has committed it
+(``finalize_pending``, at the start of the next step or at the end).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from alembic_guard.runtime.runner.results import RevisionOutcome, first_line, sqlstate_of
+from alembic_guard.runtime.runner.resume import StatementTracker, followed
+
+if TYPE_CHECKING:
+    from alembic_guard.runtime.runner.run import Runner
+
+log = logging.getLogger("alembic_guard")
+
+
+@dataclass
+class Pending:
+    record_id: int
+    revision: str
+    direction: str
+    started: float
+    ops_done: int
+    ops_skipped: int
+    ops_total: int | None
+    debts: list[dict[str, Any]]
+    events: dict[str, Any]
+
+
+def wrap_fn(runner: Runner, original_fn: Callable[..., Any]) -> Callable[..., Any]:
+    from alembic.runtime.migration import RevisionStep
+
+    def fn(heads: Any, migration_context: Any) -> list[Any]:
+        steps = list(original_fn(heads, migration_context))
+        upgrades = [s for s in steps if isinstance(s, RevisionStep) and s.is_upgrade]
+        if upgrades and runner.settings.preflight and runner.guard_ctx is not None:
+            preload(runner, upgrades, migration_context)
+            data_preflight(runner, upgrades, migration_context)
+        for step in steps:
+            if isinstance(step, RevisionStep):
+                step.migration_fn = wrap_step(runner, step, migration_context)
+        return steps
+
+    return fn
+
+
+def preload(runner: Runner, steps: list[Any], migration_context: Any) -> None:
+    """Read every table the pending revisions touch, in one catalog query, before the first runs.
+
+    Renders and analyzes each pending revision (cached: the per-revision
+    pre-flight reuses it).  The guard context then carries each table from
+    revision to revision while only guarded operations change it, instead
+    of reading it again before each revision (see ``wrap_step``).
+    """
+    from alembic_guard.runtime.preflight import analyze_revision
+
+    tables: set[Any] = set()
+    for step in steps:
+        path = getattr(step.revision, "path", None)
+        found = analyze_revision(str(step.revision.revision), path, step.migration_fn, runner.checksum(path))
+        if found is not None:
+            tables.update(found[1])
+    if tables:
+        runner.guard_ctx.ensure_loaded(migration_context.connection, tables)
+
+
+def data_preflight(runner: Runner, steps: list[Any], migration_context: Any) -> None:
+    """Refuse the whole run, before its first revision, when the data breaks a pending constraint.
+
+    Runs the guarded operations' data checks (read-only) on the migration
+    connection; see :mod:`.data_preflight`.  A refusal is recorded in the
+    ledger against the revision that holds the first failing constraint.
+    """
+    from alembic_guard.runtime.data_preflight import PendingRevision, find_refusals, refusal_error
+
+    pending = [
+        PendingRevision(
+            str(step.revision.revision),
+            getattr(step.revision, "path", None),
+            runner.checksum(getattr(step.revision, "path", None)),
+            step.migration_fn,
+        )
+        for step in steps
+    ]
+    refusals = find_refusals(pending, migration_context, runner.guard_ctx)
+    if not refusals:
+        return
+    error = refusal_error(refusals)
+    first = refusals[0]
+    ledger = runner.ensure_ledger()
+    runner.attempts[first.revision] = runner.attempts.get(first.revision, 0) + 1
+    record_id = ledger.start(
+        run_id=runner.run_id,
+        revision=first.revision,
+        direction="upgrade",
+        attempt=runner.attempts[first.revision],
+        checksum=runner.checksum(first.path),
+        backend_pid=runner.backend_pid,
+        profile=runner.settings.profile,
+        policy=runner.settings.policy,
+    )
+    ledger.finish(
+        record_id,
+        status="failed",
+        error=error.message[:2000],
+        events={"data_preflight": [r.error.message for r in refusals]},
+    )
+    runner.outcomes.append(RevisionOutcome(first.revision, "upgrade", "failed", 0.0, 1, 0, 0))
+    log.error("%s", error.render())
+    raise error
+
+
+def finalize_pending(runner: Runner, *, write: bool = True) -> dict[str, Any] | None:
+    """The previous revision's transaction has committed: record its success.
+
+    With ``write=False`` the ledger update is returned (for :meth:`Ledger.start`
+    to send in the same round trip) instead of sent.
+    """
+    p, runner.pending = runner.pending, None
+    if p is None:
+        return None
+    duration = time.monotonic() - p.started
+    finish: dict[str, Any] = {
+        "record_id": p.record_id,
+        "status": "succeeded",
+        "ops_done": p.ops_done,
+        "ops_skipped": p.ops_skipped,
+        "ops_total": p.ops_total,
+        "debts": p.debts,
+        "events": p.events,
+    }
+    if write:
+        runner.ensure_ledger().finish(**finish)
+    runner.outcomes.append(
+        RevisionOutcome(
+            p.revision,
+            p.direction,
+            "succeeded",
+            duration,
+            runner.attempts.get(p.revision, 1),
+            p.ops_done,
+            p.ops_skipped,
+            tuple(p.debts),
+        )
+    )
+    extra = f", {len(p.debts)} debt(s) recorded" if p.debts else ""
+    log.info(
+        "%s %s in %.0f ms (%d op(s), %d skipped%s)",
+        "applied" if p.direction == "upgrade" else "reverted",
+        p.revision,
+        duration * 1000,
+        p.ops_done,
+        p.ops_skipped,
+        extra,
+    )
+    return None if write else finish
+
+
+def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[..., Any]:
+    script = step.revision
+    revision = str(script.revision)
+    path = getattr(script, "path", None)
+    direction = "upgrade" if step.is_upgrade else "downgrade"
+    inner = step.migration_fn
+
+    @functools.wraps(inner)
+    def run(**kw: Any) -> None:
+        finish_previous = finalize_pending(runner, write=False)
+        ledger = runner.ensure_ledger()
+        checksum = runner.checksum(path)
+        runner.attempts[revision] = runner.attempts.get(revision, 0) + 1
+        conn = migration_context.connection
+        backend_pid = runner.backend_pid
+        record_id = ledger.start(
+            run_id=runner.run_id,
+            revision=revision,
+            direction=direction,
+            attempt=runner.attempts[revision],
+            checksum=checksum,
+            backend_pid=backend_pid,
+            finish_previous=finish_previous,
+            profile=runner.settings.profile,
+            policy=runner.settings.policy,
+        )
+        started = time.monotonic()
+        if runner.steps_done is None:
+            runner.steps_done = ledger.completed_steps()
+        tracker = StatementTracker(
+            runner, migration_context, record_id, runner.steps_done.get((revision, checksum), set())
+        )
+        before = None
+        touched: set[Any] | None = None
+        carried = False
+        try:
+            if runner.settings.preflight and step.is_upgrade:
+                from alembic_guard.runtime.preflight import preflight_revision
+
+                checked = preflight_revision(
+                    revision, path, inner, conn, runner.guard_ctx, runner.settings.policy, checksum
+                )
+                if checked is not None:
+                    touched, read = checked
+                    carried = not read.issuperset(touched)
+            if runner.guard_ctx is not None and touched is None:
+                runner.guard_ctx.begin_revision(revision, conn, None)
+            # what rollback verification compares with, should the revision fail: the model
+            # as just refreshed (facts are immutable; the ops replace them in their dicts)
+            before = (
+                runner.guard_ctx.model.copy()
+                if touched is not None and runner.guard_ctx is not None
+                else None
+            )
+            with tracker:
+                inner(**kw)
+        except BaseException as exc:
+            index, statement = tracker.current or (None, None)
+            runner.failure = (revision, path, index, statement)
+            runner.failed_carried = carried
+            if before is not None and touched is not None:
+                runner.failed = (record_id, revision, before, frozenset(touched))
+            done, skipped, total, debts, events = op_counts(
+                runner,
+                tracker,
+                take_events(
+                    runner,
+                ),
+            )
+            ledger.finish(
+                record_id,
+                status="failed",
+                ops_done=done,
+                ops_skipped=skipped,
+                ops_total=total,
+                sqlstate=sqlstate_of(exc),
+                error=first_line(exc)[:2000],
+                statement=statement,
+                statement_index=index,
+                debts=debts,
+                events=events,
+            )
+            runner.outcomes.append(
+                RevisionOutcome(
+                    revision,
+                    direction,
+                    "failed",
+                    time.monotonic() - started,
+                    runner.attempts[revision],
+                    done,
+                    skipped,
+                    tuple(debts),
+                )
+            )
+            log.error(
+                "revision %s failed after %.0f ms: %s",
+                revision,
+                (time.monotonic() - started) * 1000,
+                first_line(exc),
+            )
+            raise
+        op_events = take_events(
+            runner,
+        )
+        if runner.guard_ctx is not None and (touched is None or not followed(tracker, op_events)):
+            # SQL the guards could not follow ran: the next revision reads what it touches
+            runner.guard_ctx.forget()
+        done, skipped, total, debts, events = op_counts(runner, tracker, op_events)
+        runner.pending = Pending(record_id, revision, direction, started, done, skipped, total, debts, events)
+
+    return run
+
+
+def take_events(runner: Runner) -> list[Any]:
+    return runner.guard_ctx.take_events() if runner.guard_ctx is not None else []
+
+
+def op_counts(
+    runner: Runner, tracker: StatementTracker, events: Iterable[Any]
+) -> tuple[int, int, int, list[dict[str, Any]], dict[str, Any]]:
+    """(ops done, ops skipped, ops total, debts, events summary) for the ledger."""
+    counts: dict[str, int] = {}
+    debts: list[dict[str, Any]] = []
+    for ev in events:
+        action = str(getattr(ev, "action", "unguarded"))
+        counts[action] = counts.get(action, 0) + 1
+        if action == "debt":
+            debts.append(
+                {
+                    "op": str(getattr(ev, "op", "")),
+                    "target": str(getattr(ev, "target", "")),
+                    "reason": str(getattr(ev, "reason", "")),
+                }
+            )
+    summary: dict[str, Any] = {
+        "statements": tracker.index,
+        "writes": tracker.writes,
+        "steps_skipped": tracker.skipped_steps,
+        "actions": counts,
+    }
+    if counts:
+        done = counts.get("act", 0) + counts.get("unguarded", 0)
+        skipped = counts.get("skip", 0) + counts.get("debt", 0)
+    else:
+        done, skipped = tracker.writes - tracker.skipped_steps, tracker.skipped_steps
+    return done, skipped, done + skipped, debts, summary
