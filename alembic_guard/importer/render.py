@@ -625,6 +625,10 @@ def _render_drop(stmt: Any) -> RenderedStatement:
     kinds = enums.ObjectType
     if stmt.missing_ok or stmt.behavior == enums.DropBehavior.DROP_CASCADE or len(stmt.objects) != 1:
         raise _Fallback("DROP IF EXISTS / CASCADE / several objects")
+    if stmt.removeType not in (kinds.OBJECT_TABLE, kinds.OBJECT_INDEX):
+        # functions (ObjectWithArgs), types (TypeName), schemas and extensions (String)
+        # name themselves in other node shapes: those statements stay raw SQL
+        raise _Fallback("DROP of this kind")
     names = _names(stmt.objects[0])
     schema, name = (names[0], names[1]) if len(names) == 2 else (None, names[-1])
     if stmt.removeType == kinds.OBJECT_TABLE:

@@ -138,6 +138,15 @@ RENDER_CASES = [
     ("DROP TABLE t", "drop_table"),
     ("DROP TABLE IF EXISTS t", "execute"),
     ("DROP INDEX CONCURRENTLY ix", "drop_index"),
+    # other kinds name themselves in other node shapes: raw SQL, never a crash
+    ("DROP FUNCTION f()", "execute"),
+    ("DROP FUNCTION app.f(integer, text)", "execute"),
+    ("DROP TYPE mood", "execute"),
+    ("DROP SCHEMA app", "execute"),
+    ("DROP EXTENSION citext", "execute"),
+    ("DROP DOMAIN app.email", "execute"),
+    ("DROP SEQUENCE s", "execute"),
+    ("DROP VIEW v", "execute"),
     ("CREATE MATERIALIZED VIEW mv AS SELECT 1 AS one", "execute"),
     ("VACUUM t", "execute"),
 ]
