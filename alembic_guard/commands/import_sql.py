@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--order", choices=ORDERS, default="auto", help="how the files are ordered (default: auto)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    parser.add_argument(
+        "--version-table",
+        metavar="NAME",
+        default="alembic_version",
+        help="the version table env.py gives Alembic (default alembic_version): a set creating a table "
+        "of that name is refused (AG105)",
+    )
 
 
 class SourceChanged(GuardError):
@@ -46,6 +53,7 @@ def import_directory(
     order: str = "auto",
     dry_run: bool = False,
     out: Callable[[str], None] = print,
+    version_table: str = "alembic_version",
 ) -> list[m.RevisionSpec]:
     """Plan ``sql_dir`` and write the revisions not imported yet; returns their specs.
 
@@ -57,7 +65,7 @@ def import_directory(
 
     script = writer.script_directory(config)
     existing = writer.read_revisions(script)
-    plan = plan_directory(sql_dir, order=order)
+    plan = plan_directory(sql_dir, order=order, version_table=version_table)
     if not plan.ok:
         details = "\n".join(
             "  " + p.render() + (f"\n    hint: {p.hint}" if p.hint else "") for p in plan.problems
@@ -116,6 +124,12 @@ def _versions_dir(script: Any) -> str:
 
 
 def run(config: Any, args: argparse.Namespace) -> int:
-    import_directory(config, args.sql_dir, order=args.order, dry_run=args.dry_run)
+    import_directory(
+        config,
+        args.sql_dir,
+        order=args.order,
+        dry_run=args.dry_run,
+        version_table=getattr(args, "version_table", None) or "alembic_version",
+    )
     sys.stdout.flush()
     return 0

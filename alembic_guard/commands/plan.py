@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="plan from what this database already has (default: DATABASE_URL when set)",
     )
+    parser.add_argument(
+        "--version-table",
+        metavar="NAME",
+        default="alembic_version",
+        help="the version table env.py gives Alembic (default alembic_version): a set creating a table "
+        "of that name is reported (AG105)",
+    )
 
 
 def load_start(url: str) -> SchemaModel:
@@ -81,7 +88,12 @@ def run(config: Any, args: argparse.Namespace) -> int:
     # is the app's database, not necessarily the one these files are meant for
     url = database_url(None, getattr(args, "database", None))
     start = load_start(url) if url else None
-    result = plan_directory(args.sql_dir, order=getattr(args, "order", "auto"), start=start)
+    result = plan_directory(
+        args.sql_dir,
+        order=getattr(args, "order", "auto"),
+        start=start,
+        version_table=getattr(args, "version_table", None) or "alembic_version",
+    )
     if args.format == "json":
         sys.stdout.write(plan_json.render(result))
     else:

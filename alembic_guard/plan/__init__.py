@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 
 from alembic_guard.model import ObjRef, SchemaModel
-from alembic_guard.plan.graph import Graph, Node, build, cycles, shortest_cycle, topological_order
+from alembic_guard.plan.graph import DATA_KINDS, Graph, Node, build, cycles, shortest_cycle, topological_order
 from alembic_guard.plan.split import split_effects, split_foreign_keys
 from alembic_guard.plan.types import PROBLEM_CODES, Plan, PlanStep, Problem
 from alembic_guard.sql.parse import gc_paused, parse_source
@@ -38,20 +38,34 @@ def position_of(stmt: Statement, byte_location: int) -> tuple[int, int]:
     return stmt.source.line_col(char)
 
 
-def plan(analyzed: Sequence[AnalyzedStatement], start: SchemaModel | None = None) -> Plan:
+DEFAULT_VERSION_TABLE = "alembic_version"
+
+
+def plan(
+    analyzed: Sequence[AnalyzedStatement],
+    start: SchemaModel | None = None,
+    *,
+    version_table: str = DEFAULT_VERSION_TABLE,
+) -> Plan:
     """Order ``analyzed`` statements; problems explain what cannot be ordered.
 
     ``start`` is what the database already has (a live snapshot): its objects
     satisfy requirements, and ``IF NOT EXISTS`` statements are judged against
-    it.  Reads nothing but its arguments.
+    it.  ``version_table`` is the table Alembic will keep its revision in
+    (``version_table`` in env.py): a set creating a table of that name is
+    reported (AG105).  Reads nothing but its arguments.
     """
     # planning allocates hundreds of thousands of small objects while millions of
     # parse-tree dicts are alive: each automatic full collection would walk them all
     with gc_paused():
-        return _plan(analyzed, start)
+        return _plan(analyzed, start, version_table)
 
 
-def _plan(analyzed: Sequence[AnalyzedStatement], start: SchemaModel | None) -> Plan:
+def _plan(
+    analyzed: Sequence[AnalyzedStatement],
+    start: SchemaModel | None,
+    version_table: str = DEFAULT_VERSION_TABLE,
+) -> Plan:
     items = sorted(analyzed, key=lambda a: a.sort_key)
     nodes = [Node(a.statement, a.effect, a.statement.text, (*a.sort_key, 0)) for a in items]
     files = {id(a.statement.source): a.statement.source for a in items}
@@ -67,12 +81,18 @@ def _plan(analyzed: Sequence[AnalyzedStatement], start: SchemaModel | None) -> P
             break
         nodes = replacement
     problems = _problems(g, comps, left, start)
+    problems += _version_table_clash(g, version_table)
+    problems.sort(key=_problem_order)
     steps = _steps(g, order)
     return Plan(tuple(steps), tuple(problems), sources)
 
 
 def plan_directory(
-    path: str | os.PathLike[str], order: str = "auto", start: SchemaModel | None = None
+    path: str | os.PathLike[str],
+    order: str = "auto",
+    start: SchemaModel | None = None,
+    *,
+    version_table: str = DEFAULT_VERSION_TABLE,
 ) -> Plan:
     """Load, parse, analyse and plan a directory of SQL migrations.
 
@@ -85,7 +105,7 @@ def plan_directory(
     sources = load_directory(path, order=order)
     with gc_paused():  # parse trees and effects create no cycles either
         statements = [s for src in sources for s in parse_source(src)]
-        result = _plan(analyze_all(statements), start)
+        result = _plan(analyze_all(statements), start, version_table)
     if len(result.source_files) != len(sources):  # files without statements still count
         return Plan(result.steps, result.problems, tuple(sources))
     return result
@@ -329,3 +349,49 @@ def _problems(g: Graph, comps: list[list[int]], left: list[int], start: SchemaMo
             )
     found.sort(key=lambda t: (t[1].severity != "error", t[0], t[1].code))
     return [p for _, p in found]
+
+
+def _problem_order(p: Problem) -> tuple[bool, tuple[int, int], str]:
+    first = p.statements[0].sort_key if p.statements else (-1, -1)
+    return (p.severity != "error", first, p.code)
+
+
+def _version_table_clash(g: Graph, version_table: str) -> list[Problem]:
+    """AG105: the set creates (and maybe fills) a table named like Alembic's version table.
+
+    Alembic would take that table for its own: its rows read as revision ids
+    (``stamp`` / ``upgrade`` fail, ``guard-adopt`` says "already stamped").
+    Matched by name in any schema: where Alembic looks depends on env.py.
+    """
+    creators: list[Statement] = []
+    links: list[ObjRef] = []
+    for n in g.nodes:
+        made = [r for r in n.effect.provides if r.kind == "relation" and r.name == version_table]
+        if made and not n.split:
+            creators.append(n.statement)
+            links.extend(r for r in made if r not in links)
+    if not creators:
+        return []
+    fills = [
+        n.statement
+        for n in g.nodes
+        if n.statement.kind in DATA_KINDS
+        and any(q.ref.kind == "relation" and q.ref.name == version_table for q in n.effect.requires)
+    ]
+    first = creators[0]
+    filled = f" and fills it at {fills[0].where}" if fills else ""
+    return [
+        Problem(
+            "AG105",
+            f"this set creates a table named {version_table}{filled}: that is the table Alembic keeps "
+            "its revision in, so after import Alembic would read these rows as revision ids and "
+            f"stamp, upgrade and guard-adopt would fail (in: {first.excerpt(60)})",
+            (*creators, *fills),
+            hint=f"rename the table in the SQL (e.g. legacy_{version_table}, in every statement that uses "
+            "it), or keep it and give Alembic another version table: "
+            'context.configure(..., version_table="alembic_version_app") in env.py, then plan and import '
+            "with --version-table alembic_version_app",
+            where=first.where,
+            links=tuple(links),
+        )
+    ]

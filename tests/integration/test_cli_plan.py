@@ -158,3 +158,12 @@ def test_demo_runs_the_seed_scenario(tmp_path: Path) -> None:
     assert "AG102 0001_core_tables_idempotent.sql:30:" in out  # drifted production: assignee_id
     assert "the throwaway server is stopped" in out
     assert "rows: every pre-existing row kept (md5 per table unchanged)" in out
+
+
+def test_version_table_clash_exits_1_unless_another_version_table_is_named(tmp_path: Path) -> None:
+    case = str(CASES / "version_table_clash")
+    proc = run("module", case, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "AG105 1_legacy.sql:2:1" in proc.stdout and "--version-table" in proc.stdout
+    proc = run("module", case, "--version-table", "alembic_version_app", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

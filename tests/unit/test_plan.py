@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from alembic_guard.model import Column, ObjRef, SchemaModel, Table
-from alembic_guard.plan import plan, position_of
+from alembic_guard.plan import plan, plan_directory, position_of
 from alembic_guard.render import plan_json, plan_text
 from alembic_guard.sql.statement import AnalyzedStatement, Effect, Requirement, SourceFile, Statement
 
@@ -266,3 +267,14 @@ def test_create_or_replace_view_provides_its_columns_even_when_the_view_exists()
         (1, Effect(requires=req(ObjRef.column("public", "v", "b"))), "SelectStmt"),
     )
     assert plan(stmts, start).ok
+
+
+def test_a_set_creating_alembics_version_table_is_one_clear_finding() -> None:
+    case = Path(__file__).parent.parent / "fixtures" / "plan" / "version_table_clash"
+    result = plan_directory(case)
+    (problem,) = result.problems
+    assert problem.code == "AG105" and not result.ok
+    assert "fills it at 1_legacy.sql:3:1" in problem.message
+    assert problem.hint is not None and "version_table" in problem.hint and "rename" in problem.hint
+    # with another version table in env.py (told to the planner) there is no clash
+    assert plan_directory(case, version_table="alembic_version_app").ok
