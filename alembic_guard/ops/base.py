@@ -170,6 +170,13 @@ class Guard:
         """A read-only data check (online only)."""
         return list(self.mc.connection.exec_driver_sql(driver_sql(self.dialect, sql)).all())
 
+    def in_autocommit(self) -> bool:
+        """Is the connection in autocommit mode already (inside the revision's own autocommit block)?"""
+        if self.offline:
+            return False
+        level = self.mc.connection.get_execution_options().get("isolation_level")
+        return bool(level == "AUTOCOMMIT")
+
     @contextlib.contextmanager
     def autocommit(self) -> Iterator[None]:
         """Alembic's autocommit block, with session-level timeouts restored afterwards.
@@ -177,6 +184,11 @@ class Guard:
         Commits the revision's work so far.  SET LOCAL means nothing outside a
         transaction, so the timeouts are SET for the session and put back after.
         """
+        if self.in_autocommit():
+            # the revision opened the block itself (``with op.get_context().autocommit_block():``,
+            # as guard-import writes a concurrent index): Alembic's block does not nest
+            yield
+            return
         with self.mc.autocommit_block():
             self.ctx._timeout_tx = None
             before: list[tuple[str, str]] = []
