@@ -126,9 +126,8 @@ def test_op_inside_explicit_autocommit_block(
     for attempt in ("act", "skip"):
         # concurrent_indexes: the guards' own autocommit steps meet the revision's block
         ctx = GuardContext(GuardSettings(concurrent_indexes=True))
-        with operations(conn, ctx) as op:
-            with op.get_context().autocommit_block():
-                run(op)
+        with operations(conn, ctx) as op, op.get_context().autocommit_block():
+            run(op)
         assert ctx.events, attempt
         assert ctx.events[-1].action == attempt, ctx.events
         assert conn.exec_driver_sql(check).scalar() is True
