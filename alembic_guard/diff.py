@@ -94,7 +94,7 @@ _KINDS = (
         "AG505",
         "missing-index",
         "error",
-        "queries that rely on it scan the table; a missing unique index lets duplicates in",
+        "queries that rely on it scan the table",
         "run `alembic guard-repair --apply` to build it (CONCURRENTLY)",
     ),
     DriftKind(
@@ -180,7 +180,7 @@ _KINDS = (
         "AG517",
         "extra-index",
         "warning",
-        "it slows every write and no revision knows about it",
+        "no revision creates it, and it slows every write",
         "keep it and add a revision for it, or drop it with "
         "`alembic guard-repair --apply --allow-destructive`",
     ),
@@ -415,7 +415,7 @@ class _Comparer:
             if self._in_scope(q) and q not in self.exp.tables and q not in self.exp.views:
                 self.out.append(
                     _drift(
-                        "extra-table", ObjRef.relation(*q), None, "table", "no revision creates this table"
+                        "extra-table", ObjRef.relation(*q), None, "table", "the database has this table"
                     )
                 )
 
@@ -463,7 +463,7 @@ class _Comparer:
                         ObjRef.column(s, t, hc.name),
                         None,
                         describe_column(hc),
-                        "no revision creates this column",
+                        "the database has this column",
                     )
                 )
 
@@ -529,9 +529,12 @@ class _Comparer:
             have = self.live.indexes.get(q)
             if have is None:
                 if q not in self.missing_constraint_names:  # the constraint's drift covers it
-                    self.out.append(
-                        _drift("missing-index", ref, describe_index(want), None, "the index is missing")
+                    what = (
+                        "the unique index is missing, so duplicates can be written"
+                        if want.unique
+                        else "the index is missing"
                     )
+                    self.out.append(_drift("missing-index", ref, describe_index(want), None, what))
             elif not _same_index(want, have, self.exprs):
                 self.out.append(
                     _drift(
@@ -567,7 +570,7 @@ class _Comparer:
                         ObjRef("index", *q),
                         None,
                         describe_index(have),
-                        "no revision creates this index" + ("" if have.valid else " (and it is INVALID)"),
+                        "the database has this index" + ("" if have.valid else " (INVALID)"),
                     )
                 )
 

@@ -325,9 +325,23 @@ def _heavy_targets(
     return out
 
 
+# a table whose planner statistics say nothing (never analyzed, or analyzed while empty) is
+# counted instead, up to this many rows: enough to tell "empty" from "busy", cheap to read
+_COUNT_BOUND = 10_000
+
+
 def _sizes(conn: Any, tables: set[QName]) -> dict[QName, TableSize]:
-    """Size on disk and row estimate of ``tables``: one query on ``pg_class``.  Read-only."""
+    """Size on disk and row estimate of ``tables``: one query on ``pg_class``.  Read-only.
+
+    ``reltuples`` is -1 before the first VACUUM / ANALYZE (and 0 when analyzed empty), so a
+    table filled since would read as "~0 rows": such tables are counted, reading at most
+    :data:`_COUNT_BOUND` rows each (ACCESS SHARE, like any SELECT).
+    """
     from sqlalchemy import bindparam, text
+
+    from sqlalchemy.exc import DBAPIError
+
+    from alembic_guard.quoting import quote_ident
 
     if not tables:
         return {}
@@ -342,10 +356,24 @@ def _sizes(conn: Any, tables: set[QName]) -> dict[QName, TableSize]:
         ).bindparams(bindparam("names", expanding=True)),
         {"names": [f"{s}.{t}" for s, t in keys]},
     )
-    return {
-        (s, t): TableSize(format_qname((s, t)), int(size or 0), int(tuples if tuples is not None else -1))
-        for s, t, size, tuples in rows
-    }
+    out: dict[QName, TableSize] = {}
+    for s, t, size, tuples in rows.all():
+        estimate = int(tuples) if tuples is not None else -1
+        if estimate > 0:
+            out[(s, t)] = TableSize(format_qname((s, t)), int(size or 0), estimate)
+            continue
+        relation = f"{quote_ident(s)}.{quote_ident(t)}"
+        try:
+            counted = conn.execute(
+                text(f"SELECT count(*) FROM (SELECT 1 FROM {relation} LIMIT {_COUNT_BOUND}) AS r")
+            ).scalar_one()
+        except DBAPIError:  # no SELECT privilege: say so rather than guess
+            conn.rollback()
+            out[(s, t)] = TableSize(format_qname((s, t)), int(size or 0), -1, "unknown")
+            continue
+        kind = "at-least" if counted >= _COUNT_BOUND else "count"
+        out[(s, t)] = TableSize(format_qname((s, t)), int(size or 0), int(counted), kind)
+    return out
 
 
 def annotate(infos: Sequence[RevisionInfo], live: LiveResult) -> list[RevisionInfo]:

@@ -70,7 +70,12 @@ def document(report: Report) -> dict[str, Any]:
                         "lock": st.lock,
                         "transactional": st.transactional,
                         "sizes": [
-                            {"table": z.table, "total_bytes": z.total_bytes, "row_estimate": z.row_estimate}
+                            {
+                                "table": z.table,
+                                "total_bytes": z.total_bytes,
+                                "row_estimate": z.row_estimate,
+                                "rows": z.rows,
+                            }
                             for z in st.sizes
                         ],
                     }

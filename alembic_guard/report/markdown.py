@@ -75,7 +75,7 @@ def _revision(report: Report, rev: RevisionInfo, with_sql: bool, with_tables: bo
         for st in rev.statements:
             sql = _code(st.sql if len(st.sql) <= 120 else st.sql[:119] + "…")
             sizes = "".join(
-                f" — {z.table}: {_size(z.total_bytes)}, ~{max(z.row_estimate, 0):,} rows" for z in st.sizes
+                f" — {z.table}: {_size(z.total_bytes)}, {z.describe_rows()}" for z in st.sizes
             )
             tx = "" if st.transactional else " (outside a transaction)"
             lines.append(f"| {st.line} | {st.lock}{tx}{sizes} | {sql.replace('|', chr(92) + '|')} |")
@@ -99,15 +99,15 @@ def _render(report: Report, with_sql: bool, max_findings: int | None, with_table
     ]
     if report.database:
         lines += [f"Database `{report.database}` at `{', '.join(report.heads) or 'base'}`.", ""]
-    if report.findings:
+    # drift is listed once, in its own section below
+    listed = tuple(f for f in report.findings if f.source != "drift")
+    if listed:
         lines += ["### Findings", ""]
-        shown = report.findings if max_findings is None else report.findings[:max_findings]
+        shown = listed if max_findings is None else listed[:max_findings]
         for f in shown:
             lines += _finding(f)
-        if len(shown) < len(report.findings):
-            lines.append(
-                f"- … and {len(report.findings) - len(shown)} more (see the full report: `--format json`)"
-            )
+        if len(shown) < len(listed):
+            lines.append(f"- … and {len(listed) - len(shown)} more (see the full report: `--format json`)")
         lines.append("")
     if report.revisions:
         lines += ["### Revisions", ""]
@@ -115,7 +115,8 @@ def _render(report: Report, with_sql: bool, max_findings: int | None, with_table
             lines += _revision(report, rev, with_sql, with_tables)
     lines += ["### Drift", "", report.drift.note or report.drift.status, ""]
     for d in report.drift_items:
-        lines.append(f"- {d.severity}: {d.kind} {_esc(d.object)}: {_esc(d.message)}")
+        fix = f" — {_esc(d.hint)}" if d.hint else ""
+        lines.append(f"- {d.severity}: {d.kind} {_esc(d.object)}: {_esc(d.message)}{fix}")
     if report.drift_items:
         lines.append("")
     lines += [

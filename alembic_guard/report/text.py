@@ -37,9 +37,10 @@ def render(report: Report) -> str:
             for size in st.sizes:
                 lines.append(
                     f"  line {st.line}: {st.lock} on {size.table} "
-                    f"({size.total_bytes} bytes, ~{max(size.row_estimate, 0)} rows)"
+                    f"({size.total_bytes} bytes, {size.describe_rows()})"
                 )
-    project = report.findings_of(None)
+    # drift findings are listed once, under "drift:" (with their fix), not again here
+    project = [f for f in report.findings_of(None) if f.source != "drift"]
     if project:
         lines.append("project:")
         for f in project:
@@ -47,6 +48,8 @@ def render(report: Report) -> str:
     lines.append(f"drift: {report.drift.note or report.drift.status}")
     for item in report.drift_items:
         lines.append(f"  {item.severity} {item.kind} {item.object}: {item.message}")
+        if item.hint:
+            lines.append(f"      help: {item.hint}")
     lines.append(f"autogenerate: {report.autogenerate.note or report.autogenerate.status}")
     for line in report.autogenerate.items:
         lines.append(f"  {line}")

@@ -66,7 +66,17 @@ class TableSize:
 
     table: str
     total_bytes: int
-    row_estimate: int  # reltuples; -1 when never analyzed
+    row_estimate: int
+    # how row_estimate was found: "estimate" (pg_class.reltuples), "count" (counted: exact),
+    # "at-least" (counted up to a bound and stopped there), "unknown" (could not be counted)
+    rows: str = "estimate"
+
+    def describe_rows(self) -> str:
+        """``~5,000 rows`` (planner estimate), ``12 rows`` (counted), ``≥10,000 rows`` (counted up to a bound)."""
+        n = f"{max(self.row_estimate, 0):,}"
+        return {"count": f"{n} rows", "at-least": f"≥{n} rows", "unknown": "rows unknown"}.get(
+            self.rows, f"~{n} rows"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,3 +156,26 @@ def test_a_custom_version_table_and_the_ledger_next_to_it_are_read(tmp_path, pg_
     code, report = _check(p, "--version-table", "deploy_versions", "--version-table-schema", "ops")
     assert code == 1
     assert [f["revision"] for f in report["findings"] if f["code"] == "AG621"] == ["r2"]
+
+
+def test_rows_of_a_never_analyzed_table_are_counted_and_drift_is_listed_once(tmp_path, pg_url):
+    """Issue 12 item 11: "~0 rows" for a table with rows that was never analyzed (reltuples -1), and
+    each drift printed twice (under ``project:`` and ``drift:``)."""
+    p = GuardedProject(tmp_path, pg_url)
+    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer), sa.Column("a", sa.Integer))')
+    p.add_revision("r2", "r1", 'op.create_index("ix_t_a", "t", ["a"])')
+    assert p.run("upgrade", "r1").returncode == 0
+    # autovacuum is far too slow to analyze the table before the check reads pg_class
+    _sql(pg_url, "INSERT INTO t SELECT g, g FROM generate_series(1, 37) g; CREATE TABLE stray (x int)")
+    code, doc = _check(p)
+    sizes = [z for r in doc["revisions"] for st in r["statements"] for z in st["sizes"]]
+    assert [(z["table"], z["row_estimate"], z["rows"]) for z in sizes] == [("t", 37, "count")]
+    text_out = p.run("guard-check").stdout
+    assert "(8192 bytes, 37 rows)" in text_out or "37 rows)" in text_out, text_out
+    assert "~0 rows" not in text_out
+    assert text_out.count("relation stray") == 1, text_out
+    assert "project:" not in text_out  # the only project-wide finding is the drift
+    drift_part = text_out.split("\ndrift:", 1)[1]
+    assert "relation stray" in drift_part and "help: keep it and add a revision" in drift_part
+    md = p.run("guard-check", "--format", "markdown").stdout
+    assert md.count("relation stray") == 1, md

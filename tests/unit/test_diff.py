@@ -144,3 +144,23 @@ def test_the_docs_list_every_drift_code() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "drift-and-repair.md").read_text()
     for k in DRIFT_KINDS.values():
         assert f"| {k.code} | {k.id} | {k.severity} | {k.harm} | {k.hint} |" in doc, k.code
+
+
+def test_messages_say_each_thing_once_and_speak_of_duplicates_only_for_unique_indexes() -> None:
+    """Issue 12 item 11: "no revision creates this column: no revision creates it, so ..." and a
+    non-unique missing index said to "let duplicates in"."""
+    expected = model(
+        "CREATE TABLE t (a int, b int);\n"
+        "CREATE INDEX ix_t_a ON t (a);\n"
+        "CREATE UNIQUE INDEX ux_t_b ON t (b);",
+        "expected",
+    )
+    live = model("CREATE TABLE t (a int, b int, c int);\nCREATE TABLE u (x int);", "live")
+    by_object = {d.ref.describe(): d.message for d in compare(expected, live)}
+    for message in by_object.values():
+        first, _, rest = message.partition(": ")
+        assert "no revision creates" not in first or "no revision creates" not in rest, message
+    assert "duplicates" not in by_object["index ix_t_a"]
+    assert "duplicates" in by_object["index ux_t_b"]
+    assert by_object["column t.c"].count("no revision creates") == 1
+    assert by_object["relation u"].count("no revision creates") == 1
