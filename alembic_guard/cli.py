@@ -85,7 +85,11 @@ def _runner(mod: CommandModule) -> Callable[[Any], None]:
 def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raiseerr: bool = False) -> int:
     """Run one command; map errors to (message on stderr, exit code)."""
     try:
-        return int(mod.run(config, args) or 0)
+        code = int(mod.run(config, args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except GuardError as exc:
         if raiseerr:
             raise
@@ -107,6 +111,24 @@ def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raisee
             file=sys.stderr,
         )
         return INTERNAL_ERROR
+
+
+SIGPIPE_EXIT = 141
+"""Exit code when the reader of our output went away (``| head``): 128 + SIGPIPE, as Unix tools."""
+
+
+def _pipe_closed() -> int:
+    """The reader closed stdout (``guard-status | head``): stop quietly, as Unix tools do.
+
+    Whatever is still buffered can never be written; pointing stdout at /dev/null
+    keeps the interpreter's final flush from printing a BrokenPipeError of its own.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured in-process)
+        pass
+    return SIGPIPE_EXIT
 
 
 def translate_exception(exc: BaseException) -> GuardError | None:

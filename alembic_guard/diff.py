@@ -414,9 +414,7 @@ class _Comparer:
         for q in sorted(self.live.tables):
             if self._in_scope(q) and q not in self.exp.tables and q not in self.exp.views:
                 self.out.append(
-                    _drift(
-                        "extra-table", ObjRef.relation(*q), None, "table", "the database has this table"
-                    )
+                    _drift("extra-table", ObjRef.relation(*q), None, "table", "the database has this table")
                 )
 
     def columns(self, want: Table, have: Table) -> None:

@@ -338,7 +338,6 @@ def _sizes(conn: Any, tables: set[QName]) -> dict[QName, TableSize]:
     :data:`_COUNT_BOUND` rows each (ACCESS SHARE, like any SELECT).
     """
     from sqlalchemy import bindparam, text
-
     from sqlalchemy.exc import DBAPIError
 
     from alembic_guard.quoting import quote_ident

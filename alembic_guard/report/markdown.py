@@ -74,9 +74,7 @@ def _revision(report: Report, rev: RevisionInfo, with_sql: bool, with_tables: bo
         lines += ["| line | lock | statement |", "|---:|---|---|"]
         for st in rev.statements:
             sql = _code(st.sql if len(st.sql) <= 120 else st.sql[:119] + "…")
-            sizes = "".join(
-                f" — {z.table}: {_size(z.total_bytes)}, {z.describe_rows()}" for z in st.sizes
-            )
+            sizes = "".join(f" — {z.table}: {_size(z.total_bytes)}, {z.describe_rows()}" for z in st.sizes)
             tx = "" if st.transactional else " (outside a transaction)"
             lines.append(f"| {st.line} | {st.lock}{tx}{sizes} | {sql.replace('|', chr(92) + '|')} |")
         lines.append("")

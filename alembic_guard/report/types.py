@@ -72,7 +72,7 @@ class TableSize:
     rows: str = "estimate"
 
     def describe_rows(self) -> str:
-        """``~5,000 rows`` (planner estimate), ``12 rows`` (counted), ``≥10,000 rows`` (counted up to a bound)."""
+        """``~5,000 rows`` (estimate), ``12 rows`` (counted), ``≥10,000 rows`` (counted up to a bound)."""
         n = f"{max(self.row_estimate, 0):,}"
         return {"count": f"{n} rows", "at-least": f"≥{n} rows", "unknown": "rows unknown"}.get(
             self.rows, f"~{n} rows"

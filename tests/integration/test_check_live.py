@@ -162,12 +162,13 @@ def test_rows_of_a_never_analyzed_table_are_counted_and_drift_is_listed_once(tmp
     """Issue 12 item 11: "~0 rows" for a table with rows that was never analyzed (reltuples -1), and
     each drift printed twice (under ``project:`` and ``drift:``)."""
     p = GuardedProject(tmp_path, pg_url)
-    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer), sa.Column("a", sa.Integer))')
+    table = 'op.create_table("t", sa.Column("id", sa.Integer), sa.Column("a", sa.Integer))'
+    p.add_revision("r1", None, table)
     p.add_revision("r2", "r1", 'op.create_index("ix_t_a", "t", ["a"])')
     assert p.run("upgrade", "r1").returncode == 0
     # autovacuum is far too slow to analyze the table before the check reads pg_class
     _sql(pg_url, "INSERT INTO t SELECT g, g FROM generate_series(1, 37) g; CREATE TABLE stray (x int)")
-    code, doc = _check(p)
+    _, doc = _check(p)
     sizes = [z for r in doc["revisions"] for st in r["statements"] for z in st["sizes"]]
     assert [(z["table"], z["row_estimate"], z["rows"]) for z in sizes] == [("t", 37, "count")]
     text_out = p.run("guard-check").stdout

@@ -150,9 +150,7 @@ def test_messages_say_each_thing_once_and_speak_of_duplicates_only_for_unique_in
     """Issue 12 item 11: "no revision creates this column: no revision creates it, so ..." and a
     non-unique missing index said to "let duplicates in"."""
     expected = model(
-        "CREATE TABLE t (a int, b int);\n"
-        "CREATE INDEX ix_t_a ON t (a);\n"
-        "CREATE UNIQUE INDEX ux_t_b ON t (b);",
+        "CREATE TABLE t (a int, b int);\nCREATE INDEX ix_t_a ON t (a);\nCREATE UNIQUE INDEX ux_t_b ON t (b);",
         "expected",
     )
     live = model("CREATE TABLE t (a int, b int, c int);\nCREATE TABLE u (x int);", "live")
