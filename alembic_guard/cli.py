@@ -16,13 +16,13 @@ import argparse
 import contextlib
 import importlib
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, Protocol
 
 from alembic_guard.errors import GuardError, UsageError
+from alembic_guard.redact import error_line, scrub
 
 INTERNAL_ERROR = 3
 """Exit code of an unexpected exception (a bug), distinct from 1 = problems found."""
@@ -45,14 +45,6 @@ class CommandModule(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, config: Any, args: argparse.Namespace) -> int: ...
-
-
-_PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
-
-
-def mask_url(text: str) -> str:
-    """Replace the password of every URL in ``text`` by ``***``."""
-    return _PASSWORD_RE.sub(lambda m: f"{m.group('head')}***{m.group('tail')}", text)
 
 
 def _commands() -> list[CommandModule]:
@@ -93,7 +85,7 @@ def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raisee
     except GuardError as exc:
         if raiseerr:
             raise
-        print(f"FAILED: {mask_url(exc.render())}", file=sys.stderr)
+        print(f"FAILED: {scrub(exc.render(), known=_url_of(config, args))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("FAILED: interrupted", file=sys.stderr)
@@ -103,10 +95,10 @@ def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raisee
             raise
         translated = translate_exception(exc)
         if translated is not None:
-            print(f"FAILED: {mask_url(translated.render())}", file=sys.stderr)
+            print(f"FAILED: {scrub(translated.render(), known=_url_of(config, args))}", file=sys.stderr)
             return translated.exit_code
         print(
-            f"FAILED: {type(exc).__name__}: {mask_url(str(exc)).strip()}\n"
+            f"FAILED: {type(exc).__name__}: {scrub(str(exc), known=_url_of(config, args)).strip()}\n"
             "  hint: run again with --raiseerr for the traceback and report it if it is a bug",
             file=sys.stderr,
         )
@@ -142,8 +134,7 @@ def translate_exception(exc: BaseException) -> GuardError | None:
     if isinstance(exc, sa_exc.ArgumentError):
         return UsageError(f"bad database URL: {exc}", hint="use postgresql://user:password@host:port/dbname")
     if isinstance(exc, sa_exc.OperationalError) and getattr(exc, "connection_invalidated", False) is False:
-        orig = getattr(exc, "orig", None)
-        first = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else str(exc)
+        first = error_line(exc)
         if "connect" in first.lower() or "password" in first.lower() or "does not exist" in first.lower():
             return ConnectionFailed(
                 f"cannot connect to the database: {first}",
@@ -168,7 +159,7 @@ def install_into_alembic(config_module: ModuleType) -> None:
         except GuardError as exc:
             if getattr(options, "raiseerr", False):
                 raise
-            print(f"FAILED: {mask_url(exc.render())}", file=sys.stderr)
+            print(f"FAILED: {scrub(exc.render(), known=_url_of(config, options))}", file=sys.stderr)
             sys.exit(exc.exit_code)
 
     cls.run_cmd = run_cmd
@@ -226,8 +217,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     except GuardError as exc:
         if "--raiseerr" in argv:
             raise
-        print(f"FAILED: {mask_url(exc.render())}", file=sys.stderr)
+        print(f"FAILED: {scrub(exc.render())}", file=sys.stderr)
         sys.exit(exc.exit_code)
+
+
+def _url_of(config: Any, args: Any) -> str | None:
+    """The URL a command connects to, so an error message can be scrubbed of its literal secrets."""
+    try:
+        return database_url(config, getattr(args, "database", None))
+    except Exception:  # an error message must still be printed
+        return None
 
 
 def database_url(config: Any, explicit: str | None = None) -> str | None:

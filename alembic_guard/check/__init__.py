@@ -39,7 +39,7 @@ def collect(config: Any, options: CheckOptions) -> Report:
     (never writes it, except a scratch database for the PR review, created and dropped).
     """
     from alembic_guard.check import static
-    from alembic_guard.cli import mask_url
+    from alembic_guard.redact import mask_url
 
     script_dir = static.load_script_directory(config)
     scripts = static.ordered_scripts(script_dir)

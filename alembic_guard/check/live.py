@@ -58,24 +58,22 @@ def connect(url: str) -> Any:
     from sqlalchemy import create_engine, exc
     from sqlalchemy.pool import NullPool
 
-    from alembic_guard.cli import mask_url
+    from alembic_guard.redact import mask_url, scrub
 
     try:
         return create_engine(url, poolclass=NullPool)
     except (exc.ArgumentError, exc.NoSuchModuleError, ValueError) as e:
         raise UsageError(
-            f"bad database URL {mask_url(url)}: {e}", hint="use postgresql://user:password@host:port/dbname"
+            f"bad database URL {mask_url(url)}: {scrub(str(e), known=url)}",
+            hint="use postgresql://user:password@host:port/dbname",
         ) from None
 
 
 def connection_error(url: str, e: Any) -> ConnectionFailed:
-    from alembic_guard.cli import mask_url
+    from alembic_guard.redact import error_line, mask_url
 
-    orig = getattr(e, "orig", None)
-    text = str(orig if orig is not None else e).strip()
-    first = text.splitlines()[0] if text else type(e).__name__
     return ConnectionFailed(
-        f"cannot connect to {mask_url(url)}: {mask_url(first)}",
+        f"cannot connect to {mask_url(url)}: {error_line(e, known=url)}",
         hint="check DATABASE_URL / sqlalchemy.url / --database, that the server runs, and the credentials",
     )
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from alembic_guard.errors import UsageError
+from alembic_guard.redact import error_line
 from alembic_guard.report.types import Section
 
 
@@ -166,7 +167,7 @@ def autogenerate_section(config: Any, url: str, metadata: Any) -> Section:
     except UsageError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = error_line(exc, known=url)
         return Section("unavailable", f"autogenerate comparison failed: {type(exc).__name__}: {first}")
     if not lines:
         return Section("ok", f"models and migrations agree ({where})")

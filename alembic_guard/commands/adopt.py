@@ -93,8 +93,9 @@ def adopt(
     import sqlalchemy as sa
 
     from alembic import command
-    from alembic_guard.cli import database_url, mask_url
+    from alembic_guard.cli import database_url
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
+    from alembic_guard.redact import mask_url
 
     script = writer.script_directory(config)
     revisions = writer.read_revisions(script)

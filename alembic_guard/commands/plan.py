@@ -51,7 +51,7 @@ def load_start(url: str) -> SchemaModel:
     """Snapshot of the database at ``url`` (read-only: catalog queries only)."""
     import sqlalchemy as sa
 
-    from alembic_guard.cli import mask_url
+    from alembic_guard.redact import error_line, mask_url, scrub
 
     try:
         from alembic_guard.live.snapshot import snapshot
@@ -64,15 +64,15 @@ def load_start(url: str) -> SchemaModel:
         engine = sa.create_engine(url)
     except Exception as exc:
         raise UsageError(
-            f"bad database URL {mask_url(url)}: {exc}", hint="use postgresql://user:password@host:port/dbname"
+            f"bad database URL {mask_url(url)}: {scrub(str(exc), known=url)}",
+            hint="use postgresql://user:password@host:port/dbname",
         )
     try:
         with engine.connect() as conn:
             return snapshot(conn)
     except sa.exc.DBAPIError as exc:
-        first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
         raise ConnectionFailed(
-            f"cannot read the database {mask_url(url)}: {mask_url(first)}",
+            f"cannot read the database {mask_url(url)}: {error_line(exc, known=url)}",
             hint="check --database / DATABASE_URL, that the server runs, and the credentials",
         )
     finally:

@@ -59,8 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(config: Any, args: argparse.Namespace) -> int:
-    from alembic_guard.cli import database_url, mask_url
+    from alembic_guard.cli import database_url
     from alembic_guard.diff import compare
+    from alembic_guard.redact import mask_url
     from alembic_guard.repair.apply import apply_plan
     from alembic_guard.repair.expected import expected_schema
     from alembic_guard.repair.plan import RepairPlan, plan_repair

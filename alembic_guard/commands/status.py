@@ -30,7 +30,7 @@ def collect(
     from sqlalchemy import create_engine, exc
     from sqlalchemy.pool import NullPool
 
-    from alembic_guard.cli import mask_url
+    from alembic_guard.redact import error_line, mask_url, scrub
     from alembic_guard.runtime.ledger import Ledger, LedgerRecord
 
     try:
@@ -42,7 +42,10 @@ def collect(
     try:
         engine = create_engine(url, poolclass=NullPool)
     except exc.ArgumentError as e:
-        raise UsageError(f"bad database URL {mask_url(url)}: {e}", hint="use postgresql://user:pass@host/db")
+        raise UsageError(
+            f"bad database URL {mask_url(url)}: {scrub(str(e), known=url)}",
+            hint="use postgresql://user:pass@host/db",
+        )
     try:
         with engine.connect() as conn:
             mc = MigrationContext.configure(
@@ -53,9 +56,8 @@ def collect(
             records = ledger.records() if ledger.exists() else []
             conn.rollback()
     except exc.DBAPIError as e:
-        first = (str(e.orig) if e.orig is not None else str(e)).strip().splitlines()[0]
         raise ConnectionFailed(
-            f"cannot read the migration state from {mask_url(url)}: {first}",
+            f"cannot read the migration state from {mask_url(url)}: {error_line(e, known=url)}",
             hint="check DATABASE_URL / sqlalchemy.url, that the server runs, and the credentials",
         )
     finally:
@@ -89,7 +91,9 @@ def collect(
                 "attempts": sum(1 for r in records if r.revision == rev),
                 "last_status": rec.status if rec else None,
                 "sqlstate": rec.sqlstate if rec and rec.status != "succeeded" else None,
-                "error": rec.error if rec and rec.status != "succeeded" else None,
+                "error": scrub(rec.error, known=url)
+                if rec and rec.error and rec.status != "succeeded"
+                else None,
                 "statement": rec.statement if rec and rec.status != "succeeded" else None,
                 "debts": ok.debts if ok else [],
                 # the runner's rollback verification of the last failed attempt

@@ -53,6 +53,7 @@ from alembic_guard.model import (
     canonical_type,
 )
 from alembic_guard.model import Sequence as SequenceFact
+from alembic_guard.redact import error_line, mask_url
 
 __all__ = ["BOOKKEEPING_TABLES", "SnapshotError", "refresh", "snapshot"]
 
@@ -125,8 +126,8 @@ def refresh(model: SchemaModel, connection: Connection, tables: Iterable[QName])
 
 
 def _where(connection: Connection) -> str:
-    """The connection's URL with its password masked."""
-    return connection.engine.url.render_as_string(hide_password=True)
+    """The connection's URL with its secrets masked."""
+    return mask_url(connection.engine.url)
 
 
 @contextmanager
@@ -142,7 +143,7 @@ def _read_transaction(connection: Connection) -> Iterator[None]:
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
     except sa.exc.DBAPIError as exc:
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        first = error_line(exc, known=connection.engine.url)
         where = _where(connection)
         # SQLAlchemy marks a DBAPI error as a disconnect (and invalidates the
         # connection) when the server or network went away; anything else, a

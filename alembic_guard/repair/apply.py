@@ -30,6 +30,7 @@ from alembic_guard.errors import GuardError, GuardRefused
 from alembic_guard.model import Constraint, QName, SchemaModel, format_qname
 from alembic_guard.ops.base import driver_sql
 from alembic_guard.ops.context import GuardContext, GuardSettings
+from alembic_guard.redact import error_line
 from alembic_guard.repair.plan import RepairPlan, RepairStep
 
 log = logging.getLogger("alembic_guard.repair")
@@ -128,7 +129,7 @@ def _run(
             continue
         except sa.exc.DBAPIError as exc:
             _reset(conn)
-            first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+            first = error_line(exc)
             sqlstate = getattr(exc.orig, "pgcode", None)
             result.failed.append((step, f"{what}: {first}" + (f" (SQLSTATE {sqlstate})" if sqlstate else "")))
             log.warning("repair step %d failed: %s", i, first)

@@ -32,6 +32,7 @@ from sqlalchemy.pool import NullPool
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.model import ObjRef, SchemaModel
 from alembic_guard.quoting import quote_ident
+from alembic_guard.redact import error_line, mask_url, scrub
 
 log = logging.getLogger("alembic_guard")
 
@@ -152,9 +153,8 @@ def _may_create_database(url: URL) -> bool:
 
 
 def _connection_failed(url: URL, exc: sa.exc.DBAPIError) -> ConnectionFailed:
-    first = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
     return ConnectionFailed(
-        f"cannot connect to {url.render_as_string(hide_password=True)}: {first}",
+        f"cannot connect to {mask_url(url)}: {error_line(exc, known=url)}",
         hint="check DATABASE_URL / sqlalchemy.url / --database, that the server runs, and the credentials",
     )
 
@@ -226,8 +226,9 @@ def _from_scratch_database(config: Any, url: URL, targets: tuple[str, ...]) -> E
                 for target in targets:
                     command.upgrade(config, target)
             except Exception as exc:
+                why = scrub(str(exc), known=url)
                 raise UsageError(
-                    f"the revisions do not upgrade an empty scratch database to head: {exc}",
+                    f"the revisions do not upgrade an empty scratch database to head: {why}",
                     hint="fix the failing revision (try `alembic upgrade head` on an empty database), "
                     "or run guard-repair with --replay",
                 ) from exc

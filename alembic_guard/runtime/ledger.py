@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 import alembic_guard
 from alembic_guard.quoting import quote_ident
+from alembic_guard.redact import scrub
 
 LEDGER_TABLE = "alembic_guard_log"
 
@@ -229,7 +230,7 @@ class Ledger:
             "f_ops_skipped": ops_skipped,
             "f_ops_total": ops_total,
             "f_sqlstate": sqlstate,
-            "f_error": error,
+            "f_error": scrub(error) if error else error,  # the one choke point of stored messages
             "f_statement": statement,
             "f_statement_index": statement_index,
             "f_debts": json.dumps(debts or []),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic_guard.errors import GuardError
+from alembic_guard.redact import error_line
 
 
 class MigrationFailed(GuardError):
@@ -73,9 +74,8 @@ def sqlstate_of(exc: BaseException | None) -> str | None:
 
 
 def first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    msg = str(orig if orig is not None else exc).strip()
-    return msg.splitlines()[0] if msg else type(exc).__name__
+    # scrubbed: this line goes to the ledger's error column, the log and the raised error
+    return error_line(exc)
 
 
 def file_checksum(path: str | None) -> str | None:
