@@ -48,3 +48,40 @@ def pg_server() -> Iterator[PostgresServer]:
 def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     with pg_server.database() as url:
         yield url
+
+
+# The named subset that runs on every PostgreSQL version of the matrix
+# (`bash scripts/test.sh --pg 18 -m pgmatrix`; .ci/run runs it on 18): the lock,
+# the ledger, the snapshot, every guarded op, guard-import of the example app,
+# guard-check live, repair and adoption.  Listed by module, in one place, so a
+# test file joins the matrix without editing it.
+PG_MATRIX_MODULES = frozenset(
+    {
+        "test_snapshot",
+        "test_runtime_lock",
+        "test_runtime_failure",
+        "test_runtime_kill",
+        "test_ops_guards",
+        "test_ops_behaviour",
+        "test_ops_execute",
+        "test_import",
+        "test_example_app",
+        "test_check_live",
+        "test_drift_repair",
+        "test_repair_quoting",
+        "test_adopt",
+        "test_pg_versions",
+        "test_server_features",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in PG_MATRIX_MODULES:
+            item.add_marker(pytest.mark.pgmatrix)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = os.environ.get("PG_BINDIR") or "found on this machine (find_bindir)"
+    return f"PostgreSQL server binaries: {where}"

@@ -4,7 +4,8 @@ Pure: no connection, no file I/O.
 
 A rule is one object declared once, in its own module under
 :mod:`alembic_guard.lint.rules`: a stable code (``AG2xx`` locking, ``AG3xx``
-data safety, ``AG4xx`` idempotency and transactions, ``AG0xx`` the linter
+data safety, ``AG4xx`` idempotency and transactions, ``AG7xx`` the target
+server's version, ``AG0xx`` the linter
 itself), an id grouped by verb (``require-*``, ``ban-*``), a severity, a
 one-sentence message naming the harm, a help line giving the safe
 alternative in Alembic terms, a Problem / Solution text and examples.  The

@@ -100,7 +100,7 @@ def render_index(rules: list[Rule]) -> str:
         "# Lint rules",
         "",
         "Codes are stable and never reused: `AG0xx` the linter itself, `AG2xx` locking, "
-        "`AG3xx` data safety, `AG4xx` idempotency and transactions.",
+        "`AG3xx` data safety, `AG4xx` idempotency and transactions, `AG7xx` the target server's version.",
         "",
         "| code | rule | severity | problem |",
         "|---|---|---|---|",

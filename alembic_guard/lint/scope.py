@@ -45,13 +45,18 @@ class LintContext:
       statements in the unit switch it;
     - ``lock_timeout_set``: a ``lock_timeout`` is in force already (set by
       ``env.py`` or the guarded runner);
-    - ``server_version``: PostgreSQL major version the migrations target.
+    - ``server_version``: PostgreSQL major version the migrations target;
+      ``None`` when nobody said (rules that need a number assume
+      :data:`ASSUMED_SERVER_VERSION`; rules about the version itself stay quiet).
     """
 
     model: SchemaModel | None = None
     in_transaction: bool = True
     lock_timeout_set: bool = False
-    server_version: int = 15
+    server_version: int | None = None
+
+
+ASSUMED_SERVER_VERSION = 15
 
 
 _NOT_NULL_CHECK = re.compile(r'^(?:check)?[("\s]*"?([^"()\s]+)"?\s+is\s+not\s+null[)\s]*$', re.IGNORECASE)
@@ -62,7 +67,10 @@ class Scope:
 
     def __init__(self, context: LintContext) -> None:
         self.context = context
-        self.server_version = context.server_version
+        # a number for rules whose advice depends on the version; ``target_version``
+        # is what the user (or the server) really said, ``None`` when unknown
+        self.server_version = context.server_version or ASSUMED_SERVER_VERSION
+        self.target_version = context.server_version
         self.model = context.model.copy() if context.model is not None else SchemaModel()
         self.new_tables: set[QName] = set()
         self.in_transaction = context.in_transaction

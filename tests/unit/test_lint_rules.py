@@ -53,7 +53,7 @@ def test_codes_and_ids_are_unique_and_well_formed() -> None:
     assert len(set(codes)) == len(codes) and len(set(ids)) == len(ids)
     assert codes == sorted(codes)
     for r in RULES:
-        assert re.fullmatch(r"AG[0234]\d\d", r.code), r.code
+        assert re.fullmatch(r"AG[02347]\d\d", r.code), r.code
         assert re.fullmatch(r"(require|ban|prefer|unused)-[a-z-]+", r.id), r.id
         assert r.severity in ("error", "warning")
 

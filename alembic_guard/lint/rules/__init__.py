@@ -15,6 +15,7 @@ from . import (
     ban_new_enum_value_use,
     ban_rename_column,
     ban_rename_table,
+    ban_syntax_newer_than_server,
     ban_volatile_default,
     require_check_for_set_not_null,
     require_concurrent_index,
@@ -46,4 +47,5 @@ RULE_MODULES = (
     require_idempotent_ddl,
     ban_enum_value_in_transaction,
     ban_new_enum_value_use,
+    ban_syntax_newer_than_server,
 )
