@@ -30,6 +30,7 @@ class CheckOptions:
     review: bool = False  # compute the autogenerate diff (PR review)
     version_table: str = "alembic_version"  # as env.py passes it to context.configure
     version_table_schema: str | None = None
+    profile: str | None = None  # judge ops by what the guarded runtime does under it (default: configured)
 
 
 def collect(config: Any, options: CheckOptions) -> Report:
@@ -48,15 +49,20 @@ def collect(config: Any, options: CheckOptions) -> Report:
     report_from = _report_from(script_dir, [r.revision for r in runs], options.base)
     live_wanted = bool(options.url) and not options.offline
     guarded = _guarded_env(script_dir.dir)
+    settings = _settings(config, options.profile) if guarded else None
+    heads_now = [str(h) for h in script_dir.get_heads()]
+    lock_timeout_set = settings is not None and settings.lock_timeout is not None
     result = static.check_static(
         runs,
-        [str(h) for h in script_dir.get_heads()],
+        heads_now,
         report_from=report_from,
-        lock_timeout_set=guarded and _lock_timeout_set(config),
+        lock_timeout_set=lock_timeout_set,
         guarded=guarded,
         keep_models=live_wanted,
     )
     findings = list(result.findings)
+    if settings is not None:
+        findings = _as_the_runtime_runs_them(findings, scripts, root, settings, heads_now, report_from)
     infos = result.revisions
     drift = Section("skipped", "not checked: no database (offline, or no URL)")
     drift_items: tuple[Any, ...] = ()
@@ -103,6 +109,7 @@ def collect(config: Any, options: CheckOptions) -> Report:
             )
     elif options.review or options.metadata:
         autogen = Section("skipped", "not run: needs a database (no URL, or --offline)")
+    findings = _suppress(findings, runs[report_from:])
     # per-revision findings in revision order, then project-wide ones (heads, live catalog, models)
     order = {r.revision: i for i, r in enumerate(runs)}
     findings.sort(key=lambda f: (order.get(f.revision or "", len(runs)), f.sort_key))
@@ -150,11 +157,76 @@ def _guarded_env(script_location: str) -> bool:
         return False
 
 
-def _lock_timeout_set(config: Any) -> bool:
-    """Does the guarded runner set ``lock_timeout`` for every statement (the profile's setting)?"""
-    try:
-        from alembic_guard.runtime.config import load_settings
+def _suppress(findings: list[Any], runs: Any) -> list[Any]:
+    """Findings without those a ``# alembic-guard: ignore[...]`` comment in their revision file silences."""
+    from alembic_guard.check import suppress
+    from alembic_guard.lint import get_rule
 
-        return load_settings(ini_path=config.config_file_name).lock_timeout is not None
-    except Exception:  # bad settings are reported by the commands that run migrations
-        return False
+    rule = get_rule("AG001")
+    unused = None
+    if rule is not None:
+        from alembic_guard.report.types import Finding
+
+        unused = Finding(
+            rule.code,
+            rule.id,
+            rule.severity,
+            rule.message,
+            "delete the `# alembic-guard: ignore[...]` comment, or fix the code or id it names",
+            "lint",
+        )
+    for run in runs:
+        try:
+            with open(run.path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        found = suppress.find(text)
+        if found:
+            findings = suppress.apply(findings, run.file, run.revision, found, unused)
+    return findings
+
+
+def _settings(config: Any, profile: str | None) -> Any:
+    """The guarded runtime's settings (``profile``, else the configured one); ``None`` when unreadable.
+
+    A ``--profile`` that does not exist is a usage error; bad settings in the files are
+    reported by the commands that run migrations, and the check then judges Alembic's SQL.
+    """
+    from alembic_guard.runtime.config import PROFILES, load_settings
+
+    if profile is not None and profile.strip().lower() not in PROFILES:
+        raise UsageError(
+            f"--profile {profile}: no such profile", hint=f"use one of: {', '.join(sorted(PROFILES))}"
+        )
+    try:
+        return load_settings(ini_path=config.config_file_name, profile=profile)
+    except Exception:
+        return None
+
+
+def _as_the_runtime_runs_them(
+    findings: list[Any], scripts: Any, root: str, settings: Any, heads: list[str], report_from: int
+) -> list[Any]:
+    """Lint findings judged on the SQL the guarded runtime sends under ``settings`` (:mod:`.runtime`).
+
+    Renders every revision a second time through the guarded operations (offline, no database).
+    A revision that renders only one way keeps the findings of Alembic's SQL.
+    """
+    from alembic_guard.check import runtime, static
+
+    guarded_runs = static.render_all(scripts, root, runtime.guard_settings(settings))
+    broken = {r.revision for r in guarded_runs if r.rendered.sql is None or r.parse_error is not None}
+    guarded = static.check_static(
+        guarded_runs,
+        heads,
+        report_from=report_from,
+        lock_timeout_set=settings.lock_timeout is not None,
+        guarded=True,
+    )
+    plain_lint = [f for f in findings if f.source == "lint" and f.revision not in broken]
+    guarded_lint = [f for f in guarded.findings if f.source == "lint" and f.revision not in broken]
+    kept = [f for f in findings if not (f.source == "lint" and f.revision not in broken)]
+    return kept + runtime.reconcile(
+        plain_lint, guarded_lint, runtime.runtime_sql(guarded_runs), settings.profile
+    )

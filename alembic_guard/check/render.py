@@ -69,11 +69,19 @@ class _Recorder(io.StringIO):
 
 
 class OfflineRenderer:
-    """Renders revisions one after the other into SQL text (PostgreSQL dialect)."""
+    """Renders revisions one after the other into SQL text (PostgreSQL dialect).
 
-    def __init__(self) -> None:
+    With ``guard_settings`` the guarded operations render the SQL the guarded
+    runtime sends under those settings (``CREATE INDEX CONCURRENTLY`` in an
+    autocommit block with ``concurrent_indexes``, a unique index then ``USING
+    INDEX`` for a unique constraint, ``SET LOCAL lock_timeout``), as
+    ``alembic upgrade --sql`` through the guarded ``env.py`` does; without, Alembic's own SQL.
+    """
+
+    def __init__(self, guard_settings: Any = None) -> None:
         self._buffer = _Recorder()
         self._context: Any = None
+        self._guard_settings = guard_settings
 
     def _configure(self) -> Any:
         from alembic.runtime.migration import MigrationContext
@@ -81,15 +89,18 @@ class OfflineRenderer:
         # transactional_ddl: autocommit_block() then writes COMMIT / BEGIN around its
         # statements, which tells lint they run outside the revision's transaction.
         # paramstyle named: without it every % in op.execute text comes out doubled.
+        opts: dict[str, Any] = {
+            "as_sql": True,
+            "output_buffer": self._buffer,
+            "literal_binds": True,
+            "transactional_ddl": True,
+        }
+        if self._guard_settings is not None:
+            from alembic_guard.ops.context import GUARD_OPTION, GuardContext
+
+            opts[GUARD_OPTION] = GuardContext(settings=self._guard_settings)
         return MigrationContext.configure(
-            dialect_name="postgresql",
-            dialect_opts={"paramstyle": "named"},
-            opts={
-                "as_sql": True,
-                "output_buffer": self._buffer,
-                "literal_binds": True,
-                "transactional_ddl": True,
-            },
+            dialect_name="postgresql", dialect_opts={"paramstyle": "named"}, opts=opts
         )
 
     def render(self, migration_fn: Callable[[], Any], path: str) -> Rendered:

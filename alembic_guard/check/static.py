@@ -114,13 +114,16 @@ def _relative(path: str, root: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def render_all(scripts: Sequence[Any], root: str) -> list[RevisionRun]:
+def render_all(scripts: Sequence[Any], root: str, guard_settings: Any = None) -> list[RevisionRun]:
     """Render, parse and analyze every revision (one analysis pass, so renames carry over).  Pure
-    apart from importing the revision modules Alembic loaded already."""
+    apart from importing the revision modules Alembic loaded already.
+
+    ``guard_settings``: render what the guarded runtime sends under them (see :class:`OfflineRenderer`).
+    """
     from alembic_guard.sql.effects import analyze_all
     from alembic_guard.sql.parse import parse_source
 
-    renderer = OfflineRenderer()
+    renderer = OfflineRenderer(guard_settings)
     runs: list[RevisionRun] = []
     statements: list[Statement] = []
     owner: dict[int, RevisionRun] = {}

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="as env.py passes it to context.configure; the ledger lives in that schema too",
     )
     parser.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="judge each op by what the guarded runtime sends under this profile (e.g. prod builds "
+        "indexes CONCURRENTLY); default: the configured profile",
+    )
     parser.add_argument("--offline", action="store_true", help="static checks only, even with a database URL")
     parser.add_argument("--base", default=None, help="check only the revisions after REV (a PR's new ones)")
     parser.add_argument(
@@ -68,6 +74,7 @@ def run(config: Any, args: argparse.Namespace) -> int:
         review=bool(args.base),
         version_table=args.version_table,
         version_table_schema=args.version_table_schema,
+        profile=args.profile,
     )
     report = collect(config, options)
     docs_url = os.environ.get("ALEMBIC_GUARD_DOCS_URL")

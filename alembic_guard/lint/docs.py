@@ -130,8 +130,11 @@ def render_index(rules: list[Rule]) -> str:
             "## Suppressing a finding",
             "",
             "Put `-- alembic-guard: ignore[AG301]` (codes or ids, comma-separated) on its own line "
-            "just above the statement, or at the end of the statement's first line. A suppression "
-            "that hides nothing is reported as `AG001 unused-suppression`.",
+            "just above the statement, or at the end of the statement's first line. In an Alembic "
+            "revision file, a Python comment does the same for an op: `# alembic-guard: "
+            "ignore[AG207]` at the end of any line of the op call, or on its own line just above it "
+            "(`guard-check` reads it). A suppression that hides nothing is reported as `AG001 "
+            "unused-suppression`.",
             "",
         ]
     )

@@ -52,6 +52,7 @@ def document(report: Report) -> dict[str, Any]:
             "revisions": s.revisions,
             "errors": s.errors,
             "warnings": s.warnings,
+            "notes": s.notes,
             "failed": report.failed,
             "by_code": dict(s.by_code),
         },

@@ -42,7 +42,7 @@ def _listing(sql: str) -> str:
 
 
 def _finding(f: Finding) -> list[str]:
-    mark = "❌" if f.severity == "error" else "⚠️"
+    mark = {"error": "❌", "warning": "⚠️"}.get(f.severity, "ℹ️")
     where = f" — `{f.location.file}:{f.location.line}`" if f.location else ""
     rev = f" (revision `{f.revision}`)" if f.revision else ""
     lines = [
@@ -57,8 +57,11 @@ def _finding(f: Finding) -> list[str]:
 def _revision(report: Report, rev: RevisionInfo, with_sql: bool, with_tables: bool = True) -> list[str]:
     found = report.findings_of(rev.revision)
     errors = sum(1 for f in found if f.severity == "error")
+    warnings = sum(1 for f in found if f.severity == "warning")
+    notes = len(found) - errors - warnings
     state = "" if rev.state == "unknown" else f", {rev.state}"
-    counts = f"{errors} error(s), {len(found) - errors} warning(s)" if found else "no findings"
+    counts = f"{errors} error(s), {warnings} warning(s)" if found else "no findings"
+    counts += f", {notes} note(s)" if notes else ""
     title = f" {_esc(rev.message)}" if rev.message else ""
     lines = [
         "<details>",

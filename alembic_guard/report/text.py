@@ -55,5 +55,6 @@ def render(report: Report) -> str:
         lines.append(f"  {line}")
     verdict = "FAILED" if report.failed else "OK"
     strict = " (--strict: warnings count as errors)" if report.strict and s.warnings else ""
-    lines.append(f"{verdict}: {s.errors} error(s), {s.warnings} warning(s){strict}")
+    notes = f", {s.notes} note(s)" if s.notes else ""
+    lines.append(f"{verdict}: {s.errors} error(s), {s.warnings} warning(s){notes}{strict}")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+# "note": not a problem where the report was made (e.g. the guarded runtime does it safely),
+# said so that the reader knows why the usual finding is not an error; never fails a check
+Severity = Literal["error", "warning", "note"]
 
 SCHEMA_NAME = "alembic-guard/check"
 SCHEMA_VERSION = 1
@@ -132,6 +134,7 @@ class Summary:
     errors: int
     warnings: int
     by_code: tuple[tuple[str, int], ...] = ()
+    notes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +160,17 @@ class Report:
     @property
     def summary(self) -> Summary:
         errors = sum(1 for f in self.findings if f.severity == "error")
-        warnings = len(self.findings) - errors
+        warnings = sum(1 for f in self.findings if f.severity == "warning")
         counts: dict[str, int] = {}
         for f in self.findings:
-            counts[f.code] = counts.get(f.code, 0) + 1
-        return Summary(len(self.revisions), errors, warnings, tuple(sorted(counts.items())))
+            if f.severity != "note":
+                counts[f.code] = counts.get(f.code, 0) + 1
+        notes = len(self.findings) - errors - warnings
+        return Summary(len(self.revisions), errors, warnings, tuple(sorted(counts.items())), notes)
 
     @property
     def failed(self) -> bool:
-        """Exit 1?  Errors, or with ``--strict`` any finding."""
+        """Exit 1?  Errors, or with ``--strict`` warnings too (notes never)."""
         s = self.summary
         return s.errors > 0 or (self.strict and s.warnings > 0)
 
