@@ -291,19 +291,32 @@ def _copy_columns(m: SchemaModel, c: CopyColumns) -> None:
             _clone_index(m, ix, (c.schema, c.table))
 
 
+_KEY_KINDS = frozenset({"primary_key", "unique", "exclude"})  # constraints an index of the same name backs
+
+
+def clone_constraint_name(con: Constraint, table: QName) -> str | None:
+    """The name a parent's constraint gets on a partition or copy ``table``: index-backed ones
+    (primary key, unique, exclusion) are named after the new table, the others keep theirs."""
+    if con.kind == "primary_key":
+        return pg_object_name(table[1], None, "pkey")
+    if con.kind in ("unique", "exclude"):
+        return pg_object_name(table[1], "_".join(con.columns), "key" if con.kind == "unique" else "excl")
+    return con.name
+
+
+def clone_index_name(ix: Index, table: QName) -> str:
+    """The name PostgreSQL gives the index a partitioned table's index creates on partition ``table``."""
+    addition = "_".join(c if _is_plain_ident(c) else "expr" for c in ix.columns)
+    return pg_object_name(table[1], addition, "idx")
+
+
 def _clone_constraint(m: SchemaModel, con: Constraint, table: QName) -> None:
     """A parent's constraint on a partition or copy: index-backed ones get the new table's name."""
-    name = con.name
-    if con.kind == "primary_key":
-        name = pg_object_name(table[1], None, "pkey")
-    elif con.kind in ("unique", "exclude"):
-        name = pg_object_name(table[1], "_".join(con.columns), "key" if con.kind == "unique" else "excl")
-    m.put_constraint(dataclasses.replace(con, name=name, table=table))
+    m.put_constraint(dataclasses.replace(con, name=clone_constraint_name(con, table), table=table))
 
 
 def _clone_index(m: SchemaModel, ix: Index, table: QName) -> None:
-    addition = "_".join(c if _is_plain_ident(c) else "expr" for c in ix.columns)
-    name = pg_object_name(table[1], addition, "idx")
+    name = clone_index_name(ix, table)
     m.put_index(dataclasses.replace(ix, schema=table[0], name=name, table=table))
 
 
@@ -477,6 +490,14 @@ def _rename_object(m: SchemaModel, c: RenameObject) -> None:
         ix = m.indexes.pop(q, None)
         if ix is not None:
             m.indexes[(r.schema, new)] = dataclasses.replace(ix, name=new)
+        else:
+            # the index behind a primary key / unique / exclusion constraint: renaming it
+            # renames the constraint (they share one name)
+            for ckey, kcon in list(m.constraints.items()):
+                if ckey[0] == r.schema and ckey[2] == r.name and kcon.kind in _KEY_KINDS:
+                    del m.constraints[ckey]
+                    m.constraints[(ckey[0], ckey[1], new)] = dataclasses.replace(kcon, name=new)
+                    break
     elif k == "sequence":
         seq = m.sequences.pop(q, None)
         if seq is not None:

@@ -443,7 +443,13 @@ class SchemaModel:
             cols = self.relation_columns(ref.schema, ref.parent)
             return cols is not None and ref.name in cols
         if k == "index":
-            return (ref.schema, ref.name) in self.indexes
+            if (ref.schema, ref.name) in self.indexes:
+                return True
+            # the index behind a primary key / unique / exclusion constraint shares its name
+            return any(
+                key[0] == ref.schema and key[2] == ref.name and con.kind in _INDEX_BACKED
+                for key, con in self.constraints.items()
+            )
         if k == "constraint":
             assert ref.parent is not None
             return (ref.schema, ref.parent, ref.name) in self.constraints
@@ -567,6 +573,9 @@ class SchemaModel:
                 self.triggers,
             )
         )
+
+
+_INDEX_BACKED = frozenset({"primary_key", "unique", "exclude"})
 
 
 def _default_constraint_name(con: Constraint) -> str:

@@ -151,6 +151,8 @@ def inverse_steps(
     for ref, sql in _created(sqls):
         if ref in seen or not live.has(ref):
             continue
+        if ref.kind == "index" and (ref.schema, ref.name) not in live.indexes:
+            continue  # the index behind a key: it goes with its constraint
         seen.add(ref)
         step = _inverse(ref, sql, live, revision)
         if step is not None:

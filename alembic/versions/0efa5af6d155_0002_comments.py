@@ -33,6 +33,7 @@ guard_provides = (
     ("constraint", "public", "comments_task_id_fkey", "comments"),
     ("constraint", "public", "comments_author_id_fkey", "comments"),
     ("sequence", "public", "comments_id_seq", None),
+    ("index", "public", "comments_pkey", None),
     ("index", "public", "idx_comments_task_id", None),
 )
 guard_drops: tuple[tuple[str, str, str, str | None], ...] = ()

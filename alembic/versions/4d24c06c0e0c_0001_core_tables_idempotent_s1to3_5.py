@@ -31,6 +31,8 @@ guard_provides = (
     ("constraint", "public", "users_pkey", "users"),
     ("constraint", "public", "users_email_key", "users"),
     ("sequence", "public", "users_id_seq", None),
+    ("index", "public", "users_pkey", None),
+    ("index", "public", "users_email_key", None),
     ("relation", "public", "projects", None),
     ("column", "public", "id", "projects"),
     ("column", "public", "owner_id", "projects"),
@@ -39,6 +41,7 @@ guard_provides = (
     ("constraint", "public", "projects_pkey", "projects"),
     ("constraint", "public", "projects_owner_id_fkey", "projects"),
     ("sequence", "public", "projects_id_seq", None),
+    ("index", "public", "projects_pkey", None),
     ("relation", "public", "tasks", None),
     ("column", "public", "id", "tasks"),
     ("column", "public", "title", "tasks"),
@@ -48,6 +51,7 @@ guard_provides = (
     ("constraint", "public", "tasks_pkey", "tasks"),
     ("constraint", "public", "tasks_assignee_id_fkey", "tasks"),
     ("sequence", "public", "tasks_id_seq", None),
+    ("index", "public", "tasks_pkey", None),
     ("index", "public", "idx_tasks_assignee_id", None),
 )
 guard_drops: tuple[tuple[str, str, str, str | None], ...] = ()

@@ -22,6 +22,7 @@ source_statement_count = 2
 # what the statements leave behind / remove (kind, schema, name, owning table)
 guard_provides = (
     ("constraint", "public", "uq_projects_owner_name", "projects"),
+    ("index", "public", "uq_projects_owner_name", None),
     ("relation", "public", "project_task_counts", None),
     ("column", "public", "project_id", "project_task_counts"),
     ("column", "public", "name", "project_task_counts"),

@@ -157,9 +157,16 @@ def decide(
 
 
 def _refs_text(refs: Sequence[ObjRef]) -> str:
-    """``column tasks.project_id, index ix``; the parts of a missing relation are implied by it."""
+    """``column tasks.project_id, index ix``; the parts of a missing relation are implied by it,
+    and so is the index behind a missing primary key / unique constraint (same name)."""
     gone = {(r.schema, r.name) for r in refs if r.kind == "relation"}
-    shown = [r for r in refs if r.parent is None or (r.schema, r.parent) not in gone]
+    keys = {(r.schema, r.name) for r in refs if r.kind == "constraint"}
+    shown = [
+        r
+        for r in refs
+        if (r.parent is None or (r.schema, r.parent) not in gone)
+        and not (r.kind == "index" and (r.schema, r.name) in keys)
+    ]
     return ", ".join(r.describe() for r in shown)
 
 

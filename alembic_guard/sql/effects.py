@@ -31,9 +31,11 @@ from alembic_guard import changes as ch
 from alembic_guard.model import (
     Column,
     CompositeType,
+    Constraint,
     EnumType,
     Extension,
     Function,
+    Index,
     ObjRef,
     QName,
     Sequence,
@@ -669,6 +671,17 @@ def _create_stats(ctx: Ctx, n: Node) -> None:
         ctx.require(ObjRef.relation(*ctx.rangevar(rv)), rv.get("location", -1))
 
 
+def _cluster(ctx: Ctx, n: Node) -> None:
+    """CLUSTER t [USING ix]: ACCESS EXCLUSIVE on the table; the index must exist (a bare CLUSTER
+    re-clusters every table already marked, and needs nothing)."""
+    rv = n.get("relation")
+    if rv:
+        q = ctx.rangevar(rv)
+        ctx.require(ObjRef.relation(*q), rv.get("location", -1))
+        if n.get("indexname"):
+            ctx.require(ObjRef("index", q[0], n["indexname"]), rv.get("location", -1))
+
+
 def _rule(ctx: Ctx, n: Node) -> None:
     rv = n.get("relation", {})
     ctx.require(ObjRef.relation(*ctx.rangevar(rv)), rv.get("location", -1))
@@ -755,7 +768,7 @@ _HANDLERS: dict[str, Callable[[Ctx, Node], None]] = {
     "AlterDatabaseSetStmt": _nothing,
     "AlterDatabaseStmt": _nothing,
     "SecLabelStmt": _nothing,
-    "ClusterStmt": _nothing,
+    "ClusterStmt": _cluster,
     "DropOwnedStmt": _nothing,
     "ReassignOwnedStmt": _nothing,
     "CreateRangeStmt": _create_range,
@@ -909,17 +922,27 @@ def _effective(vals: list[str]) -> tuple[str, ...]:
     return path or DEFAULT_SEARCH_PATH
 
 
-class _PartsTracker:
-    """Columns, constraints and triggers of each relation so far, so a rename can say what it moves.
+_KEY_KINDS = frozenset({"primary_key", "unique", "exclude"})
 
-    A statement alone cannot know what the table it renames holds; the
-    statements before it (in file order) do.  Dict updates only, on DDL only:
-    far cheaper than a full replay.
+
+class _PartsTracker:
+    """What each relation holds so far, so a statement can say what it makes implicitly.
+
+    A statement alone cannot know what the table it renames holds, which
+    columns ``PARTITION OF`` / ``INHERITS`` / ``LIKE`` copy, which partitions
+    a partitioned index is built on, or that an index is the one behind a
+    primary key; the statements before it (in file order) do.  Dict updates
+    only, on DDL only: far cheaper than a full replay.  The names are
+    PostgreSQL's (:func:`changes.clone_index_name`, ``clone_constraint_name``).
     """
 
     def __init__(self) -> None:
         # relation -> [(kind, name)] for kind in column / constraint / trigger, in creation order
         self.parts: dict[QName, list[tuple[str, str]]] = {}
+        self.keys: dict[QName, list[Constraint]] = {}  # index-backed constraints of each table
+        self.indexes: dict[QName, list[Index]] = {}  # plain indexes of each (partitioned) table
+        self.partitions: dict[QName, list[QName]] = {}
+        self.backed: dict[QName, QName] = {}  # (schema, index name) → table of the constraint it backs
 
     def _add(self, table: QName, kind: str, name: str, create: bool = False) -> None:
         have = self.parts.setdefault(table, []) if create else self.parts.get(table)
@@ -931,9 +954,53 @@ class _PartsTracker:
         if have is not None and (kind, name) in have:
             have.remove((kind, name))
 
+    def _key(self, con: Constraint, made: list[ObjRef]) -> None:
+        """An index-backed constraint: its index exists too, and so do its clones on partitions."""
+        if con.name is None:
+            return
+        s = con.table[0]
+        self.keys.setdefault(con.table, []).append(con)
+        self.backed[(s, con.name)] = con.table
+        made.append(ObjRef("index", s, con.name))
+        for child in self.partitions.get(con.table, ()):
+            name = ch.clone_constraint_name(con, child)
+            if name is not None:
+                self._add(child, "constraint", name)
+                made.append(ObjRef("constraint", child[0], name, child[1]))
+                self._key(dataclasses.replace(con, name=name, table=child), made)
+
+    def _index(self, ix: Index, made: list[ObjRef]) -> None:
+        """A plain index; on a partitioned table PostgreSQL builds one on every partition."""
+        self.indexes.setdefault(ix.table, []).append(ix)
+        for child in self.partitions.get(ix.table, ()):
+            name = ch.clone_index_name(ix, child)
+            made.append(ObjRef("index", child[0], name))
+            self._index(dataclasses.replace(ix, schema=child[0], name=name, table=child), made)
+
+    def _copy(self, c: ch.CopyColumns, made: list[ObjRef]) -> None:
+        new = (c.schema, c.table)
+        for kind, name in list(self.parts.get(c.source, ())):
+            if kind == "column":
+                self._add(new, kind, name, create=True)
+                made.append(ObjRef.column(c.schema, c.table, name))
+        if c.mode != "partition":
+            return
+        self.partitions.setdefault(c.source, []).append(new)
+        for con in list(self.keys.get(c.source, ())):
+            cname = ch.clone_constraint_name(con, new)
+            if cname is not None:
+                self._add(new, "constraint", cname, create=True)
+                made.append(ObjRef("constraint", c.schema, cname, c.table))
+                self._key(dataclasses.replace(con, name=cname, table=new), made)
+        for ix in list(self.indexes.get(c.source, ())):
+            iname = ch.clone_index_name(ix, new)
+            made.append(ObjRef("index", c.schema, iname))
+            self._index(dataclasses.replace(ix, schema=c.schema, name=iname, table=new), made)
+
     def follow(self, eff: Effect) -> Effect:
-        """Follow ``eff``'s changes; a renamed or moved relation also creates what it holds."""
+        """Follow ``eff``'s changes; add what they make (or remove) implicitly to its effect."""
         extra: list[ObjRef] = []
+        gone: list[ObjRef] = []
         for c in eff.changes:
             t = type(c)
             if t is ch.PutTable:
@@ -945,33 +1012,66 @@ class _PartsTracker:
                 self._add((c.schema, c.table), "column", c.column.name)
             elif t is ch.PutConstraint and c.constraint.name:
                 self._add(c.constraint.table, "constraint", c.constraint.name)
+                if c.constraint.kind in _KEY_KINDS:
+                    self._key(c.constraint, extra)
+            elif t is ch.PutIndex:
+                self._index(c.index, extra)
             elif t is ch.PutTrigger:
                 self._add(c.trigger.table, "trigger", c.trigger.name)
             elif t is ch.CopyColumns:
-                for kind, name in list(self.parts.get(c.source, ())):
-                    if kind == "column":
-                        self._add((c.schema, c.table), kind, name, create=True)
+                self._copy(c, extra)
             elif t is ch.DropObject:
                 r = c.ref
                 if r.kind == "relation":
                     self.parts.pop((r.schema, r.name), None)
                 elif r.parent is not None:
                     self._remove((r.schema, r.parent), r.kind, r.name)
+                    if r.kind == "constraint" and self.backed.pop((r.schema, r.name), None) is not None:
+                        gone.append(ObjRef("index", r.schema, r.name))  # its index goes with it
             elif t is ch.RenameObject and c.ref.parent is not None:
                 r = c.ref
                 have = self.parts.get((r.schema, r.parent))
                 if have is not None and (r.kind, r.name) in have:
                     have[have.index((r.kind, r.name))] = (r.kind, c.new_name)
+                if r.kind == "constraint" and (r.schema, r.name) in self.backed:
+                    # renaming the constraint renames its index
+                    self.backed[(r.schema, c.new_name)] = self.backed.pop((r.schema, r.name))
+                    gone.append(ObjRef("index", r.schema, r.name))
+                    extra.append(ObjRef("index", r.schema, c.new_name))
+            elif t is ch.RenameObject and c.ref.kind == "index" and (c.ref.schema, c.ref.name) in self.backed:
+                # ALTER INDEX t_pkey RENAME TO ...: the constraint it backs is renamed with it
+                r = c.ref
+                table = self.backed.pop((r.schema, r.name))
+                self.backed[(r.schema, c.new_name)] = table
+                self._remove(table, "constraint", r.name)
+                self._add(table, "constraint", c.new_name)
+                gone.append(ObjRef("constraint", r.schema, r.name, table[1]))
+                extra.append(ObjRef("constraint", r.schema, c.new_name, table[1]))
             elif (t is ch.RenameObject or t is ch.SetSchema) and c.ref.kind == "relation":
                 old = (c.ref.schema, c.ref.name)
                 new = (c.ref.schema, c.new_name) if t is ch.RenameObject else (c.new_schema, c.ref.name)
+                for d in (self.keys, self.indexes, self.partitions):
+                    if old in d:
+                        d[new] = d.pop(old)  # type: ignore[assignment]
+                for ix, table in list(self.backed.items()):
+                    if table == old:
+                        self.backed[ix] = new
                 moved = self.parts.pop(old, None)
                 if moved is not None:
                     self.parts[new] = moved
                     extra.extend(ObjRef(k, new[0], n, new[1]) for k, n in moved)  # type: ignore[arg-type]
-        if not extra:
+        if not extra and not gone:
             return eff
-        return dataclasses.replace(eff, creates=eff.creates + tuple(extra))
+        # what a CREATE ... IF NOT EXISTS makes implicitly, it only ensures
+        ensured = bool(eff.ensures) and not eff.creates
+        already = set(eff.creates) | set(eff.ensures)
+        extra = [r for r in dict.fromkeys(extra) if r not in already]
+        return dataclasses.replace(
+            eff,
+            creates=eff.creates if ensured else eff.creates + tuple(extra),
+            ensures=eff.ensures + tuple(extra) if ensured else eff.ensures,
+            drops=eff.drops + tuple(r for r in dict.fromkeys(gone) if r not in eff.drops),
+        )
 
 
 def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:

@@ -123,6 +123,8 @@ class _TableBuild:
                 ix = con["indexname"]
                 ctx.require(ObjRef("index", self.schema, ix), con.get("location", -1))
                 ctx.changes.append(ch.DropObject(ObjRef("index", self.schema, ix)))
+                if ix != name:
+                    ctx.drops.append(ObjRef("index", self.schema, ix))  # renamed to the constraint's name
             k = "primary_key" if kind == "CONSTR_PRIMARY" else "unique"
             if name is not None:
                 self.explicit.add(name)
@@ -497,7 +499,9 @@ def _alter_cmd(ctx: Ctx, c: Node, schema: str, table: str) -> None:
         parent: Node = d.get("RangeVar") or d
         ctx.require(ObjRef.relation(*ctx.rangevar(parent)), parent.get("location", -1))
     elif sub in _NO_MODEL_EFFECT:
-        if name and sub in ("AT_SetStatistics", "AT_SetStorage", "AT_SetCompression", "AT_SetOptions"):
+        if sub == "AT_ClusterOn" and name:
+            ctx.require(ObjRef("index", schema, name))  # CLUSTER ON names an index of the table
+        elif name and sub in ("AT_SetStatistics", "AT_SetStorage", "AT_SetCompression", "AT_SetOptions"):
             ctx.require(colref)
     else:
         ctx.opaque_part(f"ALTER TABLE {sub.removeprefix('AT_')} is not understood")

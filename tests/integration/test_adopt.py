@@ -96,7 +96,7 @@ def test_adopt_stamps_present_prefix_and_upgrade_completes(tmp_path: Path, pg_se
         assert "missing: constraint tasks.fk_tasks_project_id, constraint tasks.ck_tasks_status" in text
         # a missing view is reported once, not column by column
         view_line = "missing: constraint projects.uq_projects_owner_name, relation project_task_counts"
-        assert any(line.strip() == view_line for line in out)
+        assert any(line.strip() == view_line for line in out), "\n".join(out)
         # the legacy table's claim is checked, not trusted
         assert f"0001 → 0001_core_tables_idempotent.sql: claimed applied, but {revs[3][0]} absent" in text
         assert "0002 → 0002_comments.sql: claimed applied, and it is" in text

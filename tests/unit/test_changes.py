@@ -87,6 +87,17 @@ def test_renames_carry_indexes_and_constraints() -> None:
     assert m.constraints[("public", "parents", "a_pkey")].columns == ("pid",)
 
 
+def test_renaming_the_index_behind_a_key_renames_the_constraint() -> None:
+    m = run(
+        "CREATE TABLE u (id int PRIMARY KEY, code text UNIQUE);\n"
+        "ALTER TABLE u RENAME TO p;\n"
+        "ALTER INDEX u_pkey RENAME TO p_pkey;\n"
+        "ALTER INDEX u_code_key RENAME TO p_code_key;\n"
+    )
+    assert set(m.constraints) == {("public", "p", "p_pkey"), ("public", "p", "p_code_key")}
+    assert m.constraints[("public", "p", "p_pkey")].kind == "primary_key"
+
+
 def test_drop_column_takes_its_index_and_constraints() -> None:
     m = run(
         "CREATE TABLE t (id int PRIMARY KEY, code text UNIQUE, note text);\n"
