@@ -52,30 +52,21 @@ def collect(config: Any, options: CheckOptions) -> Report:
     settings = _settings(config, options.profile) if guarded else None
     heads_now = [str(h) for h in script_dir.get_heads()]
     lock_timeout_set = settings is not None and settings.lock_timeout is not None
-    result = static.check_static(
-        runs,
-        heads_now,
-        report_from=report_from,
-        lock_timeout_set=lock_timeout_set,
-        guarded=guarded,
-        keep_models=live_wanted,
-    )
-    findings = list(result.findings)
-    if settings is not None:
-        findings = _as_the_runtime_runs_them(findings, scripts, root, settings, heads_now, report_from)
-    infos = result.revisions
-    drift = Section("skipped", "not checked: no database (offline, or no URL)")
-    drift_items: tuple[Any, ...] = ()
-    heads: tuple[str, ...] = ()
-    autogen = Section("skipped", "not run: only in a PR review (--base or --metadata) with a database")
+    # the PostgreSQL version the revisions will meet (AG701): the live server's, else the profile's
+    configured = settings if settings is not None else _settings(config, options.profile)
+    server_version = configured.server_version if configured is not None else None
+    engine = conn = None
+    lr = None
     if live_wanted:
         from alembic_guard.check import live
 
         assert options.url is not None
-        url = options.url
-        engine = live.connect(url)
-        try:
+        engine = live.connect(options.url)
+    try:
+        if engine is not None:
             from sqlalchemy import exc as sa_exc
+
+            from alembic_guard.live.catalog import server_major_version
 
             # Only a failure to *connect* is "cannot connect" (exit 2); a database
             # error during the checks (permission denied, statement_timeout, a bug
@@ -83,7 +74,18 @@ def collect(config: Any, options: CheckOptions) -> Report:
             try:
                 conn = engine.connect()
             except sa_exc.DBAPIError as exc:
-                raise live.connection_error(url, exc) from None
+                raise live.connection_error(options.url or "", exc) from None
+            server_version = server_major_version(conn)
+        result = static.check_static(
+            runs,
+            heads_now,
+            report_from=report_from,
+            lock_timeout_set=lock_timeout_set,
+            guarded=guarded,
+            keep_models=live_wanted,
+            server_version=server_version,
+        )
+        if conn is not None:
             with conn:
                 lr = live.check_live(
                     conn,
@@ -93,8 +95,22 @@ def collect(config: Any, options: CheckOptions) -> Report:
                     version_table=options.version_table,
                     version_table_schema=options.version_table_schema,
                 )
-        finally:
+    finally:
+        if engine is not None:
             engine.dispose()
+    findings = list(result.findings)
+    if settings is not None:
+        findings = _as_the_runtime_runs_them(
+            findings, scripts, root, settings, heads_now, report_from, server_version
+        )
+    infos = result.revisions
+    drift = Section("skipped", "not checked: no database (offline, or no URL)")
+    drift_items: tuple[Any, ...] = ()
+    heads: tuple[str, ...] = ()
+    autogen = Section("skipped", "not run: only in a PR review (--base or --metadata) with a database")
+    if lr is not None:
+        assert options.url is not None
+        url = options.url
         findings.extend(lr.findings)
         infos = live.annotate(infos, lr)
         drift, drift_items, heads = lr.drift, tuple(lr.drift_items), lr.heads
@@ -206,7 +222,13 @@ def _settings(config: Any, profile: str | None) -> Any:
 
 
 def _as_the_runtime_runs_them(
-    findings: list[Any], scripts: Any, root: str, settings: Any, heads: list[str], report_from: int
+    findings: list[Any],
+    scripts: Any,
+    root: str,
+    settings: Any,
+    heads: list[str],
+    report_from: int,
+    server_version: int | None,
 ) -> list[Any]:
     """Lint findings judged on the SQL the guarded runtime sends under ``settings`` (:mod:`.runtime`).
 
@@ -223,6 +245,7 @@ def _as_the_runtime_runs_them(
         report_from=report_from,
         lock_timeout_set=settings.lock_timeout is not None,
         guarded=True,
+        server_version=server_version,
     )
     plain_lint = [f for f in findings if f.source == "lint" and f.revision not in broken]
     guarded_lint = [f for f in guarded.findings if f.source == "lint" and f.revision not in broken]

@@ -167,8 +167,13 @@ def check_static(
     lock_timeout_set: bool = False,
     guarded: bool = False,
     keep_models: bool = False,
+    server_version: int | None = None,
 ) -> StaticResult:
     """Findings for ``runs[report_from:]``; earlier runs only build the model.  Pure.
+
+    ``server_version``: the PostgreSQL major version the revisions will meet
+    (the live server's, or the profile's ``server_version``); ``None`` when
+    unknown, and then no statement is judged against a version (AG701).
 
     ``guarded``: env.py runs the guarded operations, which skip what already
     exists, so "not idempotent" (AG402) would flag every op and is left out.
@@ -235,7 +240,9 @@ def check_static(
     reported_runs = list(runs[report_from:])
     stmts = [a for run in reported_runs for a in run.analyzed]
     if stmts:
-        context = LintContext(model=before_reported, lock_timeout_set=lock_timeout_set)
+        context = LintContext(
+            model=before_reported, lock_timeout_set=lock_timeout_set, server_version=server_version
+        )
         rules = [r for r in all_rules() if not (guarded and r.code in _GUARDED_BY_OPS)]
         findings.extend(_lint_findings(reported_runs, lint(stmts, context, rules=rules)))
     if len(heads) > 1:

@@ -426,3 +426,8 @@ def trigger_events(tgtype: int) -> tuple[str, ...]:
         (_TG_TRUNCATE, "truncate"),
     )
     return tuple(name for bit, name in bits if tgtype & bit)
+
+
+def server_major_version(conn: Connection) -> int:
+    """The server's PostgreSQL major version (``150018`` → 15).  Read-only, no lock."""
+    return int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) // 10000

@@ -55,6 +55,9 @@ class RuntimeSettings:
     concurrent_indexes: bool = False
     allow_destructive: bool = True
     preflight: bool = True
+    # the PostgreSQL major version the migrations target, for checks without a
+    # database (guard-check --offline, guard-plan); a live server's own wins
+    server_version: int | None = None
     sources: tuple[str, ...] = ()  # where the values came from, for messages
 
     @property
@@ -149,6 +152,19 @@ def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
     if name in ("lock_wait_s", "retry_backoff_s"):
         ms = parse_duration_ms(value, key=key, where=where)
         return name, 0.0 if ms is None else ms / 1000.0
+    if name == "server_version":
+        text = str(value).strip()
+        # "15", "15.4" and 150004 all name PostgreSQL 15
+        m = re.fullmatch(r"(\d+)(?:\.\d+)?", text)
+        major = int(m.group(1)) if m and not isinstance(value, bool) else 0
+        if major >= 100000:
+            major //= 10000
+        if not 9 <= major <= 99:
+            raise UsageError(
+                f"{where}: server_version = {value!r} is not a PostgreSQL major version",
+                hint="write the major version the servers run, e.g. 15",
+            )
+        return name, major
     if name == "retries":
         try:
             n = int(str(value).strip())

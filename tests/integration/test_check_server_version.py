@@ -1,0 +1,84 @@
+"""guard-check judges each statement against the PostgreSQL version the revisions will meet (AG701).
+
+With a database that version is the server's own; offline it is the
+profile's ``server_version``; with neither nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alembic_guard.runtime.sandbox import GuardedProject
+
+pytestmark = pytest.mark.db
+
+MERGE_RETURNING = 'op.execute("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING t.id")'
+
+
+def _project(tmp_path, url: str) -> GuardedProject:  # type: ignore[no-untyped-def]
+    p = GuardedProject(tmp_path, url)
+    p.add_revision(
+        "r1",
+        None,
+        """
+        op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))
+        op.create_table("s", sa.Column("id", sa.Integer, primary_key=True))
+    """,
+    )
+    p.add_revision("r2", "r1", MERGE_RETURNING)
+    return p
+
+
+def _ag701(done) -> list[dict]:  # type: ignore[no-untyped-def]
+    doc = json.loads(done.stdout)
+    return [f for f in doc["findings"] if f["code"] == "AG701"]
+
+
+def test_the_live_servers_version_decides(tmp_path, pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        major = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) // 10000
+    engine.dispose()
+    p = _project(tmp_path, pg_url)
+    done = p.run("guard-check", "--format", "json")
+    found = _ag701(done)
+    if major < 17:
+        assert done.returncode == 1, done.stderr
+        assert [(f["revision"], f["severity"]) for f in found] == [("r2", "error")]
+        assert (
+            f"MERGE ... RETURNING needs PostgreSQL 17, the target is PostgreSQL {major}"
+            in found[0]["message"]
+        )
+    else:
+        assert found == []
+
+
+@pytest.mark.parametrize(("declared", "flagged"), [("16", True), ("17", True), ("15.4", True), ("18", False)])
+def test_offline_the_profiles_server_version_decides(tmp_path, declared: str, flagged: bool) -> None:
+    p = _project(tmp_path, "postgresql://unused@127.0.0.1:1/none")
+    # 17 accepts MERGE ... RETURNING; 18 is the newest and checks nothing
+    flagged = flagged and float(declared) < 17
+    done = p.run(
+        "guard-check", "--offline", "--format", "json", env=p.env(ALEMBIC_GUARD_SERVER_VERSION=declared)
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert bool(_ag701(done)) == flagged
+
+
+def test_offline_without_a_declared_version_nothing_is_guessed(tmp_path) -> None:
+    p = _project(tmp_path, "postgresql://unused@127.0.0.1:1/none")
+    done = p.run("guard-check", "--offline", "--format", "json")
+    assert done.returncode in (0, 1), done.stderr
+    assert _ag701(done) == []
+
+
+def test_a_server_version_that_is_no_version_is_one_line_exit_2(tmp_path, pg_url: str) -> None:
+    p = _project(tmp_path, pg_url)
+    done = p.run("upgrade", "head", env=p.env(ALEMBIC_GUARD_SERVER_VERSION="fifteen"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "server_version = 'fifteen' is not a PostgreSQL major version" in done.stderr
+    assert "Traceback" not in done.stderr
