@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from alembic_guard.model import (
+    DEFAULT_SCHEMA,
     Column,
     Constraint,
     Index,
@@ -356,6 +357,7 @@ def compare(
     *,
     ignore_tables: Iterable[str] = DEFAULT_IGNORED,
     compare_expressions: bool = False,
+    search_path: Iterable[str] = (DEFAULT_SCHEMA,),
 ) -> list[Drift]:
     """Every difference between ``expected`` and ``live``, sorted by code then object.
 
@@ -366,10 +368,16 @@ def compare(
 
     Only schemas the expected model has are compared, so a database shared
     with other applications' schemas is not reported as drift.
+
+    ``search_path``: the database's (``current_schemas(false)``).  A replayed
+    model files an object created without a schema under ``public``; with a
+    database-level ``search_path = app, public`` PostgreSQL created it in
+    ``app``.  Such a function found in another schema of the path is not missing.
     """
     ignored = frozenset(ignore_tables)
     schemas = expected.schemas | {q[0] for q in expected.tables}
     c = _Comparer(expected, live, ignored, schemas, compare_expressions)
+    c.search_path = tuple(search_path)
     c.run()
     return sorted(c.out, key=lambda d: (d.code, d.ref))
 
@@ -385,6 +393,7 @@ class _Comparer:
     ) -> None:
         self.exp, self.live = expected, live
         self.ignored, self.schemas, self.exprs = ignored, schemas, exprs
+        self.search_path: tuple[str, ...] = (DEFAULT_SCHEMA,)
         self.out: list[Drift] = []
 
     def _in_scope(self, table: QName) -> bool:
@@ -473,8 +482,20 @@ class _Comparer:
             s, t, n = key
             if not self._in_scope((s, t)) or (s, t) not in self.live.tables:
                 continue  # a missing table is one drift, not one per constraint
+            target = want.ref_table
+            if (
+                want.kind == "foreign_key"
+                and target is not None
+                and target not in self.exp.tables
+                and target not in self.live.tables
+            ):
+                # the referenced table is gone on both sides: PostgreSQL dropped the key with it
+                # (DROP TABLE ... CASCADE), whatever the replayed model kept
+                continue
+            want = _resolved(want, self.exp)
             ref = ObjRef("constraint", s, n, t)
             have = self.live.constraints.get(key)
+            have = _resolved(have, self.live) if have is not None else None
             if have is None:
                 self.missing_constraint_names.add((s, n))
                 self.out.append(
@@ -658,7 +679,7 @@ class _Comparer:
 
     def routines(self) -> None:
         for q, fn in sorted(self.exp.functions.items()):
-            if q[0] in self.schemas and q not in self.live.functions:
+            if q[0] in self.schemas and q not in self.live.functions and not self._elsewhere_on_path(q):
                 self.out.append(
                     _drift(
                         "missing-function",
@@ -682,6 +703,22 @@ class _Comparer:
                         "the trigger is missing",
                     )
                 )
+
+    def _elsewhere_on_path(self, q: QName) -> bool:
+        """Was a function filed under ``public`` created in another schema of the search path?"""
+        if q[0] != DEFAULT_SCHEMA:
+            return False
+        return any((s, q[1]) in self.live.functions for s in self.search_path if s != DEFAULT_SCHEMA)
+
+
+def _resolved(con: Constraint, model: SchemaModel) -> Constraint:
+    """A foreign key written ``REFERENCES t`` (no column list) references t's primary key in ``model``."""
+    if con.kind != "foreign_key" or con.ref_columns or con.ref_table is None:
+        return con
+    for (s, t, _), c in model.constraints.items():
+        if (s, t) == con.ref_table and c.kind == "primary_key":
+            return replace(con, ref_columns=c.columns)
+    return con
 
 
 def _kind(c: Constraint) -> str:

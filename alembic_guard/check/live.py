@@ -105,6 +105,7 @@ def check_live(
     applied: set[str] = set()
     if heads:
         applied = {str(s.revision) for s in script_dir.revision_map.iterate_revisions(heads, "base")}
+    search_path = search_path_of(conn)
     conn.rollback()
     live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
     live.drop_table(version_table_schema or DEFAULT_SCHEMA, version_table)
@@ -115,7 +116,7 @@ def check_live(
     result = LiveResult(applied, heads)
     result.findings.extend(_preflight(runs, applied, live))
     result.findings.extend(_ledger(runs, applied, records))
-    _drift(result, runs, applied, expected_models, live)
+    _drift(result, runs, applied, expected_models, live, search_path)
     if result.drift.status != "ok":
         # the drift kinds invalid-index / not-valid-constraint cover these when drift runs
         result.findings.extend(_catalog_state(live))
@@ -128,6 +129,17 @@ def check_live(
     }
     conn.rollback()
     return result
+
+
+def search_path_of(conn: Any) -> tuple[str, ...]:
+    """The schemas an unqualified CREATE on this connection uses, first one first.  Read-only.
+
+    A database- or role-level ``search_path`` (``ALTER DATABASE ... SET search_path = app,
+    public``) applies to the revisions' sessions and to this one alike.
+    """
+    from sqlalchemy import text
+
+    return tuple(str(s) for s in conn.execute(text("SELECT unnest(current_schemas(false))")).scalars())
 
 
 def _preflight(runs: Sequence[RevisionRun], applied: set[str], live: SchemaModel) -> list[Finding]:
@@ -265,6 +277,7 @@ def _drift(
     applied: set[str],
     expected_models: dict[str, SchemaModel],
     live: SchemaModel,
+    search_path: tuple[str, ...] = (DEFAULT_SCHEMA,),
 ) -> None:
     try:
         diff = importlib.import_module("alembic_guard.diff")
@@ -283,7 +296,7 @@ def _drift(
     expected = expected_models[last_applied[-1]] if last_applied else SchemaModel()
     # drift kinds carry their own codes (AG5xx, declared in alembic_guard.diff): a finding each
     items: list[DriftItem] = []
-    for d in diff.compare(expected, live):
+    for d in diff.compare(expected, live, search_path=search_path):
         severity: Severity = "warning" if d.severity == "warning" else "error"
         items.append(DriftItem(d.kind, d.ref.describe(), severity, d.message, d.hint))
         code, _, kind_id = d.kind.partition(" ")

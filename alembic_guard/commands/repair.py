@@ -74,7 +74,7 @@ def run(config: Any, args: argparse.Namespace) -> int:
             "sqlalchemy.url",
             hint="export DATABASE_URL=postgresql://user:password@host/dbname",
         )
-    live, pending_undo, heads = _read_live(url, args.version_table, args.version_table_schema)
+    live, pending_undo, heads, search_path = _read_live(url, args.version_table, args.version_table_schema)
     # the revisions the database is at, so pending ones are not mistaken for drift
     expected = expected_schema(
         config, url, scratch=False if args.replay else None, targets=heads or ("head",)
@@ -82,7 +82,7 @@ def run(config: Any, args: argparse.Namespace) -> int:
     # a version table of another name is bookkeeping too (the scratch database has one as well)
     version_table = (args.version_table_schema or DEFAULT_SCHEMA, args.version_table)
     expected.model.drop_table(*version_table)
-    drifts = compare(expected.model, live, compare_expressions=expected.catalog)
+    drifts = compare(expected.model, live, compare_expressions=expected.catalog, search_path=search_path)
     plan = plan_repair(
         drifts,
         expected.model,
@@ -110,8 +110,8 @@ def run(config: Any, args: argparse.Namespace) -> int:
     )
     for _, message in result.failed:
         print(f"-- FAILED: {message}")
-    after, _, _ = _read_live(url, args.version_table, args.version_table_schema)
-    left = compare(expected.model, after, compare_expressions=expected.catalog)
+    after, _, _, _ = _read_live(url, args.version_table, args.version_table_schema)
+    left = compare(expected.model, after, compare_expressions=expected.catalog, search_path=search_path)
     print(
         f"-- applied {len(result.done)} of {len(plan.steps)} step(s); "
         f"{len(left)} drift(s) remain" + (":" if left else "")
@@ -123,19 +123,23 @@ def run(config: Any, args: argparse.Namespace) -> int:
 
 def _read_live(
     url: str, version_table: str, version_table_schema: str | None
-) -> tuple[Any, list[Any], tuple[str, ...]]:
-    """Snapshot (bookkeeping tables left out), the ledger's records and the current heads (read-only).
+) -> tuple[Any, list[Any], tuple[str, ...], tuple[str, ...]]:
+    """Snapshot (bookkeeping tables left out), the ledger's records, the current heads and the
+    search path unqualified names resolve in (read-only).
 
     The ledger is read where the runtime writes it: next to the version table.
     """
     from alembic.runtime.migration import MigrationContext
 
+    from alembic_guard.check.live import search_path_of
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
     from alembic_guard.runtime.ledger import Ledger
 
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
+            search_path = search_path_of(conn)
+            conn.rollback()
             live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
             live.drop_table(version_table_schema or DEFAULT_SCHEMA, version_table)
             ledger = Ledger(conn, schema=version_table_schema)
@@ -151,4 +155,4 @@ def _read_live(
         raise connection_error(url, exc) from None
     finally:
         engine.dispose()
-    return live, records, heads
+    return live, records, heads, search_path

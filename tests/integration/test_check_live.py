@@ -180,3 +180,39 @@ def test_rows_of_a_never_analyzed_table_are_counted_and_drift_is_listed_once(tmp
     assert "relation stray" in drift_part and "help: keep it and add a revision" in drift_part
     md = p.run("guard-check", "--format", "markdown").stdout
     assert md.count("relation stray") == 1, md
+
+
+def test_no_false_drift_on_a_database_the_revisions_built(tmp_path, pg_url):
+    """Issue 10: ``REFERENCES t`` without a column list (AG518), the foreign key a ``DROP TABLE ...
+    CASCADE`` removed (AG508), and a function created unqualified under a database-level
+    ``search_path`` (AG513) were reported as drift on a database the revisions themselves built."""
+    dbname = pg_url.rsplit("/", 1)[1]
+    _sql(pg_url, f'ALTER DATABASE "{dbname}" SET search_path = app, public; CREATE SCHEMA app')
+    p = GuardedProject(tmp_path, pg_url)
+    p.add_revision(
+        "r1",
+        None,
+        """
+        op.execute("CREATE TABLE public.t (id int PRIMARY KEY)")
+        op.execute("CREATE TABLE public.c (id int, t_id int REFERENCES public.t)")
+        op.execute("CREATE TABLE public.gone (id int PRIMARY KEY)")
+        op.execute("CREATE TABLE public.k (id int, g int REFERENCES public.gone (id))")
+        op.execute("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    """,
+    )
+    p.add_revision("r2", "r1", 'op.execute("DROP TABLE public.gone CASCADE")')
+    done = p.run("upgrade", "head")
+    assert done.returncode == 0, done.stderr
+    engine = create_engine(pg_url, poolclass=NullPool)
+    with engine.connect() as conn:  # PostgreSQL says where things went
+        schema = conn.execute(
+            text("SELECT pronamespace::regnamespace::text FROM pg_proc WHERE proname = 'f'")
+        )
+        assert schema.scalar() == "app"
+        fks = conn.execute(text("SELECT conname FROM pg_constraint WHERE contype = 'f' ORDER BY 1")).scalars()
+        assert list(fks) == ["c_t_id_fkey"]
+    engine.dispose()
+    code, doc = _check(p)
+    assert doc["drift"]["items"] == [] and code == 0, doc["drift"]
+    repair = p.run("guard-repair")
+    assert repair.returncode == 0, repair.stdout + repair.stderr

@@ -162,3 +162,14 @@ def test_messages_say_each_thing_once_and_speak_of_duplicates_only_for_unique_in
     assert "duplicates" in by_object["index ux_t_b"]
     assert by_object["column t.c"].count("no revision creates") == 1
     assert by_object["relation u"].count("no revision creates") == 1
+
+
+def test_a_function_created_unqualified_lands_in_the_first_schema_of_the_search_path() -> None:
+    """Issue 10: ``ALTER DATABASE ... SET search_path = app, public`` puts an unqualified CREATE
+    FUNCTION in ``app``; the replayed model files it under ``public``."""
+    expected = model("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';", "expected")
+    live = model("CREATE SCHEMA app; CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';", "live")
+    assert [d.id for d in compare(expected, live)] == ["missing-function"]
+    assert compare(expected, live, search_path=("app", "public")) == []
+    # only where the path says: a function of that name in a schema off the path is no excuse
+    assert [d.id for d in compare(expected, live, search_path=("other", "public"))] == ["missing-function"]
