@@ -36,15 +36,13 @@ def upgrade() -> None:
     op.create_unique_constraint("uq_projects_owner_name", "projects", ["owner_id", "name"])
 
     # 0004_reporting.sql:4:1
-    op.execute(r"""
-        CREATE OR REPLACE VIEW project_task_counts AS
-        SELECT p.id AS project_id,
-               p.name,
-               count(t.id) AS open_tasks
-        FROM projects p
-        LEFT JOIN tasks t ON t.project_id = p.id AND t.status <> 'done'
-        GROUP BY p.id, p.name
-        """)
+    op.execute(r"""CREATE OR REPLACE VIEW project_task_counts AS
+SELECT p.id AS project_id,
+       p.name,
+       count(t.id) AS open_tasks
+FROM projects p
+LEFT JOIN tasks t ON t.project_id = p.id AND t.status <> 'done'
+GROUP BY p.id, p.name""")
 
 
 def downgrade() -> None:

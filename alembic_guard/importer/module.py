@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from alembic_guard.importer.naming import describe_numbers, revision_filename, revision_id, slug
-from alembic_guard.importer.render import INDENT, RenderedStatement, py_str, render_statement, sql_block
+from alembic_guard.importer.render import (
+    INDENT,
+    RenderedStatement,
+    py_comment,
+    py_str,
+    render_statement,
+    sql_block,
+)
 from alembic_guard.model import ObjRef, canonical_type
 from alembic_guard.sql.statement import Effect, SourceFile, Statement
 
@@ -258,19 +265,22 @@ def _body(chunks: Sequence[tuple[list[str], bool]]) -> list[str]:
 
 
 def _place(code: str, pad: str) -> list[str]:
-    """Indent one code item; a verbatim SQL string (render.sql_block's column-0 form) stays as is."""
+    """Indent one code item.
+
+    A code item on several lines is an ``op.execute`` of a verbatim SQL string
+    (render.sql_block): only its first line is indented, the SQL stays as it is.
+    """
     lines = code.split("\n")
-    if len(lines) == 1 or 'r"""\n' in code:
-        return [(pad + line) if line else "" for line in lines]
     return [pad + lines[0], *lines[1:]]
 
 
 def _upgrade_chunks(spec: RevisionSpec) -> list[tuple[list[str], bool]]:
     chunks: list[tuple[list[str], bool]] = []
     for step in spec.steps:
-        lines = [f"# {step.where}"]
+        # comments are made of input (a file name, identifiers): one line each, always
+        lines = [f"# {py_comment(step.where)}"]
         if step.note:
-            lines.append(f"# {step.note}")
+            lines.append(f"# {py_comment(step.note)}")
         lines.extend(step.rendered.upgrade)
         chunks.append((lines, step.rendered.autocommit))
     return chunks
@@ -280,7 +290,7 @@ def _downgrade_lines(spec: RevisionSpec) -> list[str]:
     if spec.whole_file and spec.source.down_text and spec.source.down_text.strip():
         return [
             f"{INDENT}# the source's own down migration",
-            *_place("op.execute(" + sql_block(spec.source.down_text) + ")", INDENT),
+            *_place("op.execute(" + sql_block(spec.source.down_text.strip()) + ")", INDENT),
         ]
     for step in spec.steps:
         if step.rendered.downgrade is None:
@@ -307,13 +317,13 @@ def module_text(spec: RevisionSpec) -> str:
     if checksum and ":" not in checksum:
         checksum = f"sha256:{checksum}"
     lines = [
-        f'"""{_doc_escape(spec.title)}',
+        f'"""{py_comment(spec.title)}',
         "",
         "Imported from raw SQL by `alembic guard-import`; the source's checksum is",
         "recorded below.  Do not edit the source file: write a new migration instead.",
         "",
         f"Revision ID: {spec.revision}",
-        f"Revises: {spec.down_revision}",
+        f"Revises: {py_comment(str(spec.down_revision))}",
         '"""',
         "",
         *imports,
@@ -342,10 +352,6 @@ def module_text(spec: RevisionSpec) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _doc_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
 def parse_ref(value: Any) -> ObjRef | None:

@@ -24,7 +24,8 @@ def revision_id(path: str, numbers: Sequence[int | str], checksum: str) -> str:
     statement 3) so that two revisions carrying parts of one statement differ.
     """
     key = "\0".join((path, ",".join(str(n) for n in numbers), checksum))
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:ID_LENGTH]
+    # a file name that is not UTF-8 arrives with lone surrogates (os.fsdecode): hash its real bytes
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:ID_LENGTH]
 
 
 def slug(path: str, numbers: Sequence[int], total: int, max_len: int = 48) -> str:

@@ -27,13 +27,13 @@ from typing import Any
 
 import pglast
 from pglast import ast, enums
-from pglast.parser import ParseError, scan
+from pglast.parser import ParseError
 from pglast.stream import RawStream
 
 from alembic_guard.model import DEFAULT_SCHEMA, SERIAL_TYPES, canonical_type
 from alembic_guard.quoting import quote_ident
 
-__all__ = ["RenderedStatement", "py_str", "render_statement", "sql_block"]
+__all__ = ["RenderedStatement", "escape_binds", "py_comment", "py_str", "render_statement", "sql_block"]
 
 INDENT = "    "
 LINE_LIMIT = 100
@@ -75,50 +75,59 @@ def py_str(value: str) -> str:
     return r
 
 
-# A ``:name`` in text given to sa.text() is a bind parameter; SQL such as
-# ``SELECT 'a :b'`` or a PL/pgSQL ``:=`` must reach PostgreSQL unchanged.  The
-# same pattern SQLAlchemy's TextClause uses; a backslash escapes it.
-_BIND_RE = re.compile(r"(?<![:\w\\]):(?=\w)(?!:)")
+def py_comment(text: str) -> str:
+    """``text`` for a ``#`` comment or a docstring line: one line that can end nothing and start no code.
+
+    Input (a file name, an identifier, a note naming one) may hold anything a
+    file system or a quoted identifier allows.  Backslashes are doubled, every
+    character that is not printable is written as its escape sequence --- every
+    line break Python or an editor knows (``\\n``, ``\\r``, ``\\x0b``,
+    ``\\x0c``, ``\\x1c``-``\\x1e``, ``\\x85``, U+2028, U+2029) among them ---
+    and ``\"\"\"`` is broken up so that it cannot close a docstring.
+    """
+    escaped = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        for ch in text.replace("\\", "\\\\")
+    )
+    return escaped.replace('"""', '\\"\\"\\"')
+
+
+# A ``:name`` in text given to sa.text() is a bind parameter, and ``\\:name``
+# an escaped colon that sa.text() turns into ``:name``; SQL such as
+# ``SELECT 'a :b'``, a PL/pgSQL ``:=`` or ``E'\\:'`` must reach PostgreSQL
+# unchanged.  A backslash goes before each colon SQLAlchemy would read either
+# way (its own patterns, TextClause._bind_params_regex and the compiler's
+# BIND_PARAMS_ESC), and sa.text() takes exactly that backslash away again.
+_BIND_RE = re.compile(r"(?<![:\w\\]):(?=\w+(?![:\w]))|(?<=\\):(?=\w*(?![:\w]))")
 
 
 def escape_binds(sql: str) -> str:
-    """Escape what ``sqlalchemy.text`` would take for bind parameters."""
+    """``sql`` for ``sqlalchemy.text``: what it compiles to is ``sql`` again, with no bind parameter."""
     return _BIND_RE.sub(r"\\:", sql)
 
 
-def _spans_lines(sql: str) -> bool:
-    """Does a token (a string literal, a dollar-quoted body) span a line break?
-
-    Indenting such SQL would change the literal's content.
-    """
-    if "\n" not in sql:
-        return False
-    try:
-        raw = sql.encode("utf-8")
-        for tok in scan(sql):
-            if b"\n" in raw[tok.start : tok.end + 1]:
-                return True
-    except ParseError:  # an unscannable text: keep it verbatim
-        return True
-    return False
-
-
 def sql_block(sql: str) -> str:
-    """``sql`` as a triple-quoted raw string for ``op.execute``, verbatim for PostgreSQL.
+    """The Python literal ``op.execute`` is given for ``sql``: PostgreSQL receives ``sql`` byte for byte.
 
-    Laid out relative to the ``op.execute(`` line: the SQL one level deeper,
-    which the revision writer indents with the code.  SQL with a token (string
-    literal, dollar-quoted body) spanning lines is kept at column 0 instead, as
-    indenting it would change the literal.  ``:name`` patterns are escaped for
-    ``sa.text`` (which ``op.execute`` applies to a string).
+    SQL on several lines is a raw triple-quoted string, verbatim (continuation
+    lines at column 0: indenting them would change the SQL), when a raw string
+    can hold it exactly: no ``\"\"\"`` (the SQL would close the string), no
+    trailing ``"`` or backslash (it would join the closing quotes), and nothing
+    but printable characters, newlines and tabs (Python reads a ``\\r`` as a
+    line end; form feeds, U+2028 and the like are line breaks to editors).
+    Anything else, and one-line SQL, is an ordinary literal with escapes
+    (:func:`py_str`).  ``:name`` patterns are escaped for ``sa.text``
+    (:func:`escape_binds`), which ``op.execute`` applies to a string.
     """
-    text = escape_binds(sql.strip())
-    if '"""' in text or text.endswith("\\"):
+    text = escape_binds(sql)
+    if (
+        "\n" not in text
+        or '"""' in text
+        or text.endswith(('"', "\\"))
+        or not all(ch.isprintable() or ch in "\n\t" for ch in text)
+    ):
         return py_str(text)
-    if _spans_lines(text):
-        return 'r"""' + text + '"""'
-    lines = [(INDENT + line) if line.strip() else "" for line in text.splitlines()]
-    return 'r"""\n' + "\n".join(lines) + "\n" + INDENT + '"""'
+    return 'r"""' + text + '"""'
 
 
 def _call(func: str, args: Sequence[str], indent: str = "") -> list[str]:
