@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -96,3 +99,30 @@ def test_secret_keys(key: str) -> None:
 @pytest.mark.parametrize("key", ["sslmode", "host", "options", "application_name", "user"])
 def test_not_secret_keys(key: str) -> None:
     assert not is_secret_key(key)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+
+
+def test_the_examples_in_docs_security_are_true() -> None:
+    rows = re.findall(r"^\| `(.+)` \| `(.+)` \|$", DOCS.read_text(encoding="utf-8"), re.MULTILINE)
+    assert len(rows) >= 7
+    for given, shown in rows:
+        assert (mask_url(given) if "://" in given or given.startswith("host=") else scrub(given)) == shown
+
+
+def test_the_generated_revision_in_docs_security_is_true() -> None:
+    from alembic_guard.importer.module import build_revisions, module_text
+    from alembic_guard.plan import plan
+    from alembic_guard.sql.effects import analyze_all
+    from alembic_guard.sql.parse import parse_source
+    from alembic_guard.sql.statement import SourceFile
+
+    name = "001_x\nimport os; os.system('touch MARKER')\n#.sql"
+    text = "CREATE TABLE t (id integer);\nCOMMENT ON TABLE t IS 'ends with a backslash \\';\n"
+    (spec,) = build_revisions(plan(analyze_all(parse_source(SourceFile(path=name, text=text)))).steps)
+    module = module_text(spec)
+    block = DOCS.read_text(encoding="utf-8").split("```python\n", 1)[1].split("```", 1)[0]
+    for line in block.splitlines():
+        if line.strip() not in ("", "..."):
+            assert line in module.splitlines(), line
