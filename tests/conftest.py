@@ -72,6 +72,7 @@ PG_MATRIX_MODULES = frozenset(
         "test_adopt",
         "test_pg_versions",
         "test_server_features",
+        "test_check_server_version",
     }
 )
 

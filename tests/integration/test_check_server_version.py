@@ -82,3 +82,37 @@ def test_a_server_version_that_is_no_version_is_one_line_exit_2(tmp_path, pg_url
     assert done.returncode == 2, done.stdout + done.stderr
     assert "server_version = 'fifteen' is not a PostgreSQL major version" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_guarded_runtime_refuses_newer_syntax_before_any_statement_runs(tmp_path, pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        major = int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) // 10000
+    p = GuardedProject(tmp_path, pg_url)
+    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    # RETURNING old/new exists from 18 on: the newest feature, newer than every server but 18
+    p.add_revision("r2", "r1", 'op.execute("UPDATE t SET id = id RETURNING old.id, new.id")')
+    done = p.run("upgrade", "head")
+    try:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            ledger = conn.exec_driver_sql(
+                "SELECT revision, status, events::text FROM alembic_guard_log ORDER BY id"
+            ).all()
+    finally:
+        engine.dispose()
+    if major >= 18:
+        assert done.returncode == 0, done.stderr
+        return
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert (
+        f"revision r2 refused before any statement ran: RETURNING old / new needs PostgreSQL 18, "
+        f"the target is PostgreSQL {major} (this server is PostgreSQL {major})"
+    ) in done.stderr
+    # nothing ran: not even r1, which comes first
+    assert "t" not in tables and "alembic_version" not in tables
+    assert [(r, s) for r, s, _ in ledger] == [("r2", "failed")]
+    assert "version_preflight" in ledger[0][2]

@@ -46,6 +46,7 @@ def wrap_fn(runner: Runner, original_fn: Callable[..., Any]) -> Callable[..., An
         upgrades = [s for s in steps if isinstance(s, RevisionStep) and s.is_upgrade]
         if upgrades and runner.settings.preflight and runner.guard_ctx is not None:
             preload(runner, upgrades, migration_context)
+            version_preflight(runner, upgrades, migration_context)
             data_preflight(runner, upgrades, migration_context)
         for step in steps:
             if isinstance(step, RevisionStep):
@@ -98,25 +99,65 @@ def data_preflight(runner: Runner, steps: list[Any], migration_context: Any) -> 
         return
     error = refusal_error(refusals)
     first = refusals[0]
+    refuse_run(
+        runner, first.revision, first.path, error, {"data_preflight": [r.error.message for r in refusals]}
+    )
+
+
+def version_preflight(runner: Runner, steps: list[Any], migration_context: Any) -> None:
+    """Refuse the whole run, before its first revision, when a pending revision uses syntax this server lacks.
+
+    The statements are the ones pre-flight already rendered and analyzed
+    (cached by :func:`preload`); the version is the server's own, one
+    ``SHOW``.  Judged by lint rule AG701, the same table guard-check uses.
+    """
+    from alembic_guard.errors import GuardRefused
+    from alembic_guard.lint.base import get_rule, lint
+    from alembic_guard.lint.scope import LintContext
+    from alembic_guard.live.catalog import server_major_version
+    from alembic_guard.runtime.preflight import analyze_revision
+
+    rule = get_rule("AG701")
+    assert rule is not None
+    major: int | None = None
+    for step in steps:
+        revision = str(step.revision.revision)
+        path = getattr(step.revision, "path", None)
+        found = analyze_revision(revision, path, step.migration_fn, runner.checksum(path))
+        if not found or not found[0]:
+            continue
+        if major is None:
+            major = server_major_version(migration_context.connection)
+        findings = lint([a.statement for a in found[0]], LintContext(server_version=major), rules=[rule])
+        if not findings:
+            continue
+        first = findings[0]
+        error = GuardRefused(
+            f"revision {revision} refused before any statement ran: {first.message.split(':')[0]} "
+            f"(this server is PostgreSQL {major})",
+            hint="rewrite the statement for this version (docs/rules/ban-syntax-newer-than-server.md), "
+            "or upgrade the server first",
+            details="\n".join(f"  - {f.message.split(':')[0]}: {f.statement_excerpt}" for f in findings),
+        )
+        refuse_run(runner, revision, path, error, {"version_preflight": [f.message for f in findings]})
+
+
+def refuse_run(runner: Runner, revision: str, path: str | None, error: Any, events: dict[str, Any]) -> None:
+    """Record a run-wide pre-flight refusal against ``revision`` (nothing has run yet) and raise it."""
     ledger = runner.ensure_ledger()
-    runner.attempts[first.revision] = runner.attempts.get(first.revision, 0) + 1
+    runner.attempts[revision] = runner.attempts.get(revision, 0) + 1
     record_id = ledger.start(
         run_id=runner.run_id,
-        revision=first.revision,
+        revision=revision,
         direction="upgrade",
-        attempt=runner.attempts[first.revision],
-        checksum=runner.checksum(first.path),
+        attempt=runner.attempts[revision],
+        checksum=runner.checksum(path),
         backend_pid=runner.backend_pid,
         profile=runner.settings.profile,
         policy=runner.settings.policy,
     )
-    ledger.finish(
-        record_id,
-        status="failed",
-        error=error.message[:2000],
-        events={"data_preflight": [r.error.message for r in refusals]},
-    )
-    runner.outcomes.append(RevisionOutcome(first.revision, "upgrade", "failed", 0.0, 1, 0, 0))
+    ledger.finish(record_id, status="failed", error=error.message[:2000], events=events)
+    runner.outcomes.append(RevisionOutcome(revision, "upgrade", "failed", 0.0, 1, 0, 0))
     log.error("%s", error.render())
     raise error
 
