@@ -69,6 +69,15 @@ _ALL = (
         "add the revision that creates it first, or repair the database (`alembic guard-repair`)",
     ),
     CheckCode(
+        "AG612",
+        "require-adopted-database",
+        "warning",
+        "The database holds objects the revisions create but no Alembic version: a database built "
+        "outside Alembic (a legacy runner) that was not adopted; its drift cannot be judged.",
+        "run `alembic guard-adopt` to stamp the revisions that are present, then `alembic upgrade head` "
+        "completes the rest through the guards (rows are kept)",
+    ),
+    CheckCode(
         "AG621",
         "ban-failed-run",
         "error",

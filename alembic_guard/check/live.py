@@ -116,7 +116,15 @@ def check_live(
     result = LiveResult(applied, heads)
     result.findings.extend(_preflight(runs, applied, live))
     result.findings.extend(_ledger(runs, applied, records))
-    _drift(result, runs, applied, expected_models, live, search_path)
+    unadopted = _unadopted(conn, script_dir, runs, expected_models, live) if not heads else None
+    if unadopted is not None:
+        # every table would be "extra" against an empty expected schema, with advice to drop
+        # tables full of rows: what guard-adopt finds is the useful report instead
+        result.findings.append(unadopted)
+        result.drift = Section("skipped", "not checked: the database is not adopted (see AG612)")
+    else:
+        _drift(result, runs, applied, expected_models, live, search_path)
+        _count_rows_of_extra_tables(conn, result)
     if result.drift.status != "ok":
         # the drift kinds invalid-index / not-valid-constraint cover these when drift runs
         result.findings.extend(_catalog_state(live))
@@ -313,6 +321,89 @@ def _drift(
     items.sort(key=lambda i: (i.object, i.kind, i.message))
     result.drift_items = items
     result.drift = Section("ok", f"{len(items)} difference(s)")
+
+
+def _unadopted(
+    conn: Any,
+    script_dir: Any,
+    runs: Sequence[RevisionRun],
+    expected_models: dict[str, SchemaModel],
+    live: SchemaModel,
+) -> Finding | None:
+    """AG612 when a database with no Alembic version holds objects the revisions create.
+
+    Says what ``guard-adopt`` finds (revisions present, partly present, absent) when the
+    revisions were written by guard-import; else which of the revisions' tables exist.
+    Read-only (the legacy table ``schema_migrations`` is read when it exists).
+    """
+    if not runs or runs[-1].revision not in expected_models:
+        return None
+    wanted = expected_models[runs[-1].revision]
+    present = sorted(q for q in wanted.tables if q in live.tables)
+    if not present:
+        return None  # an empty (or unrelated) database: upgrade head builds everything
+    summary = f"{len(present)} of the revisions' {len(wanted.tables)} table(s) exist"
+    try:
+        from alembic_guard.commands.adopt import read_legacy_rows
+        from alembic_guard.importer import adopt as decide_mod
+        from alembic_guard.importer import writer
+
+        revisions = writer.read_revisions(script_dir)
+        if any(r.imported for r in revisions):
+            legacy = read_legacy_rows(conn, "schema_migrations")
+            conn.rollback()
+            decision = decide_mod.decide(revisions, live, legacy)
+            by_status: dict[str, list[str]] = {}
+            for v in decision.verdicts:
+                by_status.setdefault(v.status, []).append(v.revision.revision)
+            parts = [
+                f"{k} {', '.join(by_status[k])}"
+                for k in ("present", "partial", "absent", "unverifiable")
+                if k in by_status
+            ]
+            stamp = (
+                f"it would stamp {decision.stamp} ({decision.adopted} of {len(revisions)})"
+                if decision.stamp
+                else "it would stamp nothing (the first revision is not fully present)"
+            )
+            summary = f"guard-adopt finds {'; '.join(parts)}: {stamp}"
+    except Exception:  # a history guard-adopt cannot read: the table count still says enough
+        conn.rollback()
+    tables = ", ".join(format_qname(q) for q in present[:5]) + (", …" if len(present) > 5 else "")
+    return finding(
+        "AG612",
+        f"the database has no Alembic version but holds {tables}: {summary}",
+        source="live",
+    )
+
+
+def _count_rows_of_extra_tables(conn: Any, result: LiveResult) -> None:
+    """Say how many rows a table no revision creates holds, beside any advice to drop it.  Read-only."""
+    extra = [i for i, item in enumerate(result.drift_items) if item.kind.endswith(" extra-table")]
+    if not extra:
+        return
+    names = {result.drift_items[i].object.removeprefix("relation "): i for i in extra}
+    tables = {}
+    for name in names:
+        schema, _, table = name.rpartition(".")
+        tables[(schema or DEFAULT_SCHEMA, table)] = name
+    sizes = _sizes(conn, set(tables))
+    conn.rollback()
+    for q, name in tables.items():
+        size = sizes.get(q)
+        if size is None or (size.rows != "unknown" and size.row_estimate <= 0):
+            continue
+        i = names[name]
+        item = result.drift_items[i]
+        rows = size.describe_rows() if size.rows != "unknown" else "rows (count unknown)"
+        held = f"; it holds {rows}: dropping it deletes them"
+        hint = (
+            "keep it and add a revision that creates it (it holds data); drop it only after moving its rows"
+        )
+        result.drift_items[i] = replace(item, message=item.message + held, hint=hint)
+        for j, f in enumerate(result.findings):
+            if f.source == "drift" and f.message == f"{item.object}: {item.message}":
+                result.findings[j] = replace(f, message=f.message + held, help=hint)
 
 
 def _heavy_targets(

@@ -7,11 +7,10 @@ reports precisely what the partly present and absent revisions still lack;
 tracking table (``--legacy-table``, default ``schema_migrations``) is read
 when it exists and reported against the schema, never trusted over it.
 
-Exit 0: stamped (or would stamp, with ``--dry-run``), or nothing to adopt on
-a database that has none of the revisions' objects (``upgrade head`` builds
-it all); 1: nothing could be adopted although the database holds some of the
-objects (the first revision is only partly there: look at the report, then
-``upgrade head`` completes it through the guards); 2: usage, configuration or
+Exit 0: stamped (or would stamp, with ``--dry-run``), or nothing to stamp
+because ``upgrade head`` completes the rest: a database that has none of the
+revisions' objects (it builds them all) or whose first revision is only
+partly there (the guards add what is missing); 2: usage, configuration or
 connection errors.
 """
 
@@ -134,11 +133,12 @@ def adopt(
             return decision, 0
     if decision.stamp is None:
         if decision.anything_present:
+            # a normal outcome, not a failure: the guards add what is missing and skip the rest
             out(
-                "Nothing adopted: the first revision is only partly present. "
-                "`alembic upgrade head` completes it through the guards."
+                "Nothing stamped: the first revision is only partly present. "
+                "`alembic upgrade head` completes it through the guards (existing objects and rows are kept)."
             )
-            return decision, 1
+            return decision, 0
         out("Nothing to adopt: none of the revisions' objects exist; `alembic upgrade head` creates them.")
         return decision, 0
     verb = "Would stamp" if dry_run else "Stamped"
