@@ -21,16 +21,21 @@ Pure: no connection, no filesystem.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from alembic_guard.identity import (
+    describe_column,
+    describe_constraint,
+    describe_index,
+    normalize_expression,
+    same_constraint,
+    same_index,
+)
 from alembic_guard.model import (
     DEFAULT_SCHEMA,
-    Column,
     Constraint,
-    Index,
     ObjRef,
     QName,
     SchemaModel,
@@ -281,73 +286,6 @@ def _drift(kind_id: str, ref: ObjRef, expected: str | None, actual: str | None, 
     return Drift(k.label, ref, expected, actual, k.severity, f"{what}: {k.harm}", k.hint)
 
 
-# -- normalization ----------------------------------------------------------------
-
-_STRING = re.compile(r"'(?:[^']|'')*'")
-# a cast the catalog adds: ::text, ::character varying(20), ::timestamp with time zone, ::regclass, ::int[]
-_CAST = re.compile(
-    r"::\s*(?:\"[^\"]+\"|[a-z_][a-z0-9_.]*)(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))*"
-    r"(?:\s*\([0-9,\s]*\))?(?:\s*\[\])*"
-)
-
-
-def normalize_expression(text: str | None) -> str:
-    """Expression text with the spelling differences of source SQL and ``pg_catalog`` removed.
-
-    Outside string literals: lower case, casts (``::text``) dropped,
-    parentheses, double quotes and whitespace dropped.  String literals are
-    kept exactly (``'Todo'`` and ``'todo'`` are different values).  Loose by
-    design — two texts equal after this are taken to mean the same; the
-    normalization can hide a difference only in casts or grouping.
-    """
-    if text is None:
-        return ""
-    out: list[str] = []
-    pos = 0
-    for m in _STRING.finditer(text):
-        out.append(_squash(text[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_squash(text[pos:]))
-    return "".join(out)
-
-
-def _squash(part: str) -> str:
-    part = _CAST.sub("", part.lower())
-    return re.sub(r"[\s()\"]", "", part)
-
-
-# -- text forms ----------------------------------------------------------------------
-
-
-def describe_column(c: Column) -> str:
-    text = f"{c.type} {'NULL' if c.nullable else 'NOT NULL'}"
-    return text + (f" DEFAULT {c.default}" if c.default is not None else "")
-
-
-def describe_index(ix: Index) -> str:
-    text = (
-        f"{'UNIQUE ' if ix.unique else ''}{ix.method} on {format_qname(ix.table)} ({', '.join(ix.columns)})"
-    )
-    if ix.include:
-        text += f" INCLUDE ({', '.join(ix.include)})"
-    text += f" WHERE {ix.predicate}" if ix.predicate else ""
-    return text + ("" if ix.valid else " INVALID")
-
-
-def describe_constraint(c: Constraint) -> str:
-    if c.kind == "foreign_key":
-        ref = format_qname(c.ref_table) if c.ref_table else "?"
-        text = f"FOREIGN KEY ({', '.join(c.columns)}) REFERENCES {ref} ({', '.join(c.ref_columns)})"
-    elif c.kind == "check":
-        text = f"CHECK ({c.expression})"
-    elif c.kind == "exclude":
-        text = f"EXCLUDE {c.expression}"
-    else:
-        text = f"{c.kind.replace('_', ' ').upper()} ({', '.join(c.columns)})"
-    return text + ("" if c.validated else " NOT VALID")
-
-
 # -- comparison ----------------------------------------------------------------------
 
 
@@ -507,7 +445,7 @@ class _Comparer:
                         f"the {_kind(want)} is missing",
                     )
                 )
-            elif not _same_constraint(want, have, self.exprs):
+            elif not same_constraint(have, want, expressions=self.exprs):
                 self.out.append(
                     _drift(
                         "constraint-definition",
@@ -554,7 +492,7 @@ class _Comparer:
                         else "the index is missing"
                     )
                     self.out.append(_drift("missing-index", ref, describe_index(want), None, what))
-            elif not _same_index(want, have, self.exprs):
+            elif not same_index(have, want, expressions=self.exprs):
                 self.out.append(
                     _drift(
                         "index-definition",
@@ -736,36 +674,3 @@ def _short(text: str | None, limit: int = 120) -> str | None:
         return None
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _same_constraint(want: Constraint, have: Constraint, exprs: bool) -> bool:
-    if want.kind != have.kind:
-        return False
-    if want.kind == "foreign_key":
-        return (want.columns, want.ref_table, want.ref_columns, want.on_delete, want.on_update) == (
-            have.columns,
-            have.ref_table,
-            have.ref_columns,
-            have.on_delete,
-            have.on_update,
-        )
-    if want.kind in ("check", "exclude"):
-        return not exprs or normalize_expression(want.expression) == normalize_expression(have.expression)
-    return want.columns == have.columns
-
-
-def _same_index(want: Index, have: Index, exprs: bool) -> bool:
-    if (want.table, want.unique, want.method, want.include) != (
-        have.table,
-        have.unique,
-        have.method,
-        have.include,
-    ):
-        return False
-    keys_w = [normalize_expression(k) for k in want.columns]
-    keys_h = [normalize_expression(k) for k in have.columns]
-    if keys_w != keys_h:
-        return False
-    if want.predicate is None or have.predicate is None:
-        return want.predicate is None and have.predicate is None
-    return not exprs or normalize_expression(want.predicate) == normalize_expression(have.predicate)

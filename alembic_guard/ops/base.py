@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from alembic_guard.changes import apply
+from alembic_guard.decide.types import DataCheck, Decision, Step
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import DEFAULT_SCHEMA, Constraint, QName, format_qname
 from alembic_guard.ops.context import Action, GuardContext, OpEvent
@@ -22,24 +23,12 @@ from alembic_guard.quoting import quote_ident, quote_qualified
 log = logging.getLogger("alembic_guard.ops")
 
 SAMPLE_ROWS = 5
+FIX_ROWS = "fix or delete those rows, then run the migration again"
 
 
 def qname_of(name: str, schema: str | None) -> QName:
     """Model key of a table an operation names (Alembic's ``schema=None`` is the default schema)."""
     return (schema or DEFAULT_SCHEMA, name)
-
-
-def loose_sql(text: str | None) -> str:
-    """An expression's text with the noise PostgreSQL adds when it prints one removed.
-
-    ``pg_get_expr`` prints ``((status)::text = 'open'::text)`` for ``status = 'open'``;
-    comparing the two loosely avoids refusing an index or CHECK that is the same.
-    """
-    if text is None:
-        return ""
-    s = text.lower()
-    s = re.sub(r"::[a-z_ ]+(\([0-9, ]*\))?(\[\])*", "", s)
-    return re.sub(r"[\s()\"]", "", s)
 
 
 class Guard:
@@ -170,6 +159,17 @@ class Guard:
         """A read-only data check (online only)."""
         return list(self.mc.connection.exec_driver_sql(driver_sql(self.dialect, sql)).all())
 
+    def can_commit(self) -> bool:
+        """Can a step commit the revision's work so far (Alembic owns the transaction, or there is none)?
+
+        Alembic's ``autocommit_block`` needs the transaction Alembic began
+        (``MigrationContext._transaction``: no public accessor); a connection
+        handed in inside the caller's own transaction has none.
+        """
+        if self.offline or self.in_autocommit():
+            return True
+        return getattr(self.mc, "_transaction", None) is not None
+
     def in_autocommit(self) -> bool:
         """Is the connection in autocommit mode already (inside the revision's own autocommit block)?"""
         if self.offline:
@@ -183,32 +183,166 @@ class Guard:
 
         Commits the revision's work so far.  SET LOCAL means nothing outside a
         transaction, so the timeouts are SET for the session and put back after.
+        Inside the revision's own autocommit block (``with
+        op.get_context().autocommit_block():``, as guard-import writes a
+        concurrent index) the statements run in it: Alembic's block does not nest.
         """
         if self.in_autocommit():
-            # the revision opened the block itself (``with op.get_context().autocommit_block():``,
-            # as guard-import writes a concurrent index): Alembic's block does not nest
-            yield
+            with self._session_timeouts():
+                yield
             return
         with self.mc.autocommit_block():
             self.ctx._timeout_tx = None
-            before: list[tuple[str, str]] = []
-            if not self.offline:
-                for name in ("lock_timeout", "statement_timeout"):
-                    value = self.mc.connection.exec_driver_sql(f"SHOW {name}").scalar()
-                    before.append((name, str(value)))
-            for stmt in self._set_timeouts(local=False):
-                self._emit(stmt)
-            try:
+            with self._session_timeouts():
                 yield
-            finally:
-                if self.offline:
-                    for stmt in self._set_timeouts(local=False):
-                        self._emit(stmt.split(" = ")[0].replace("SET", "RESET"))
-                else:
-                    for name, value in before:
-                        self._emit(f"SET {name} = {_literal(value)}")
+
+    @contextlib.contextmanager
+    def _session_timeouts(self) -> Iterator[None]:
+        before: list[tuple[str, str]] = []
+        if not self.offline:
+            for name in ("lock_timeout", "statement_timeout"):
+                value = self.mc.connection.exec_driver_sql(f"SHOW {name}").scalar()
+                before.append((name, str(value)))
+        for stmt in self._set_timeouts(local=False):
+            self._emit(stmt)
+        try:
+            yield
+        finally:
+            if self.offline:
+                for stmt in self._set_timeouts(local=False):
+                    self._emit(stmt.split(" = ")[0].replace("SET", "RESET"))
+            else:
+                for name, value in before:
+                    self._emit(f"SET {name} = {_literal(value)}")
+
+    # -- executing decisions ------------------------------------------------------------
+
+    def carry_out(self, d: Decision, alembic: Callable[[Step], Any] | None = None) -> bool:
+        """Execute a decision; ``True`` when its steps ran.
+
+        Skip and debt are recorded, a refusal raised (nothing was sent); a run
+        checks the data first (read-only counts, refused when rows fail), then
+        runs the steps, each in the transaction it names, and applies the
+        decision's changes to the model.  ``alembic`` runs a step that is
+        Alembic's own rendering of the operation.
+        """
+        if d.verdict == "skip":
+            self.skip(d.reason)
+            return False
+        if d.verdict == "refuse":
+            raise self.refuse(d.reason, hint=d.hint, details=d.details)
+        if d.verdict == "missing":
+            self.missing(d.reason, hint=d.hint)
+            return False
+        if not self.offline:
+            for check in d.checks:
+                refusal = self.check_data(check)
+                if refusal is not None:
+                    raise refusal
+        self.run_steps(d.steps, alembic)
+        for change in d.changes:
+            apply(self.model, change)
+        self.acted(d.reason)
+        return True
+
+    def run_steps(self, steps: Sequence[Step], alembic: Callable[[Step], Any] | None = None) -> None:
+        """Run steps in order; consecutive steps outside the revision's transaction share one block.
+
+        A ``next`` step runs after the revision's work so far is committed, in a
+        transaction of its own (autocommit: the statement is its transaction),
+        so it does not hold the earlier steps' locks; an ``autocommit`` step
+        must run outside any transaction (``CONCURRENTLY``).
+        """
+        i = 0
+        while i < len(steps):
+            if steps[i].tx == "revision":
+                self._step(steps[i], alembic, lock=True)
+                i += 1
+                continue
+            j = i
+            while j < len(steps) and steps[j].tx != "revision":
+                j += 1
+            if all(st.tx == "next" for st in steps[i:j]) and not self.can_commit():
+                # the caller owns the transaction (Alembic cannot commit it): the steps run in it,
+                # holding the earlier steps' locks until it ends, as they would without the guards
+                for step in steps[i:j]:
+                    self._step(step, alembic, lock=True)
+                i = j
+                continue
+            with self.autocommit():
+                for step in steps[i:j]:
+                    self._step(step, alembic, lock=False)
+            i = j
+
+    def _step(self, step: Step, alembic: Callable[[Step], Any] | None, *, lock: bool) -> None:
+        if step.alembic and alembic is not None:
+            if lock:
+                self.lock_timeout()
+            alembic(step)
+        else:
+            self.run(step.sql, lock=lock)
 
     # -- data checks -----------------------------------------------------------------
+
+    def check_data(self, check: DataCheck) -> GuardRefused | None:
+        """Run one data check (read-only): the refusal when rows would make the step fail, else ``None``."""
+        q = check.table
+        if check.kind == "rows":
+            if not self.query(f"SELECT EXISTS (SELECT 1 FROM {self.table_sql(q)})")[0][0]:
+                return None
+            return self.refuse(
+                f"{format_qname(q)} has rows, and a {check.subject} cannot be added",
+                hint="add the column as nullable, fill it, then alter_column(nullable=False); "
+                "or give it a server_default",
+            )
+        if check.kind == "duplicates":
+            return self._duplicates(check)
+        n, keys = self.sample_keys(q, check.where)
+        if not n:
+            return None
+        if check.kind == "nulls":
+            return self.refuse(
+                f"{n} row(s) have NULL in {check.columns[0]}; SET NOT NULL would fail",
+                hint="give those rows a value (UPDATE) or delete them, then run the migration again",
+                details="  " + describe_rows(n, keys, q),
+            )
+        if check.kind == "orphans":
+            assert check.ref_table is not None
+            return self.refuse(
+                f"{n} row(s) refer to rows of {format_qname(check.ref_table)} that do not exist; "
+                f"{check.subject} would fail",
+                hint=f"{FIX_ROWS} (or set their {', '.join(check.columns)} to NULL)",
+                details="  orphans: " + describe_rows(n, keys, q),
+            )
+        condition = check.where[len("NOT (") : -1]
+        return self.refuse(
+            f"{n} row(s) fail CHECK ({condition}); {check.subject} would fail",
+            hint=FIX_ROWS,
+            details="  violating: " + describe_rows(n, keys, q),
+        )
+
+    def _duplicates(self, check: DataCheck) -> GuardRefused | None:
+        """Value groups of the key occurring more than once (NULLs never collide under UNIQUE)."""
+        q, cols = check.table, check.columns
+        t, key = self.table_sql(q), self.columns_sql(cols)
+        where = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in cols)
+        if check.where:
+            where += f" AND ({check.where})"  # a partial unique index: only its rows
+        dup = f"FROM {t} WHERE {where} GROUP BY {key} HAVING count(*) > 1"
+        groups = self.query(f"SELECT {key}, count(*) {dup} ORDER BY {key} LIMIT {SAMPLE_ROWS}")
+        if not groups:
+            return None
+        total = self.query(f"SELECT count(*) FROM (SELECT 1 {dup}) d")[0][0]
+        shown = "; ".join(
+            "(" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, r[:-1], strict=True)) + f") × {r[-1]}"
+            for r in groups
+        )
+        return self.refuse(
+            f"{total} value group(s) of ({', '.join(cols)}) occur more than once in {format_qname(q)}; "
+            f"{check.subject} would fail",
+            hint=f"remove or change the duplicate rows ({FIX_ROWS})",
+            details=f"  duplicates: {shown}" + (" ..." if total > SAMPLE_ROWS else ""),
+        )
 
     def sample_keys(self, table: QName, where: str) -> tuple[int, list[str]]:
         """Count rows of ``table`` (aliased ``c``) matching ``where``; up to 5 of their keys (read-only)."""
@@ -243,11 +377,6 @@ def driver_sql(dialect: Any, sql: str) -> str:
     if dialect.paramstyle in ("format", "pyformat"):
         return sql.replace("%", "%%")
     return sql
-
-
-def both(have: str, want: str, source: str = "migration") -> str:
-    """The two definitions a refusal shows, one under the other."""
-    return f"  in the database:  {have}\n  in the {source}: {' ' * (9 - len(source))}{want}"
 
 
 def describe_rows(n: int, keys: list[str], table: QName) -> str:

@@ -17,9 +17,12 @@ from typing import Any
 
 from alembic.operations import ops as aops
 
+from alembic_guard import ddl
+from alembic_guard.decide.columns import needs_rows_check
+from alembic_guard.identity import both, describe_column
+from alembic_guard.identity import compatible_column as compatible
 from alembic_guard.model import Column, QName, Table, format_qname
-from alembic_guard.ops.base import Guard, both
-from alembic_guard.ops.columns import compatible, describe_column
+from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
@@ -196,17 +199,13 @@ def _reconcile(g: Guard, operations: Any, want: Table, eff: Any) -> None:
 
 def _add_column(g: Guard, q: QName, col: Column) -> None:
     t = g.table_sql(q)
-    if not col.nullable and col.default is None and g.query(f"SELECT EXISTS (SELECT 1 FROM {t})")[0][0]:
+    if needs_rows_check(col) and g.query(f"SELECT EXISTS (SELECT 1 FROM {t})")[0][0]:
         raise g.refuse(
             f"{format_qname(q)} has rows, and NOT NULL column {col.name} has no default",
             hint="add the column as nullable, fill it, then set NOT NULL; or give it a DEFAULT",
         )
-    sql = f"ALTER TABLE {t} ADD COLUMN {g.quote(col.name)} {col.type}"
-    if col.default is not None:
-        sql += f" DEFAULT {col.default}"
-    if not col.nullable:
-        sql += " NOT NULL"
-    g.run(sql)
+    # identity and generated columns as they were declared (the one DDL source)
+    g.run(ddl.add_column_sql(q, col))
     g.model.put_column(q[0], q[1], col)
 
 

@@ -1,4 +1,5 @@
-"""Guarded ``create_index`` and ``drop_index``."""
+"""Guarded ``create_index`` and ``drop_index``: Alembic's operation objects turned into specs,
+decided by :mod:`alembic_guard.decide.indexes`, executed here."""
 
 from __future__ import annotations
 
@@ -7,29 +8,19 @@ from typing import Any
 from alembic.operations import ops as aops
 from sqlalchemy.sql.elements import ColumnClause, TextClause
 
-from alembic_guard.model import Index, QName, format_qname
-from alembic_guard.ops.base import Guard, loose_sql, qname_of
+from alembic_guard.decide.indexes import CreateIndex, DropIndex, decide_create_index, decide_drop_index
+from alembic_guard.decide.types import Step
+from alembic_guard.identity import describe_index
+from alembic_guard.model import Index, QName, SchemaModel, Table, format_qname
+from alembic_guard.ops.base import Guard, qname_of
+from alembic_guard.ops.columns import expression_sql
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
 
-def describe_index(ix: Index) -> str:
-    text = f"{'UNIQUE ' if ix.unique else ''}on {format_qname(ix.table)} ({', '.join(ix.columns)})"
-    return text + (f" WHERE {ix.predicate}" if ix.predicate else "")
-
-
-def same_index(have: Index, want: Index) -> bool:
-    """Same table, keys, uniqueness and predicate (expressions compared loosely)."""
-    return (
-        have.table == want.table
-        and have.unique == want.unique
-        and [loose_sql(c) for c in have.columns] == [loose_sql(c) for c in want.columns]
-        and loose_sql(have.predicate) == loose_sql(want.predicate)
-    )
-
-
-def wanted_index(g: Guard, operation: Any, q: QName) -> tuple[Index, list[str]]:
-    """The model fact ``operation`` declares, and the plain column names its keys need."""
+def index_spec(operation: Any, dialect: Any, concurrent: bool) -> CreateIndex:
+    """The spec of a ``CreateIndexOp``: keys, method, INCLUDE, predicate, uniqueness."""
+    q = qname_of(operation.table_name, operation.schema)
     keys, names = [], []
     # read the op's own column list: building its sa.Index (a Table per call) costs
     # more than the rest of the guard
@@ -39,16 +30,20 @@ def wanted_index(g: Guard, operation: Any, q: QName) -> tuple[Index, list[str]]:
             keys.append(name)
             names.append(name)
         else:
-            keys.append(str(e.compile(dialect=g.dialect, compile_kwargs={"literal_binds": True})))
-    where = operation.kw.get("postgresql_where")
-    predicate = None
-    if where is not None:
-        predicate = (
-            where
-            if isinstance(where, str)
-            else str(where.compile(dialect=g.dialect, compile_kwargs={"literal_binds": True}))
-        )
-    return Index(q[0], str(operation.index_name), q, tuple(keys), bool(operation.unique), predicate), names
+            keys.append(str(e.compile(dialect=dialect, compile_kwargs={"literal_binds": True})))
+    kw = operation.kw
+    include = tuple(str(getattr(c, "name", c)) for c in kw.get("postgresql_include") or ())
+    index = Index(
+        q[0],
+        str(operation.index_name),
+        q,
+        tuple(keys),
+        bool(operation.unique),
+        expression_sql(dialect, kw.get("postgresql_where")),
+        include,
+        str(kw.get("postgresql_using") or "btree").lower(),
+    )
+    return CreateIndex(index, tuple(names), concurrent or bool(kw.get("postgresql_concurrently")))
 
 
 def _concurrent_op(operation: Any) -> Any:
@@ -76,79 +71,34 @@ def create_index(operations: Any, operation: Any, ctx: GuardContext, original: I
         g.unguarded("an index without a name cannot be matched on a later run")
         return
     g = Guard(operations, ctx, "create_index", format_qname((q[0], operation.index_name)))
-    want, names = wanted_index(g, operation, q)
-    concurrent = ctx.settings.concurrent_indexes or bool(operation.kw.get("postgresql_concurrently"))
+    spec = index_spec(operation, g.dialect, ctx.settings.concurrent_indexes)
+
+    def build(step: Step) -> None:
+        original(operations, _concurrent_op(operation) if step.tx == "autocommit" else operation)
+
     if g.offline:
         g.note(
-            f"online: skipped when a valid index {g.target} {describe_index(want)} exists; an INVALID "
+            f"online: skipped when a valid index {g.target} {describe_index(spec.index)} exists; an INVALID "
             "one left by a failed concurrent build is dropped and rebuilt"
         )
-        _build(g, operation, original, concurrent, drop_invalid=False)
+        model = SchemaModel()
+        model.put_table(Table(q[0], q[1]))
+        g.run_steps(decide_create_index(model, CreateIndex(spec.index, (), spec.concurrent)).steps, build)
         return
     g.load(q)
-    table = g.model.table(*q)
-    if table is None:
-        g.missing(
-            f"table {format_qname(q)} does not exist",
-            hint="create the table first, or run with policy=lenient to skip and record a debt",
-        )
-        return
-    for n in names:
-        if table.column(n) is None:
-            g.missing(
-                f"column {format_qname(q)}.{n} does not exist",
-                hint="add the column first (is the revision that adds it missing or later?)",
-            )
-            return
-    have: Index | None = g.model.indexes.get(want.qname)
-    if have is not None and have.valid:
-        if same_index(have, want):
-            g.skip(f"already there ({describe_index(have)})")
-            return
-        raise g.refuse(
-            "an index of that name exists with another definition",
-            hint="rename one of the two indexes, or drop the existing one in an earlier revision",
-            details=f"  in the database:  {describe_index(have)}\n  in the migration: {describe_index(want)}",
-        )
-    _build(g, operation, original, concurrent, drop_invalid=have is not None)
-    g.model.put_index(want)
-    g.acted(
-        ("dropped the INVALID index a failed build left, then " if have is not None else "")
-        + ("built concurrently" if concurrent else "built")
-    )
-
-
-def _build(g: Guard, operation: Any, original: Impl, concurrent: bool, *, drop_invalid: bool) -> None:
-    """Drop a leftover INVALID index (IF NOT EXISTS would take it for the index) and build."""
-    drop = f"DROP INDEX {'CONCURRENTLY ' if concurrent else ''}IF EXISTS " + g.table_sql(
-        (operation.schema or "public", operation.index_name)
-    )
-    if concurrent:
-        with g.autocommit():
-            if drop_invalid:
-                g.run(drop, lock=False)
-            g.original(original, _concurrent_op(operation), lock=False)
-    else:
-        if drop_invalid:
-            g.run(drop)
-        g.original(original, operation)
+    g.carry_out(decide_create_index(g.model, spec), build)
 
 
 def drop_index(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:
     """``DROP INDEX``: ACCESS EXCLUSIVE on the table, briefly."""
-    q = qname_of(operation.index_name, operation.schema)
+    q: QName = qname_of(operation.index_name, operation.schema)
     g = Guard(operations, ctx, "drop_index", format_qname(q))
     if g.offline:
         g.note(f"online: skipped when {g.target} is already gone")
         g.original(original, operation)
         return
-    known = ctx._complete
-    if operation.table_name is not None:
-        g.load(qname_of(operation.table_name, operation.schema))
-        known = True
-    if known and q not in g.model.indexes:
-        g.skip("already gone")
-        return
-    g.original(original, operation)
-    g.model.indexes.pop(q, None)
-    g.acted("dropped")
+    table = qname_of(operation.table_name, operation.schema) if operation.table_name is not None else None
+    if table is not None:
+        g.load(table)
+    spec = DropIndex(q, table, ctx._complete)
+    g.carry_out(decide_drop_index(g.model, spec), lambda step: original(operations, operation))

@@ -7,9 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops as aops
 
-from alembic_guard.model import Column, Constraint, Index, QName, Table, format_qname
-from alembic_guard.ops.base import Guard, loose_sql, qname_of
-from alembic_guard.ops.columns import compatible, describe_column, missing_references, model_column
+from alembic_guard.decide.tables import CreateTable, DropTable, decide_create_table, decide_drop_table
+from alembic_guard.model import Constraint, Index, QName, Table, format_qname
+from alembic_guard.ops.base import Guard, qname_of
+from alembic_guard.ops.columns import model_column
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
@@ -51,21 +52,6 @@ def _constraint_facts(g: Guard, q: QName, table: Any) -> list[tuple[Any, Constra
     return out
 
 
-def _present(g: Guard, q: QName, want: Constraint) -> bool:
-    """Is a constraint like ``want`` on the table (by name, or unnamed: by kind and columns)?"""
-    for have in g.model.constraints_of(*q):
-        if want.name is not None and have.name == want.name:
-            return True
-        if (
-            want.name is None
-            and have.kind == want.kind
-            and have.columns == want.columns
-            and (want.kind != "check" or loose_sql(have.expression) == loose_sql(want.expression))
-        ):
-            return True
-    return False
-
-
 def _op_for(constraint: Any) -> Any:
     if isinstance(constraint, sa.ForeignKeyConstraint):
         return aops.CreateForeignKeyOp.from_constraint(constraint)
@@ -90,55 +76,28 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
         )
         return g.original(original, operation, lock=False)
     sa_table = operation.to_table(operations.migration_context)
-    wanted = [model_column(g, c) for c in sa_table.columns]
     pairs = _constraint_facts(g, q, sa_table)
-    facts = [f for _, f in pairs]
-    fks = [c for c in facts if c.kind == "foreign_key" and c.ref_table != q]
+    wanted = Table(q[0], q[1], tuple(model_column(g.dialect, c) for c in sa_table.columns))
+    indexes = tuple(
+        Index(q[0], str(ix.name), q, tuple(str(c.name) for c in ix.columns), bool(ix.unique))
+        for ix in sa_table.indexes
+    )
+    spec = CreateTable(wanted, tuple(f for _, f in pairs), indexes)
+    fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
     g.load(q, *(fk.ref_table for fk in fks if fk.ref_table is not None))
-    have = g.model.table(*q)
-    if have is None:
-        problem = missing_references(g, fks)
-        if problem:
-            g.missing(problem, hint="create the referenced table and columns first")
-            return sa_table
-        # a foreign key takes SHARE ROW EXCLUSIVE on the table it references
-        result = g.original(original, operation, lock=bool(fks))
-        g.model.put_table(Table(q[0], q[1], tuple(wanted)))
-        for con in facts:
-            g.model.put_constraint(con)
-        for ix in sa_table.indexes:
-            g.model.put_index(Index(q[0], str(ix.name), q, tuple(str(c.name) for c in ix.columns), ix.unique))
-        g.acted(f"created with {len(wanted)} column(s)")
-        return result
-    clashes = [(h, w) for w in wanted if (h := have.column(w.name)) is not None and not compatible(h, w)]
-    if clashes:
-        details = "\n".join(
-            f"  {h.name}: in the database {describe_column(h)}; in the migration {describe_column(w)}"
-            for h, w in clashes
-        )
-        raise g.refuse(
-            "the table exists, and some of its columns have another definition",
-            hint="change the migration to match the database, or alter those columns in their own revision",
-            details=details,
-        )
-    missing_cols: list[Column] = [w for w in wanted if have.column(w.name) is None]
+    d, reconcile = decide_create_table(g.model, spec)
+    if reconcile is None:
+        result: list[Any] = []
+        g.carry_out(d, lambda step: result.append(original(operations, operation)))
+        return result[0] if result else sa_table
+    # an existing, older table: the missing parts go through their own guards (data checked)
     for col in sa_table.columns:
-        if have.column(str(col.name)) is None:
+        if str(col.name) in reconcile.columns:
             operations.invoke(aops.AddColumnOp(q[1], col._copy(), schema=operation.schema))
-    added_constraints = []
     for con, fact in pairs:
-        if fact.kind != "primary_key" and not _present(g, q, fact):
+        if fact in reconcile.constraints:
             operations.invoke(_op_for(con))
-            added_constraints.append(fact.name or fact.kind)
-    if not missing_cols and not added_constraints:
-        g.skip("already there with a compatible shape")
-    else:
-        g.acted(
-            "reconciled the existing table: added "
-            + ", ".join(
-                [f"column {c.name}" for c in missing_cols] + [f"constraint {n}" for n in added_constraints]
-            )
-        )
+    g.acted(d.reason)
     return sa_table
 
 
@@ -151,14 +110,5 @@ def drop_table(operations: Any, operation: Any, ctx: GuardContext, original: Imp
         g.original(original, operation)
         return
     g.load(q)
-    if g.model.table(*q) is None:
-        g.skip("already gone")
-        return
-    if not ctx.settings.allow_destructive:
-        raise g.refuse(
-            "dropping a table destroys its rows, and destructive operations are not allowed",
-            hint="allow destructive operations (--allow-destructive) if this is intended",
-        )
-    g.original(original, operation)
-    g.model.drop_table(*q)
-    g.acted("dropped")
+    spec = DropTable(q, ctx.settings.allow_destructive)
+    g.carry_out(decide_drop_table(g.model, spec), lambda step: original(operations, operation))

@@ -20,11 +20,20 @@ Pure: no connection, no filesystem.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from alembic_guard.diff import Drift, describe_constraint
+from alembic_guard.ddl import (
+    add_constraint_sql,
+    column_sql,
+    create_index_sql,
+    create_table_sql,
+    create_view_sql,
+    qualified,
+)
+from alembic_guard.diff import Drift
+from alembic_guard.identity import describe_constraint
 from alembic_guard.model import (
     Column,
     Constraint,
@@ -32,14 +41,20 @@ from alembic_guard.model import (
     ObjRef,
     QName,
     SchemaModel,
-    Table,
-    View,
     format_qname,
 )
-from alembic_guard.quoting import quote_ident, quote_literal, quote_qualified
+from alembic_guard.quoting import quote_ident, quote_literal
 
 # quote_ident and qualified stay importable from here (rollback.py uses them)
-__all__ = ["RepairPlan", "RepairStep", "Unrepaired", "plan_repair", "qualified", "quote_ident"]
+__all__ = [
+    "RepairPlan",
+    "RepairStep",
+    "Unrepaired",
+    "create_index_sql",
+    "plan_repair",
+    "qualified",
+    "quote_ident",
+]
 
 Action = Literal[
     "create_extension",
@@ -93,11 +108,6 @@ _PHASE: dict[str, int] = {
     "drop_table": 17,
     "sql": 18,
 }
-
-
-def qualified(q: QName) -> str:
-    """A relation's name as SQL, schema-qualified unless it is in ``public``."""
-    return quote_qualified(q[0], q[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +229,7 @@ class _Planner:
     def index_sql(self, ix: Index) -> str:
         """``CREATE INDEX CONCURRENTLY``, keys told apart by the table's columns once repaired."""
         t = self.exp.tables.get(ix.table) or self.live.tables.get(ix.table)
-        return create_index_sql(ix, concurrently=True, columns=_names(t) if t is not None else ())
+        return create_index_sql(ix, concurrently=True, columns=t.column_names() if t is not None else ())
 
     def skip(self, d: Drift, reason: str) -> None:
         self.skipped.append(Unrepaired(d, reason))
@@ -248,9 +258,10 @@ class _Planner:
         owned = {c.name for c in cons}
         for ix in sorted(self.exp.indexes_of(*q), key=lambda i: i.name):
             if ix.name not in owned:
-                sql.append(create_index_sql(ix, concurrently=False, columns=_names(t)))
+                sql.append(create_index_sql(ix, concurrently=False, columns=t.column_names()))
         # foreign keys last: a new, empty table has no orphans to check
-        sql.extend(add_constraint_sql(c) for c in sorted(cons, key=_con_key) if c.kind == "foreign_key")
+        fks = sorted((c for c in cons if c.kind == "foreign_key"), key=lambda c: c.name or "")
+        sql.extend(add_constraint_sql(c) for c in fks)
         self.add(
             d, "create_table", sql, f"ACCESS EXCLUSIVE on the new table {format_qname(q)}", table=q, fact=t
         )
@@ -602,124 +613,3 @@ class _Planner:
         if ext.schema:
             sql += f" SCHEMA {quote_ident(ext.schema)}"
         self.add(d, "create_extension", [sql], "none on tables (catalog only)")
-
-
-# -- SQL text from model facts (pure) ---------------------------------------------------------------
-
-_SERIAL = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
-
-
-def column_sql(c: Column, *, with_not_null: bool = True) -> str:
-    """``name type [DEFAULT d] [NOT NULL]``; a sequence-backed integer column becomes ``serial``."""
-    if c.identity and c.default is not None and c.default.startswith("nextval(") and c.type in _SERIAL:
-        return f"{quote_ident(c.name)} {_SERIAL[c.type]}" + (" NOT NULL" if not c.nullable else "")
-    text = f"{quote_ident(c.name)} {c.type}"
-    if c.generated is not None:
-        return text + f" GENERATED ALWAYS AS ({c.generated}) STORED"
-    if c.default is not None:
-        text += f" DEFAULT {c.default}"
-    if not c.nullable and with_not_null:
-        text += " NOT NULL"
-    return text
-
-
-def _names(t: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in t.columns)
-
-
-def _con_key(c: Constraint) -> str:
-    return c.name or ""
-
-
-def constraint_body(c: Constraint) -> str:
-    cols = ", ".join(quote_ident(x) for x in c.columns)
-    if c.kind == "primary_key":
-        return f"PRIMARY KEY ({cols})"
-    if c.kind == "unique":
-        return f"UNIQUE ({cols})"
-    if c.kind == "check":
-        return f"CHECK ({c.expression})"
-    if c.kind == "exclude":
-        return f"EXCLUDE {c.expression}"
-    assert c.ref_table is not None
-    refs = ", ".join(map(quote_ident, c.ref_columns))
-    text = f"FOREIGN KEY ({cols}) REFERENCES {qualified(c.ref_table)} ({refs})"
-    if c.on_delete:
-        text += f" ON DELETE {c.on_delete.upper()}"
-    if c.on_update:
-        text += f" ON UPDATE {c.on_update.upper()}"
-    if c.deferrable:
-        text += " DEFERRABLE"
-    return text
-
-
-def add_constraint_sql(c: Constraint) -> str:
-    return f"ALTER TABLE {qualified(c.table)} ADD CONSTRAINT {quote_ident(c.name or '')} {constraint_body(c)}"
-
-
-def create_table_sql(t: Table, constraints: Sequence[Constraint]) -> str:
-    parts = [column_sql(c) for c in t.columns]
-    parts.extend(
-        f"CONSTRAINT {quote_ident(c.name or '')} {constraint_body(c)}"
-        for c in sorted(constraints, key=_con_key)
-    )
-    body = ",\n    ".join(parts)
-    return f"CREATE TABLE {qualified(t.qname)} (\n    {body}\n)"
-
-
-def index_key_sql(key: str, columns: Collection[str]) -> str:
-    """One key of an index as SQL: a column of the table quoted, anything else an expression.
-
-    ``Index.columns`` holds a column's name as stored (``Up``, ``Weird; Name``)
-    or, for an expression key, ``pg_get_indexdef``'s text of it; only the
-    table's own column names tell the two apart.  An expression is wrapped in
-    parentheses, which PostgreSQL requires for all but a function call, unless
-    the text already is one parenthesized expression (as pg_get_indexdef
-    prints ``(a + b)``).
-    """
-    if key in columns:
-        return quote_ident(key)
-    return key if _parenthesized(key) else f"({key})"
-
-
-def _parenthesized(expr: str) -> bool:
-    """Is ``expr`` one ``( ... )`` group?  Parentheses inside '...' and "..." do not count."""
-    if not (expr.startswith("(") and expr.endswith(")")):
-        return False
-    depth, quote = 0, ""
-    for i, ch in enumerate(expr):
-        if quote:
-            # a doubled quote inside a quoted part reads as leaving and re-entering it: same result
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0 and i < len(expr) - 1:
-                return False
-    return depth == 0 and not quote
-
-
-def create_index_sql(ix: Index, *, concurrently: bool, columns: Collection[str]) -> str:
-    """``CREATE INDEX`` for ``ix``; keys not among ``columns`` (its table's) are expressions."""
-    text = (
-        f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {'CONCURRENTLY ' if concurrently else ''}"
-        f"{quote_ident(ix.name)} ON {qualified(ix.table)}"
-    )
-    if ix.method != "btree":
-        text += f" USING {ix.method}"
-    text += f" ({', '.join(index_key_sql(k, columns) for k in ix.columns)})"
-    if ix.include:
-        # INCLUDE takes column names only
-        text += f" INCLUDE ({', '.join(quote_ident(k) for k in ix.include)})"
-    if ix.predicate:
-        text += f" WHERE {ix.predicate}"
-    return text
-
-
-def create_view_sql(v: View) -> str:
-    kind = "MATERIALIZED VIEW" if v.materialized else "VIEW"
-    body = (v.definition or "").strip().rstrip(";")
-    return f"CREATE {kind} {qualified(v.qname)} AS\n{body}"

@@ -6,7 +6,7 @@ pending revision runs, every pending revision's operations (recorded while
 the per-revision pre-flight renders it offline: one rendering for both) are
 walked in order, and each constraint addition whose table and columns exist
 *now*, and that no earlier pending operation may have changed, gets the very
-data check its guarded operation would run (:func:`ops.constraints.data_refusal`).
+data check its guarded operation's decision names (:func:`ops.constraints.data_decision`).
 Cost: one catalog read for the tables involved and the data checks
 themselves; nothing at all when no pending revision adds a constraint.
 
@@ -102,6 +102,8 @@ def _check_tables(operation: Any) -> list[QName]:
         ]
     if isinstance(operation, (aops.CreateUniqueConstraintOp, aops.CreateCheckConstraintOp)):
         return [qname_of(operation.table_name, operation.schema)]
+    if isinstance(operation, aops.CreateIndexOp) and operation.unique and operation.index_name:
+        return [qname_of(operation.table_name, operation.schema)]
     if isinstance(operation, aops.AlterColumnOp) and operation.modify_nullable is False:
         return [qname_of(operation.table_name, operation.schema)]
     return []
@@ -118,7 +120,7 @@ def find_refusals(
     """
     from alembic.operations import Operations
 
-    from alembic_guard.ops.constraints import data_refusal
+    from alembic_guard.ops.base import Guard
     from alembic_guard.runtime.preflight import revision_ops
 
     plan: list[tuple[PendingRevision, Any]] = []
@@ -153,7 +155,7 @@ def find_refusals(
             # pending revision creates, say) must not abort the transaction Alembic goes on in
             savepoint = conn.begin_nested()
             try:
-                found = data_refusal(operations, operation, guard_ctx)
+                found = _refusal(Guard, operations, operation, guard_ctx)
             except DBAPIError as exc:
                 savepoint.rollback()
                 log.warning(
@@ -175,6 +177,21 @@ def find_refusals(
         len(refusals),
     )
     return refusals
+
+
+def _refusal(guard: Any, operations: Any, operation: Any, ctx: Any) -> tuple[QName, GuardRefused] | None:
+    """The first data check of ``operation``'s decision that finds rows: (its table, the refusal)."""
+    from alembic_guard.ops.constraints import data_decision
+
+    decision = data_decision(operation, ctx.model, operations.migration_context.dialect)
+    if decision is None:
+        return None
+    g = guard(operations, ctx, decision.op, decision.target)
+    for check in decision.checks:
+        refusal = g.check_data(check)
+        if refusal is not None:
+            return check.table, refusal
+    return None
 
 
 def refusal_error(refusals: Sequence[DataRefusal]) -> GuardRefused:

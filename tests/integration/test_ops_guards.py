@@ -69,6 +69,130 @@ LENIENT = {"policy": "lenient"}
 NO_DROPS = {"allow_destructive": False}
 FK_SQL = "ALTER TABLE tasks ADD CONSTRAINT fk_p FOREIGN KEY (project_id) REFERENCES projects (id)"
 
+LONG = "a_table_with_a_name_long_enough_that_postgresql_has_to_cut_it"
+LONG_SQL = f"""
+CREATE TABLE {LONG} (id int PRIMARY KEY, a_column_whose_name_is_long_as_well int);
+ALTER TABLE {LONG} ADD FOREIGN KEY (a_column_whose_name_is_long_as_well) REFERENCES projects (id);
+ALTER TABLE {LONG} ADD UNIQUE (a_column_whose_name_is_long_as_well);
+"""
+LONG_COL = "a_column_whose_name_is_long_as_well"
+
+
+def constraint_count(table: str, kind: str) -> str:
+    return f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass AND contype = '{kind}'"
+
+
+# issue 11 bugs E-K and issue 12 item 7: each case failed before the identity module and decisions
+REGRESSIONS = [
+    # F: an unnamed FK / UNIQUE is found by PostgreSQL's name rule (and definition), not name[:63]
+    Case(
+        "F/unnamed-fk-long-names",
+        lambda op: op.create_foreign_key(None, LONG, "projects", [LONG_COL], ["id"]),
+        "skip",
+        constraint_count(LONG, "f"),
+        1,
+        setup=LONG_SQL,
+    ),
+    Case(
+        "F/unnamed-unique-long-names",
+        lambda op: op.create_unique_constraint(None, LONG, [LONG_COL]),
+        "skip",
+        constraint_count(LONG, "u"),
+        1,
+        setup=LONG_SQL,
+    ),
+    # G: a second unnamed CHECK gets PostgreSQL's next name, not a clash
+    Case(
+        "G/two-unnamed-checks",
+        lambda op: (
+            op.create_check_constraint(None, "tasks", "id > 0"),
+            op.create_check_constraint(None, "tasks", "id < 100"),
+        ),
+        "act",
+        "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint "
+        "WHERE conrelid = 'tasks'::regclass AND contype = 'c'",
+        "tasks_id_check,tasks_id_check1",
+    ),
+    # H: an index of that name on another table, or a partial one, is never dropped or reused
+    Case(
+        "H/unique-name-of-index-on-other-table",
+        lambda op: op.create_unique_constraint("ix_other", "tasks", ["title"]),
+        "refuse",
+        "SELECT indrelid::regclass::text FROM pg_index WHERE indexrelid = to_regclass('ix_other')",
+        "projects",
+        setup="CREATE INDEX ix_other ON projects (name)",
+        message=("exists on another table (projects)",),
+    ),
+    Case(
+        "H/unique-over-partial-index",
+        lambda op: op.create_unique_constraint("uq_part", "tasks", ["title"]),
+        "refuse",
+        constraint_count("tasks", "u"),
+        0,
+        setup="CREATE UNIQUE INDEX uq_part ON tasks (title) WHERE id > 0",
+        message=("cannot back the constraint", "WHERE"),
+    ),
+    # I: an identity column fills existing rows: PostgreSQL accepts it on a table with rows
+    Case(
+        "I/identity-column-on-rows",
+        lambda op: op.add_column("tasks", A("seq", INT, sa.Identity())),
+        "act",
+        "SELECT attidentity <> '' FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'seq'",
+        True,
+    ),
+    # J: a string CHECK is read as Alembic reads it (guard-import escapes ':' for sa.text)
+    Case(
+        "J/string-check-escaped-colon",
+        lambda op: op.create_check_constraint("ck_note", "tasks", "title <> 'see \\:ref'"),
+        "act",
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ck_note'",
+        "CHECK ((title <> 'see :ref'::text))",
+    ),
+    # K: literals keep their case; method, INCLUDE and ON DELETE are part of the definition
+    Case(
+        "K/predicate-literal-case",
+        lambda op: op.create_index("ix_open", "tasks", ["title"], postgresql_where=sa.text("title = 'open'")),
+        "refuse",
+        setup="CREATE INDEX ix_open ON tasks (title) WHERE title = 'Open'",
+        message=("another definition",),
+    ),
+    Case(
+        "K/index-method",
+        lambda op: op.create_index("ix_h", "tasks", ["title"]),
+        "refuse",
+        setup="CREATE INDEX ix_h ON tasks USING hash (title)",
+        message=("hash on tasks (title)",),
+    ),
+    Case(
+        "K/index-include",
+        lambda op: op.create_index("ix_inc", "tasks", ["id"]),
+        "refuse",
+        setup="CREATE INDEX ix_inc ON tasks (id) INCLUDE (title)",
+        message=("INCLUDE (title)",),
+    ),
+    Case(
+        "K/fk-on-delete",
+        lambda op: op.create_foreign_key("fk_p", "tasks", "projects", ["project_id"], ["id"]),
+        "refuse",
+        setup=FK_SQL + " ON DELETE CASCADE",
+        message=("ON DELETE CASCADE",),
+    ),
+    # issue 12 item 7: a unique index over duplicates gets the unique constraint's data check
+    Case(
+        "item7/unique-index-over-duplicates",
+        lambda op: op.create_index("ix_u", "tasks", ["title"], unique=True),
+        "refuse",
+        exists("ix_u"),
+        False,
+        setup="INSERT INTO tasks VALUES (3, 'a', 1)",
+        message=(
+            "1 value group(s) of (title) occur more than once",
+            "duplicates: (title='a') × 2",
+            "unique index ix_u",
+        ),
+    ),
+]
+
 CASES = [
     # add_column
     Case(
@@ -153,7 +277,7 @@ CASES = [
         lambda op: op.create_index("ix_title", "tasks", ["title"], unique=True),
         "refuse",
         setup="CREATE INDEX ix_title ON tasks (title)",
-        message=("UNIQUE on tasks (title)",),
+        message=("UNIQUE btree on tasks (title)",),
     ),
     Case(
         "create_index/no-column-strict",
@@ -458,7 +582,7 @@ def conn(pg_url: str) -> Iterator[sa.Connection]:
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", CASES + REGRESSIONS, ids=[c.id for c in CASES + REGRESSIONS])
 def test_guarded_op(case: Case, conn: sa.Connection, caplog: pytest.LogCaptureFixture) -> None:
     if case.setup:
         conn.exec_driver_sql(case.setup)

@@ -1,0 +1,107 @@
+"""Decisions of ``create_index`` and ``drop_index``.
+
+Pure: no connection, no filesystem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic_guard import ddl
+from alembic_guard.changes import DropObject, PutIndex
+from alembic_guard.decide.constraints import duplicates_check
+from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, missing, refuse, skip
+from alembic_guard.identity import both, describe_index, same_index
+from alembic_guard.model import Index, ObjRef, QName, SchemaModel, format_qname
+
+
+@dataclass(frozen=True, slots=True)
+class CreateIndex:
+    index: Index
+    plain_columns: tuple[str, ...]  # the keys that are columns (they must exist)
+    concurrent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DropIndex:
+    index: QName
+    table: QName | None  # None: the operation did not name the table
+    model_complete: bool = False  # the model holds the whole schema (a missing index is gone)
+
+
+def build_lock(q: QName, concurrent: bool) -> str:
+    if concurrent:
+        return f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} (reads and writes go on)"
+    return f"SHARE on {format_qname(q)} (reads go on, writes wait for the build)"
+
+
+def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
+    want = spec.index
+    q = want.table
+    op, target = "create_index", format_qname(want.qname)
+    table = model.table(*q)
+    if table is None:
+        return missing(
+            op,
+            target,
+            f"table {format_qname(q)} does not exist",
+            "create the table first, or run with policy=lenient to skip and record a debt",
+        )
+    for n in spec.plain_columns:
+        if table.column(n) is None:
+            return missing(
+                op,
+                target,
+                f"column {format_qname(q)}.{n} does not exist",
+                "add the column first (is the revision that adds it missing or later?)",
+            )
+    have = model.indexes.get(want.qname)
+    if have is not None and have.valid:
+        if same_index(have, want):
+            return skip(op, target, f"already there ({describe_index(have)})")
+        return refuse(
+            op,
+            target,
+            "an index of that name exists with another definition",
+            "rename one of the two indexes, or drop the existing one in an earlier revision",
+            both(describe_index(have), describe_index(want)),
+        )
+    tx: Tx = "autocommit" if spec.concurrent else "revision"
+    lock = build_lock(q, spec.concurrent)
+    steps: list[Step] = []
+    if have is not None:
+        # IF NOT EXISTS would take the INVALID leftover of a failed build for the index
+        steps.append(Step(ddl.drop_index_sql(want.qname, concurrently=spec.concurrent), tx, lock))
+    sql = ddl.create_index_sql(want, concurrently=spec.concurrent, columns=table.column_names())
+    steps.append(Step(sql, tx, lock, alembic=True))
+    checks: tuple[DataCheck, ...] = ()
+    if want.unique and spec.plain_columns == want.columns:
+        # the same data pre-flight as a unique constraint (a build over duplicates fails after the scan)
+        checks = (duplicates_check(q, want.columns, f"unique index {want.name}", want.predicate),)
+    reason = ("dropped the INVALID index a failed build left, then " if have is not None else "") + (
+        "built concurrently" if spec.concurrent else "built"
+    )
+    return Decision(op, target, "run", reason, checks=checks, steps=tuple(steps), changes=(PutIndex(want),))
+
+
+def decide_drop_index(model: SchemaModel, spec: DropIndex) -> Decision:
+    target = format_qname(spec.index)
+    have = model.indexes.get(spec.index)
+    known = spec.model_complete or spec.table is not None
+    if known and have is None:
+        return skip("drop_index", target, "already gone")
+    table = have.table if have is not None else spec.table
+    lock = (
+        f"ACCESS EXCLUSIVE on {format_qname(table)}, briefly"
+        if table
+        else "ACCESS EXCLUSIVE on its table, briefly"
+    )
+    step = Step(ddl.drop_index_sql(spec.index, if_exists=False), "revision", lock, alembic=True)
+    return Decision(
+        "drop_index",
+        target,
+        "run",
+        "dropped",
+        steps=(step,),
+        changes=(DropObject(ObjRef("index", *spec.index)),),
+    )

@@ -1,0 +1,111 @@
+"""Decisions of ``create_table`` (which reconciles a table that is there) and ``drop_table``.
+
+Pure: no connection, no filesystem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic_guard import ddl
+from alembic_guard.changes import Change, DropObject, PutConstraint, PutIndex, PutTable
+from alembic_guard.decide.columns import missing_reference
+from alembic_guard.decide.types import Decision, Step, missing, refuse, skip
+from alembic_guard.identity import compatible_column, describe_column, same_constraint
+from alembic_guard.model import Constraint, Index, ObjRef, QName, SchemaModel, Table, format_qname
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTable:
+    table: Table
+    constraints: tuple[Constraint, ...] = ()
+    indexes: tuple[Index, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DropTable:
+    table: QName
+    allow_destructive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """What ``create_table`` of an existing table adds, each through its own guarded operation."""
+
+    columns: tuple[str, ...]
+    constraints: tuple[Constraint, ...]
+
+
+def present(model: SchemaModel, want: Constraint) -> bool:
+    """Is a constraint like ``want`` on its table (by name; unnamed: by definition)?"""
+    for have in model.constraints_of(*want.table):
+        if want.name is not None and have.name == want.name:
+            return True
+        if want.name is None and same_constraint(have, want):
+            return True
+    return False
+
+
+def decide_create_table(model: SchemaModel, spec: CreateTable) -> tuple[Decision, Reconcile | None]:
+    """The decision, and for an existing table what the reconciliation adds."""
+    want = spec.table
+    q = want.qname
+    op, target = "create_table", format_qname(q)
+    have = model.table(*q)
+    fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
+    if have is None:
+        problem = missing_reference(model, fks)
+        if problem:
+            return missing(op, target, problem, "create the referenced table and columns first"), None
+        refs = sorted({format_qname(c.ref_table) for c in fks if c.ref_table is not None})
+        lock = (
+            "none on existing tables"
+            if not refs
+            else f"SHARE ROW EXCLUSIVE on {', '.join(refs)} (foreign keys)"
+        )
+        changes: list[Change] = [PutTable(want)]
+        changes.extend(PutConstraint(c) for c in spec.constraints)
+        changes.extend(PutIndex(ix) for ix in spec.indexes)
+        step = Step(ddl.create_table_sql(want, spec.constraints), "revision", lock, alembic=True)
+        reason = f"created with {len(want.columns)} column(s)"
+        return Decision(op, target, "run", reason, steps=(step,), changes=tuple(changes)), None
+    clashes = [
+        (h, w) for w in want.columns if (h := have.column(w.name)) is not None and not compatible_column(h, w)
+    ]
+    if clashes:
+        details = "\n".join(
+            f"  {h.name}: in the database {describe_column(h)}; in the migration {describe_column(w)}"
+            for h, w in clashes
+        )
+        decision = refuse(
+            op,
+            target,
+            "the table exists, and some of its columns have another definition",
+            "change the migration to match the database, or alter those columns in their own revision",
+            details,
+        )
+        return decision, None
+    cols = tuple(w.name for w in want.columns if have.column(w.name) is None)
+    cons = tuple(c for c in spec.constraints if c.kind != "primary_key" and not present(model, c))
+    if not cols and not cons:
+        return skip(op, target, "already there with a compatible shape"), None
+    reason = "reconciled the existing table: added " + ", ".join(
+        [f"column {c}" for c in cols] + [f"constraint {c.name or c.kind}" for c in cons]
+    )
+    return Decision(op, target, "run", reason), Reconcile(cols, cons)
+
+
+def decide_drop_table(model: SchemaModel, spec: DropTable) -> Decision:
+    q = spec.table
+    op, target = "drop_table", format_qname(q)
+    if model.table(*q) is None:
+        return skip(op, target, "already gone")
+    if not spec.allow_destructive:
+        return refuse(
+            op,
+            target,
+            "dropping a table destroys its rows, and destructive operations are not allowed",
+            "allow destructive operations (--allow-destructive) if this is intended",
+        )
+    step = Step(ddl.drop_table_sql(q), "revision", f"ACCESS EXCLUSIVE on {format_qname(q)}", alembic=True)
+    return Decision(op, target, "run", "dropped", steps=(step,), changes=(DropObject(ObjRef.relation(*q)),))
