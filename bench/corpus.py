@@ -112,6 +112,15 @@ DO $$ BEGIN
 END $$;
 """
 
+# diesel's own bookkeeping table, which diesel creates before the first migration
+LEMMY_OUTSIDE = """\
+-- what diesel creates before it runs the first migration
+CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (
+    version varchar(50) PRIMARY KEY,
+    run_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+"""
+
 _AUTH_NS = (
     ('{{ index .Options "Namespace" }}', "auth"),
     ('{{index .Options "Namespace" }}', "auth"),
@@ -161,7 +170,8 @@ SETS: dict[str, SetSpec] = {
             "439734dd638a2c06a2f907beab7dcf4646e88f86",
             "migrations",
             "diesel",
-            notes="diesel: one directory per migration with up.sql / down.sql",
+            LEMMY_OUTSIDE,
+            "diesel: one directory per migration with up.sql / down.sql; needs PostgreSQL >= 16",
         ),
         SetSpec(
             "atuin",
@@ -321,7 +331,10 @@ def _temporal(repo: Path, spec: SetSpec, files: list[str]) -> Listing:
         manifest = json.loads(_show(repo, spec, f"{v}/manifest.json"))
         for i, f in enumerate(manifest["SchemaUpdateCqlFiles"], 1):
             stem = f.rsplit(".", 1)[0]
-            out.append((f"V{v.lstrip('v')}.{i}__{stem}.sql", f"{v}/{f}", None))
+            # the tool executes each statement on its own, outside a transaction block
+            out.append(
+                (f"V{v.lstrip('v')}.{i}__{stem}.sql", f"{v}/{f}", "(temporal-sql-tool: no transaction)")
+            )
     return out
 
 

@@ -25,6 +25,10 @@ environment (``alembic guard-init``), every command run as a user runs it
    way), then ``guard-check`` against it (exit code, drift findings) and its
    schema against the raw one.
 
+When ``guard-import`` refuses the whole set, the files before the first file a
+problem names are imported instead (as issue 10 measured), so the later stages
+still say something; the table then shows "prefix: N files".
+
 Output: one table row per set (and ``--json``).  ``run_pipeline`` is also what
 ``tests/integration/test_realworld_fixtures.py`` runs on our own fixtures.
 """
@@ -73,6 +77,7 @@ class Result:
     plan_exit: int | None = None
     import_exit: int | None = None
     import_note: str = ""
+    prefix_files: int | None = None  # when the whole set was refused: the files imported instead
     revisions: int = 0
     raw_failures: list[str] = field(default_factory=list)
     fresh_exit: int | None = None
@@ -335,6 +340,32 @@ def diff_lines(a: frozenset[Any], b: frozenset[Any]) -> list[str]:
     return out
 
 
+def _prefix(sql_dir: Path, plan: dict[str, Any] | None, into: Path) -> Path | None:
+    """A copy of the files before the first file an error problem names (None: no such prefix)."""
+    import shutil
+
+    if not plan or "files" not in plan:
+        return None
+    order = {f["path"]: f["order"] for f in plan["files"]}
+    named = [
+        order[s["file"]]
+        for x in plan.get("problems", ())
+        if x.get("severity") == "error"
+        for s in x.get("statements", ())
+        if s.get("file") in order
+    ]
+    if not named or min(named) == 0:
+        return None
+    if into.exists():
+        shutil.rmtree(into)
+    for path, position in order.items():
+        if position < min(named):
+            target = into / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(sql_dir / path, target)
+    return into
+
+
 def _count_findings(text: str) -> tuple[int | None, int | None, list[str]]:
     """(findings, drift findings (AG5xx), drift first) of guard-check's JSON report."""
     try:
@@ -368,6 +399,7 @@ def run_pipeline(
     no_transaction: set[str] | None = None,
     *,
     inprocess: bool = False,
+    prefix: bool = True,
 ) -> tuple[Result, Env]:
     """Take one set through plan, import, fresh upgrade, re-apply and adoption (see the module doc).
 
@@ -393,6 +425,7 @@ def run_pipeline(
         outside_db = new_db()
         p = env.alembic(["guard-plan", str(sql_dir), "--format", "json", "--database", outside_db])
         r.plan_exit = p.returncode
+        plan: dict[str, Any] = {}
         try:
             plan = json.loads(p.stdout)
             r.files = plan["summary"]["files"]
@@ -402,24 +435,38 @@ def run_pipeline(
         except (ValueError, KeyError):
             r.import_note = f"guard-plan: {_first_error(p.stderr + p.stdout)}"
 
-        # the reference: the raw files in the tool's order
-        raw_db = new_db()
-        r.raw_failures = apply_raw(raw_db, sql_dir, no_transaction)
-        reference = fingerprint(raw_db)
-
         # 2. import
-        args = ["guard-import", str(sql_dir)]
-        if outside is not None:
-            help_text = env.help_of("guard-import")
-            if "--outside-sql" in help_text:
-                args += ["--outside-sql", str(outside)]
-            elif "--database" in help_text:
-                args += ["--database", outside_db]
-        p = env.alembic(args)
+        def import_args(directory: Path) -> list[str]:
+            args = ["guard-import", str(directory)]
+            if outside is not None:
+                help_text = env.help_of("guard-import")
+                if "--outside-sql" in help_text:
+                    args += ["--outside-sql", str(outside)]
+                elif "--database" in help_text:
+                    args += ["--database", outside_db]
+            return args
+
+        p = env.alembic(import_args(sql_dir))
         r.import_exit = p.returncode
         if p.returncode != 0:
             r.import_note = _first_error(p.stderr + p.stdout)
-            return r, env
+            # what can be measured still: the files before the first one a problem names
+            part = _prefix(sql_dir, plan, env.work / "prefix_sql") if prefix else None
+            if part is None:
+                return r, env
+            sql_dir = part
+            r.prefix_files = len(list(sql_dir.rglob("*.sql")))
+            p = env.alembic(import_args(sql_dir))
+            if p.returncode != 0:
+                r.import_note += (
+                    f"; the prefix of {r.prefix_files} files: {_first_error(p.stderr + p.stdout)}"
+                )
+                return r, env
+
+        # the reference: the raw files (or the imported prefix) in the tool's order
+        raw_db = new_db()
+        r.raw_failures = apply_raw(raw_db, sql_dir, no_transaction)
+        reference = fingerprint(raw_db)
         revisions = env.revisions()
         r.revisions = len(revisions)
         if not revisions:
@@ -521,7 +568,9 @@ def row(r: Result) -> list[str]:
         str(r.statements),
         f"{r.understood_pct:.1f}%",
         str(r.ag102),
-        _exit(r.import_exit) + (f" ({r.revisions} revisions)" if r.revisions else ""),
+        _exit(r.import_exit)
+        + (f" (prefix: {r.prefix_files} files)" if r.prefix_files else "")
+        + (f" ({r.revisions} revisions)" if r.revisions and not r.prefix_files else ""),
         _exit(r.fresh_exit) + (f", {len(r.fresh_failed)} failed" if r.fresh_failed else ""),
         "-" if r.fresh_diffs is None else str(r.fresh_diffs),
         "-" if r.reapply_exit is None else f"{len(r.reapply_failed)} of {r.revisions}",

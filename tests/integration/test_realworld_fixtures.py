@@ -94,7 +94,7 @@ def _pipeline(case: str, server: PostgresServer, tmp: Path) -> Any:
     """The runner's result for ``case``, computed once per session (the stages share it)."""
     if case not in _runs:
         result, env = realworld.run_pipeline(
-            case, FIXTURES / case / "sql", _outside(case), server, tmp / case, inprocess=True
+            case, FIXTURES / case / "sql", _outside(case), server, tmp / case, inprocess=True, prefix=False
         )
         _runs[case] = (result, "\n".join(env.log[-6:]))
     return _runs[case]
