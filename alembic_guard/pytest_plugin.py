@@ -124,18 +124,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{_MARKER}: alembic_guard's standard migration tests")
 
 
+def _tests_path(config: pytest.Config) -> Path:
+    target = Path(str(config.getini(_TESTS_PATH_INI)))
+    return target if target.is_absolute() else config.rootpath / target
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """With ``alembic_guard_standard_tests = true``: the standard tests, under one chosen file."""
     config = parent.config
     if not config.getini(_STANDARD_INI) or getattr(config, "_alembic_guard_collected", False):
         return None
-    target = Path(str(config.getini(_TESTS_PATH_INI)))
-    if not target.is_absolute():
-        target = config.rootpath / target
-    if file_path != target:
+    if file_path != _tests_path(config):
         return None
     config._alembic_guard_collected = True  # type: ignore[attr-defined]
     return StandardTests.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[Any]) -> None:
+    """The switch is on but ``alembic_guard_tests_path`` does not exist (no ``tests/conftest.py``):
+    collect the standard tests under the configuration file that turned them on.
+
+    Without this the run silently collected nothing (exit 5).  When the file exists but this run
+    did not visit it (``pytest tests/test_one.py``), the selection left them out on purpose.
+    Runs before ``-k`` / ``-m`` deselect, so those select among them as usual.
+    """
+    if not config.getini(_STANDARD_INI) or getattr(config, "_alembic_guard_collected", False):
+        return
+    if _tests_path(config).exists():
+        return
+    config._alembic_guard_collected = True  # type: ignore[attr-defined]
+    anchor = config.inipath or _tests_path(config)
+    node = StandardTests.from_parent(session, path=anchor)
+    items.extend(session.genitems(node))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

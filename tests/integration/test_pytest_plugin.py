@@ -259,3 +259,67 @@ def test_catalog_fingerprint_changes_with_ddl_only(pg_url: str) -> None:
         assert now not in seen, f"no change after: {sql}"
         seen.add(now)
     engine.dispose()
+
+
+def test_the_ini_switch_without_a_conftest_collects_the_standard_tests(project: pytest.Pytester) -> None:
+    """Issue 12 item 8: with no ``tests/conftest.py`` (the default ``alembic_guard_tests_path``) the
+    switch silently collected nothing (exit 5); they are collected under the ini file instead."""
+    project.makeini(
+        f"""
+        [pytest]
+        alembic_guard_config = {EXAMPLE_INI}
+        alembic_guard_standard_tests = true
+        pythonpath = {ROOT / "alembic"}
+        """
+    )
+    result = project.runpytest_subprocess(*BASE_ARGS, "-k", "single_head or twice")
+    result.assert_outcomes(passed=2, deselected=8)
+    assert "tox.ini::test_alembic_guard_single_head PASSED" in result.stdout.str()
+
+
+PYTEST_ALEMBIC_CONFTEST = """
+import pytest
+import sqlalchemy as sa
+from pytest_alembic.config import Config
+
+
+@pytest.fixture
+def alembic_config(alembic_guard_db):
+    return Config(config_options={"file": "alembic.ini", "sqlalchemy.url": alembic_guard_db})
+
+
+@pytest.fixture
+def alembic_engine(alembic_guard_db):
+    engine = sa.create_engine(alembic_guard_db)
+    yield engine
+    engine.dispose()
+"""
+
+
+def test_pytest_alembic_and_the_standard_tests_share_a_tests_conftest(project: pytest.Pytester) -> None:
+    """Issue 12 item 8: docs/testing.md's recipe, pytest-alembic installed and enabled, with a
+    ``tests/conftest.py``: pytest-alembic's collector kept off that file (it fails on pytest 9),
+    its tests imported, its fixtures from its plugin; our standard tests under the same conftest."""
+    pytest.importorskip("pytest_alembic")
+    copy_example(project.path)
+    tests = project.path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text(PYTEST_ALEMBIC_CONFTEST)
+    (tests / "test_migrations.py").write_text(
+        "from pytest_alembic.tests import test_single_head_revision, test_upgrade  # noqa: F401\n"
+    )
+    project.makeini(
+        f"""
+        [pytest]
+        alembic_guard_standard_tests = true
+        pytest_alembic_tests_path = tests/pytest_alembic_collects_nothing_here.py
+        pythonpath = {ROOT / "alembic"}
+        """
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "-v", "-k", "not roundtrip")
+    out = result.stdout.str()
+    assert "_nodeid" not in out, out
+    assert "tests/test_migrations.py::test_single_head_revision PASSED" in out, out
+    assert "tests/test_migrations.py::test_upgrade PASSED" in out, out
+    assert "tests/conftest.py::test_alembic_guard_upgrade_twice_is_noop PASSED" in out, out
+    result.assert_outcomes(passed=5, skipped=1, deselected=6)
