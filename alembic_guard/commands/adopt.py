@@ -17,6 +17,7 @@ connection errors.
 from __future__ import annotations
 
 import argparse
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -87,14 +88,17 @@ def adopt(
     """Decide and (unless ``dry_run``) stamp; returns the decision and the exit code.
 
     Reads the versions directory and the database (read-only snapshot, legacy
-    table); writes only ``alembic_version`` through ``alembic stamp``.
+    table); writes only ``alembic_version``.  Unless ``dry_run``, all of it
+    happens under the migration lock (the one ``alembic upgrade`` takes), so
+    an upgrade never interleaves with it.
     """
     import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
 
-    from alembic import command
     from alembic_guard.cli import database_url
-    from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
-    from alembic_guard.redact import mask_url
+    from alembic_guard.runtime.config import load_settings
+    from alembic_guard.runtime.lock import AdvisoryLock, lock_key
+    from alembic_guard.runtime.runner.session import connect
 
     script = writer.script_directory(config)
     revisions = writer.read_revisions(script)
@@ -106,15 +110,49 @@ def adopt(
     db = database_url(config, url)
     if not db:
         raise UsageError("no database URL", hint="set DATABASE_URL or sqlalchemy.url, or pass --database")
-    engine = sa.create_engine(db)
+    engine = sa.create_engine(db, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            legacy = read_legacy_rows(conn, legacy_table)
-            live = snapshot(conn, exclude=(*BOOKKEEPING_TABLES, legacy_table.rpartition(".")[2]))
-            current = _current_revisions(conn)
-            conn.rollback()
+        if dry_run:
+            with engine.connect() as conn:
+                return _decide_and_stamp(conn, script, revisions, legacy_table, db, dry_run=True, out=out)
+        # Read, decide and stamp under the migration lock: an upgrade that ran in between
+        # would otherwise have its alembic_version moved back by the stamp.
+        run_id = uuid.uuid4().hex[:12]
+        settings = load_settings(ini_path=config.config_file_name)
+        with connect(engine, run_id, "adopt", autocommit=True) as admin:
+            lock = AdvisoryLock(admin, lock_key(), wait_s=settings.lock_wait_s)
+            lock.acquire()
+            try:
+                with engine.connect() as conn:
+                    return _decide_and_stamp(
+                        conn, script, revisions, legacy_table, db, dry_run=False, out=out
+                    )
+            finally:
+                lock.release()
     finally:
         engine.dispose()
+
+
+def _decide_and_stamp(
+    conn: Any,
+    script: Any,
+    revisions: Any,
+    legacy_table: str,
+    db: str,
+    *,
+    dry_run: bool,
+    out: Callable[[str], None],
+) -> tuple[decide_mod.AdoptDecision, int]:
+    """Read the database, decide, and stamp on ``conn`` unless ``dry_run`` (the caller holds the lock)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
+    from alembic_guard.redact import mask_url
+
+    legacy = read_legacy_rows(conn, legacy_table)
+    live = snapshot(conn, exclude=(*BOOKKEEPING_TABLES, legacy_table.rpartition(".")[2]))
+    current = _current_revisions(conn)
+    conn.rollback()
 
     decision = decide_mod.decide(revisions, live, legacy)
     out(f"Database {mask_url(db)}")
@@ -143,12 +181,10 @@ def adopt(
         return decision, 0
     verb = "Would stamp" if dry_run else "Stamped"
     if not dry_run:
-        # env.py connects to DATABASE_URL / sqlalchemy.url unless told otherwise:
-        # stamp the database that was inspected, not whatever those point at.
-        from alembic_guard.runtime.runner import URL_ATTR
-
-        config.attributes[URL_ATTR] = db
-        command.stamp(config, decision.stamp)
+        # on the connection that read the database, inside the lock (``alembic stamp`` would
+        # go through env.py, whose guarded run waits for the very lock held here)
+        MigrationContext.configure(conn).stamp(script, decision.stamp)
+        conn.commit()
     rest = total - decision.adopted
     tail = f"; `alembic upgrade head` completes the other {rest} through the guards" if rest else ""
     out(f"{verb} {decision.stamp} ({decision.adopted} of {total} revisions present){tail}.")

@@ -105,8 +105,17 @@ def run(config: Any, args: argparse.Namespace) -> int:
         return 0 if plan.empty else 1
     if not plan.steps:
         return 0 if plan.empty else 1
+    from alembic_guard.runtime.config import load_settings
+
+    settings = load_settings(ini_path=config.config_file_name)
     result = apply_plan(
-        url, plan, live, version_table=args.version_table, version_table_schema=args.version_table_schema
+        url,
+        plan,
+        live,
+        lock_wait_s=settings.lock_wait_s,
+        lock_timeout=settings.lock_timeout,
+        version_table=args.version_table,
+        version_table_schema=args.version_table_schema,
     )
     for _, message in result.failed:
         print(f"-- FAILED: {message}")

@@ -32,6 +32,7 @@ from alembic_guard.ops.base import driver_sql
 from alembic_guard.ops.context import GuardContext, GuardSettings
 from alembic_guard.redact import error_line
 from alembic_guard.repair.plan import RepairPlan, RepairStep
+from alembic_guard.runtime.ledger import repair_step
 
 log = logging.getLogger("alembic_guard.repair")
 
@@ -138,7 +139,7 @@ def _run(
             if step.table is not None:
                 _refresh(conn, ctx, step.table)
         result.done.append(step)
-        ledger.add_step(record, {"index": i, "action": step.action, "drift": what, "sql": list(step.sql)})
+        ledger.add_step(record, repair_step(i, step.action, what, list(step.sql)))
 
 
 def _reset(conn: Connection) -> None:
@@ -159,7 +160,7 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
     a = step.action
     if a in ("create_index", "rebuild_index") and step.fact is not None:
         if step.destructive:  # another definition under that name: drop it first
-            _autocommit(conn, [step.sql[0]])
+            _autocommit(conn, [step.sql[0]], lock_timeout)
             ctx.model.indexes.pop((step.fact.schema, step.fact.name), None)
         _guarded_index(conn, ctx, step)
     elif (a == "add_constraint" and step.fact is not None and step.fact.kind != "primary_key") or (
@@ -168,7 +169,7 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
         _guarded_constraint(conn, ctx, step.fact)
     elif a == "add_constraint" and step.fact is not None and step.fact.kind == "primary_key":
         _refuse_bad_rows(conn, ctx, step.fact, nulls=True)
-        _autocommit(conn, step.sql)
+        _autocommit(conn, step.sql, lock_timeout)
     elif a == "set_not_null":
         assert step.table is not None
         table, column = step.table, step.fact.name
@@ -182,21 +183,31 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
             for sql in step.sql:
                 conn.exec_driver_sql(driver_sql(conn.dialect, sql))
     else:
-        _autocommit(conn, step.sql)
+        _autocommit(conn, step.sql, lock_timeout)
 
 
 def _schema(table: QName | None) -> str | None:
     return None if table is None or table[0] == "public" else table[0]
 
 
-def _autocommit(conn: Connection, statements: tuple[str, ...] | list[str]) -> None:
-    """Statements that must run outside a transaction (CONCURRENTLY, ADD VALUE)."""
+def _autocommit(conn: Connection, statements: tuple[str, ...] | list[str], lock_timeout: str | None) -> None:
+    """Statements that must run outside a transaction (CONCURRENTLY, ADD VALUE), each under ``lock_timeout``.
+
+    Set for the session (there is no transaction for ``SET LOCAL``) and reset
+    after, so a step queued behind a long transaction gives up instead of
+    blocking every session that queues behind it.
+    """
     _reset(conn)
     ac = conn.execution_options(isolation_level="AUTOCOMMIT")
     try:
+        if lock_timeout:
+            ac.execute(sa.text("SELECT set_config('lock_timeout', :v, false)"), {"v": lock_timeout})
         for sql in statements:
             ac.exec_driver_sql(driver_sql(conn.dialect, sql))
     finally:
+        if lock_timeout:
+            _reset(conn)
+            ac.exec_driver_sql("RESET lock_timeout")
         # SQLAlchemy autobegins even in AUTOCOMMIT; end that (a no-op on the server) to switch back
         _reset(conn)
         conn.execution_options(isolation_level=conn.default_isolation_level)

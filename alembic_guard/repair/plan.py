@@ -461,12 +461,26 @@ class _Planner:
             check = f"duplicate ({', '.join(want.columns)}) groups"
             if want.kind == "primary_key":
                 check += f" and NULLs in ({', '.join(want.columns)})"
+            # ADD PRIMARY KEY USING INDEX sets its columns NOT NULL: on a nullable column that
+            # is a full scan for NULLs under ACCESS EXCLUSIVE, not a brief catalog change
+            nullable = [
+                c
+                for c in want.columns
+                if want.kind == "primary_key"
+                and (col := self.live.column(*q, c)) is not None
+                and col.nullable
+            ]
+            attach = (
+                f"ACCESS EXCLUSIVE while it scans the table for NULLs in ({', '.join(nullable)}) "
+                "(SET NOT NULL is implied) and attaches it"
+                if nullable
+                else "ACCESS EXCLUSIVE briefly to attach it"
+            )
             self.add(
                 d,
                 "add_constraint",
                 sql,
-                f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} for the index build, then ACCESS EXCLUSIVE "
-                "briefly to attach it",
+                f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} for the index build, then {attach}",
                 table=q,
                 transactional=False,
                 guarded=check,

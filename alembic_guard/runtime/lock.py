@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from alembic_guard.errors import GuardError
 
@@ -26,6 +28,12 @@ log = logging.getLogger("alembic_guard")
 
 class LockWaitTimeout(GuardError):
     """Another run held the migration lock for longer than the configured wait."""
+
+    exit_code = 1
+
+
+class LockLost(GuardError):
+    """The connection holding the migration lock is gone: the lock went with it."""
 
     exit_code = 1
 
@@ -148,12 +156,55 @@ class AdvisoryLock:
         return self.waited_s
 
     def release(self) -> None:
+        """Give the lock back.  A lock whose connection is gone is released already: nothing to do."""
         if not self.held:
             return
         try:
             self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except DBAPIError:
+            if not self.lost():
+                raise
         finally:
             self.held = False
+
+    def lost(self) -> bool:
+        """Has the connection holding the lock gone?  Usually without a round trip.
+
+        An idle connection receives nothing unasked, except when the server
+        ends the session (``pg_terminate_backend``, ``idle_session_timeout``, a
+        shutdown): it sends an error and closes the socket.  So a socket with
+        nothing to read is alive; otherwise a ``SELECT 1`` tells.
+        """
+        if self._quiet():
+            return False
+        try:
+            self.conn.execute(text("SELECT 1"))
+        except DBAPIError:
+            return True
+        return False
+
+    def _quiet(self) -> bool:
+        try:
+            fd = self.conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+            readable, _, _ = select.select([fd], [], [], 0)
+        except (AttributeError, OSError, ValueError, DBAPIError):
+            return False  # closed, or no socket to look at: ask the server
+        return not readable
+
+    def ensure_held(self, before: str) -> None:
+        """Raise :class:`LockLost` when the lock is gone; ``before`` names what would have run next."""
+        if self.held and self.lost():
+            raise self.lost_error(before)
+
+    def lost_error(self, before: str) -> LockLost:
+        """The error for a lock found lost (and no longer counted as held)."""
+        self.held = False
+        return LockLost(
+            f"the migration lock was lost (its connection to the server closed): stopped before {before}",
+            hint="another run may take the lock now; run the upgrade again — it resumes from the "
+            "version table and the ledger (a server restart, idle_session_timeout or "
+            "pg_terminate_backend ends the lock's session)",
+        )
 
     def __enter__(self) -> AdvisoryLock:
         self.acquire()

@@ -302,3 +302,47 @@ def test_guard_check_on_an_unadopted_legacy_database_shows_what_adopt_finds(
     assert "it holds 2 rows" in extra["relation schema_migrations"].message
     finding = extra["relation audit_copy"]
     assert "3 rows" in finding.message and finding.help == stray.hint
+
+
+def test_adopt_waits_for_a_running_upgrade_and_never_moves_the_version_back(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """N: adopt reads, decides and stamps under the migration lock an upgrade holds."""
+    import threading
+    import time
+
+    from alembic_guard.runtime.lock import AdvisoryLock, lock_key
+
+    build_production(pg_url)
+    cfg = make_env(tmp_path, pg_url)
+    do_import(cfg, LEGACY)
+    head = revisions_by_file(tmp_path)[-1][0]
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    result: list[tuple[int, list[str]]] = []
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as upgrade:
+            # a concurrent `alembic upgrade head` holds the migration lock
+            lock = AdvisoryLock(upgrade, lock_key())
+            lock.acquire()
+            adopter = threading.Thread(target=lambda: result.append(run_adopt(cfg)))
+            adopter.start()
+            deadline = time.monotonic() + 60  # a stop for a hung test, not a bound on the behaviour
+            while not upgrade.execute(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE "
+                    "'alembic_guard%adopt' AND query LIKE '%pg_try_advisory_lock%')"
+                )
+            ).scalar():
+                assert adopter.is_alive(), f"adopt did not wait for the migration lock: {result}"
+                assert time.monotonic() < deadline, "adopt never asked for the migration lock"
+                time.sleep(0.02)
+            # the upgrade finishes: the database is at head, then the lock is released
+            upgrade.execute(sa.text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
+            upgrade.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+            lock.release()
+            adopter.join(timeout=120)
+    finally:
+        engine.dispose()
+    code, out = result[0]
+    assert code == 0 and out[-1].startswith("Already stamped"), out
+    assert current(pg_url) == [head]

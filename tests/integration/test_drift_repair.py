@@ -367,3 +367,25 @@ def test_a_missing_primary_key_is_checked_and_added_before_the_foreign_key_that_
     out = project.run("guard-repair", "--apply")
     assert out.returncode == 0, out.stdout + out.stderr
     assert codes(pg_url, project) == []
+
+
+def test_repair_steps_outside_a_transaction_give_up_after_lock_timeout(
+    project: GuardedProject, pg_url: str
+) -> None:
+    """L: the index build behind a primary key waits at most lock_timeout, then the step fails cleanly."""
+    sql(pg_url, "ALTER TABLE users DROP CONSTRAINT users_pkey CASCADE")
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as blocker:
+            # a long transaction holds a lock CREATE INDEX CONCURRENTLY must wait for
+            blocker.exec_driver_sql("LOCK TABLE users IN SHARE MODE")
+            out = project.run(
+                "guard-repair", "--apply", env=project.env(ALEMBIC_GUARD_LOCK_TIMEOUT="300ms"), timeout=300
+            )
+            blocker.rollback()
+    finally:
+        engine.dispose()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "lock timeout" in out.stdout and "55P03" in out.stdout, out.stdout
+    # nothing half-built: no INVALID index left behind, and the repair can run again
+    assert project.run("guard-repair", "--apply").returncode == 0

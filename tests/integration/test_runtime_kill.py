@@ -110,3 +110,134 @@ def test_kill_inside_an_autocommit_block(tmp_path, pg_url):
     assert _query(pg_url, "SELECT to_regclass('item_sku_id_ix') IS NOT NULL") == [(True,)]
     rows = _query(pg_url, "SELECT status, events->>'steps_skipped' FROM alembic_guard_log ORDER BY id")
     assert rows == [("abandoned", None), ("succeeded", "1")]
+
+
+def _wait_for(url: str, sql: str, proc, what: str) -> None:
+    """Poll until ``sql`` returns a true first column (an event in the catalog), the process still alive."""
+    deadline = time.monotonic() + 60  # a generous stop for a hung test, not a bound on the behaviour
+    while time.monotonic() < deadline:
+        if _query(url, sql)[0][0]:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"never saw: {what}")
+
+
+def _waiting_on_advisory(key: int, role: str) -> str:
+    return (
+        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        f"WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = {key} "
+        f"AND a.application_name LIKE 'alembic_guard%{role}')"
+    )
+
+
+def _end_sessions_of_dead_runs(url: str) -> None:
+    """What the server does on its own once it notices the client died (made immediate here)."""
+    _query(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'alembic_guard%'",
+    )
+    deadline = time.monotonic() + 60
+    while _query(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'alembic_guard%'")[
+        0
+    ][0]:
+        assert time.monotonic() < deadline, "the dead run's sessions never ended"
+        time.sleep(0.05)
+
+
+def test_kill_after_the_commit_before_the_ledger_update(tmp_path, pg_url):
+    """0b: the revision committed, the process died before its ledger update: the next run records it."""
+    project = GuardedProject(tmp_path, pg_url)
+    project.add_revision(
+        "p1",
+        None,
+        """
+        op.execute("SELECT pg_advisory_lock(4242)")
+        op.create_table("first", sa.Column("id", sa.Integer, primary_key=True))
+        op.execute("SELECT pg_advisory_unlock(4242)")
+        """,
+    )
+    project.add_revision(
+        "p2", "p1", 'op.create_table("second", sa.Column("id", sa.Integer, primary_key=True))'
+    )
+    engine = create_engine(pg_url, poolclass=NullPool)
+    try:
+        with (
+            engine.connect().execution_options(isolation_level="AUTOCOMMIT") as gate,
+            engine.connect() as ledger,
+        ):
+            gate.execute(text("SELECT pg_advisory_lock(4242)"))
+            proc = project.popen("upgrade", "head")
+            _wait_for(pg_url, _waiting_on_advisory(4242, "migrate"), proc, "p1 waiting at its gate")
+            # p1's record exists; from now on no ledger write gets through
+            ledger.execute(text("LOCK TABLE alembic_guard_log IN SHARE MODE"))
+            gate.execute(text("SELECT pg_advisory_unlock(4242)"))
+            _wait_for(
+                pg_url,
+                "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.relation = 'alembic_guard_log'::regclass AND NOT l.granted "
+                "AND a.application_name LIKE 'alembic_guard%lock')",
+                proc,
+                "the ledger update after p1's commit",
+            )
+            proc.kill()
+            proc.communicate()
+            _end_sessions_of_dead_runs(pg_url)
+            ledger.rollback()
+    finally:
+        engine.dispose()
+    assert _query(pg_url, "SELECT version_num FROM alembic_version") == [("p1",)]
+    assert _query(pg_url, "SELECT revision, status FROM alembic_guard_log ORDER BY id") == [("p1", "running")]
+
+    again = project.run("upgrade", "head", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "revision p1: an earlier run" in again.stderr and "recorded as succeeded" in again.stderr
+    rows = _query(pg_url, "SELECT revision, status, events ? 'reconciled' FROM alembic_guard_log ORDER BY id")
+    assert rows == [("p1", "succeeded", True), ("p2", "succeeded", False)]
+    status = json.loads(project.run("guard-status", "--format", "json").stdout)
+    assert [r["state"] for r in status["revisions"]] == ["applied", "applied"]
+
+
+def test_losing_the_lock_connection_stops_the_run(tmp_path, pg_url):
+    """0c: the lock's session ends mid-revision: one line, no further statement; the next run converges."""
+    project = GuardedProject(tmp_path, pg_url)
+    project.add_revision(
+        "l1",
+        None,
+        """
+        op.execute("SELECT pg_advisory_lock(4243)")
+        op.create_table("after_loss", sa.Column("id", sa.Integer, primary_key=True))
+        """,
+    )
+    engine = create_engine(pg_url, poolclass=NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as gate:
+            gate.execute(text("SELECT pg_advisory_lock(4243)"))
+            proc = project.popen("upgrade", "head")
+            _wait_for(pg_url, _waiting_on_advisory(4243, "migrate"), proc, "l1 waiting at its gate")
+            gate.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'alembic_guard%lock'"
+                )
+            )
+            gate.execute(text("SELECT pg_advisory_unlock(4243)"))
+            _, err = proc.communicate(timeout=120)
+    finally:
+        engine.dispose()
+    assert proc.returncode not in (0, 3), err
+    assert "the migration lock was lost" in err and "statement" in err, err
+    assert "Traceback" not in err, err
+    # rolled back with the revision: its table, and the version table Alembic created in its transaction
+    assert _query(pg_url, "SELECT to_regclass('after_loss'), to_regclass('alembic_version')") == [
+        (None, None)
+    ]
+
+    again = project.run("upgrade", "head", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert _query(pg_url, "SELECT to_regclass('after_loss') IS NOT NULL") == [(True,)]
+    assert _query(pg_url, "SELECT revision, status FROM alembic_guard_log ORDER BY id") == [
+        ("l1", "abandoned"),
+        ("l1", "succeeded"),
+    ]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from alembic_guard.runtime.lock import LockLost
 from alembic_guard.runtime.runner.results import RevisionOutcome, first_line, sqlstate_of
 from alembic_guard.runtime.runner.resume import StatementTracker, followed
 
@@ -36,12 +37,13 @@ class Pending:
     ops_total: int | None
     debts: list[dict[str, Any]]
     events: dict[str, Any]
+    data_steps: list[dict[str, Any]]
 
 
 def wrap_fn(runner: Runner, original_fn: Callable[..., Any]) -> Callable[..., Any]:
     from alembic.runtime.migration import RevisionStep
 
-    def fn(heads: Any, migration_context: Any) -> list[Any]:
+    def fn(heads: Any, migration_context: Any) -> Iterator[Any]:
         steps = list(original_fn(heads, migration_context))
         upgrades = [s for s in steps if isinstance(s, RevisionStep) and s.is_upgrade]
         if upgrades and runner.settings.preflight and runner.guard_ctx is not None:
@@ -51,9 +53,23 @@ def wrap_fn(runner: Runner, original_fn: Callable[..., Any]) -> Callable[..., An
         for step in steps:
             if isinstance(step, RevisionStep):
                 step.migration_fn = wrap_step(runner, step, migration_context)
-        return steps
+        return _one_by_one(runner, steps)
 
     return fn
+
+
+def _one_by_one(runner: Runner, steps: list[Any]) -> Iterator[Any]:
+    """Alembic's steps, handed over one at a time.
+
+    Alembic asks for the next step once the previous one's transaction has
+    committed: the moment to say it was applied, before Alembic logs its
+    ``Running upgrade`` line for the next one (the ledger update goes with the
+    next record's insert, in one round trip).
+    """
+    for step in steps:
+        finalize_pending(runner)
+        yield step
+    finalize_pending(runner)
 
 
 def preload(runner: Runner, steps: list[Any], migration_context: Any) -> None:
@@ -162,17 +178,18 @@ def refuse_run(runner: Runner, revision: str, path: str | None, error: Any, even
     raise error
 
 
-def finalize_pending(runner: Runner, *, write: bool = True) -> dict[str, Any] | None:
-    """The previous revision's transaction has committed: record its success.
+def finalize_pending(runner: Runner) -> None:
+    """The previous revision's transaction has committed: log it, and keep its ledger update to send.
 
-    With ``write=False`` the ledger update is returned (for :meth:`Ledger.start`
-    to send in the same round trip) instead of sent.
+    The duration is measured once, here, for the log line, the result and
+    the ledger alike.  The update waits in ``runner.unsent_finish`` for the
+    next :meth:`Ledger.start` (one round trip for both) or :func:`flush_finish`.
     """
     p, runner.pending = runner.pending, None
     if p is None:
-        return None
+        return
     duration = time.monotonic() - p.started
-    finish: dict[str, Any] = {
+    runner.unsent_finish = {
         "record_id": p.record_id,
         "status": "succeeded",
         "ops_done": p.ops_done,
@@ -180,9 +197,9 @@ def finalize_pending(runner: Runner, *, write: bool = True) -> dict[str, Any] | 
         "ops_total": p.ops_total,
         "debts": p.debts,
         "events": p.events,
+        "steps": p.data_steps,
+        "duration_ms": round(duration * 1000),
     }
-    if write:
-        runner.ensure_ledger().finish(**finish)
     runner.outcomes.append(
         RevisionOutcome(
             p.revision,
@@ -205,7 +222,13 @@ def finalize_pending(runner: Runner, *, write: bool = True) -> dict[str, Any] | 
         p.ops_skipped,
         extra,
     )
-    return None if write else finish
+
+
+def flush_finish(runner: Runner) -> None:
+    """Send the committed revision's ledger update that no later record carried."""
+    finish, runner.unsent_finish = runner.unsent_finish, None
+    if finish is not None:
+        runner.ensure_ledger().finish(**finish)
 
 
 def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[..., Any]:
@@ -217,33 +240,41 @@ def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[...
 
     @functools.wraps(inner)
     def run(**kw: Any) -> None:
-        finish_previous = finalize_pending(runner, write=False)
-        ledger = runner.ensure_ledger()
         checksum = runner.checksum(path)
         runner.attempts[revision] = runner.attempts.get(revision, 0) + 1
         conn = migration_context.connection
-        backend_pid = runner.backend_pid
-        record_id = ledger.start(
-            run_id=runner.run_id,
-            revision=revision,
-            direction=direction,
-            attempt=runner.attempts[revision],
-            checksum=checksum,
-            backend_pid=backend_pid,
-            finish_previous=finish_previous,
-            profile=runner.settings.profile,
-            policy=runner.settings.policy,
-        )
         started = time.monotonic()
-        if runner.steps_done is None:
-            runner.steps_done = ledger.completed_steps()
-        tracker = StatementTracker(
-            runner, migration_context, record_id, runner.steps_done.get((revision, checksum), set())
-        )
+        record_id: int | None = None
+        tracker: StatementTracker | None = None
         before = None
         touched: set[Any] | None = None
         carried = False
         try:
+            ledger = runner.ensure_ledger()
+            finish_previous, runner.unsent_finish = runner.unsent_finish, None
+            record_id = ledger.start(
+                run_id=runner.run_id,
+                revision=revision,
+                direction=direction,
+                attempt=runner.attempts[revision],
+                checksum=checksum,
+                backend_pid=runner.backend_pid,
+                finish_previous=finish_previous,
+                profile=runner.settings.profile,
+                policy=runner.settings.policy,
+            )
+            started = time.monotonic()
+            if runner.resume is None:
+                runner.resume = ledger.resume_state()
+            tracker = StatementTracker(
+                runner,
+                migration_context,
+                record_id,
+                revision=revision,
+                committed=runner.resume.committed.get((revision, checksum), {}),
+                data_done=runner.resume.done_data(revision),
+                upgrade=step.is_upgrade,
+            )
             if runner.settings.preflight and step.is_upgrade:
                 from alembic_guard.runtime.preflight import preflight_revision
 
@@ -265,31 +296,12 @@ def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[...
             with tracker:
                 inner(**kw)
         except BaseException as exc:
-            index, statement = tracker.current or (None, None)
+            index, statement = tracker.current if tracker is not None and tracker.current else (None, None)
             runner.failure = (revision, path, index, statement)
             runner.failed_carried = carried
-            if before is not None and touched is not None:
+            if before is not None and touched is not None and record_id is not None:
                 runner.failed = (record_id, revision, before, frozenset(touched))
-            done, skipped, total, debts, events = op_counts(
-                runner,
-                tracker,
-                take_events(
-                    runner,
-                ),
-            )
-            ledger.finish(
-                record_id,
-                status="failed",
-                ops_done=done,
-                ops_skipped=skipped,
-                ops_total=total,
-                sqlstate=sqlstate_of(exc),
-                error=first_line(exc)[:2000],
-                statement=statement,
-                statement_index=index,
-                debts=debts,
-                events=events,
-            )
+            done, skipped, total, debts, events = op_counts(tracker, take_events(runner))
             runner.outcomes.append(
                 RevisionOutcome(
                     revision,
@@ -302,6 +314,22 @@ def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[...
                     tuple(debts),
                 )
             )
+            if isinstance(exc, LockLost) or record_id is None:
+                raise  # no record to close, or no connection to close it on
+            runner.ensure_ledger().finish(
+                record_id,
+                status="failed",
+                ops_done=done,
+                ops_skipped=skipped,
+                ops_total=total,
+                sqlstate=sqlstate_of(exc),
+                error=first_line(exc)[:2000],
+                statement=statement,
+                statement_index=index,
+                debts=debts,
+                events=events,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
             log.error(
                 "revision %s failed after %.0f ms: %s",
                 revision,
@@ -309,14 +337,15 @@ def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[...
                 first_line(exc),
             )
             raise
-        op_events = take_events(
-            runner,
-        )
+        assert record_id is not None and tracker is not None
+        op_events = take_events(runner)
         if runner.guard_ctx is not None and (touched is None or not followed(tracker, op_events)):
             # SQL the guards could not follow ran: the next revision reads what it touches
             runner.guard_ctx.forget()
-        done, skipped, total, debts, events = op_counts(runner, tracker, op_events)
-        runner.pending = Pending(record_id, revision, direction, started, done, skipped, total, debts, events)
+        done, skipped, total, debts, events = op_counts(tracker, op_events)
+        runner.pending = Pending(
+            record_id, revision, direction, started, done, skipped, total, debts, events, tracker.data_steps
+        )
 
     return run
 
@@ -326,7 +355,7 @@ def take_events(runner: Runner) -> list[Any]:
 
 
 def op_counts(
-    runner: Runner, tracker: StatementTracker, events: Iterable[Any]
+    tracker: StatementTracker | None, events: Iterable[Any]
 ) -> tuple[int, int, int, list[dict[str, Any]], dict[str, Any]]:
     """(ops done, ops skipped, ops total, debts, events summary) for the ledger."""
     counts: dict[str, int] = {}
@@ -342,15 +371,18 @@ def op_counts(
                     "reason": str(getattr(ev, "reason", "")),
                 }
             )
+    statements, writes, steps_skipped = (
+        (tracker.index, tracker.writes, tracker.skipped_steps) if tracker is not None else (0, 0, 0)
+    )
     summary: dict[str, Any] = {
-        "statements": tracker.index,
-        "writes": tracker.writes,
-        "steps_skipped": tracker.skipped_steps,
+        "statements": statements,
+        "writes": writes,
+        "steps_skipped": steps_skipped,
         "actions": counts,
     }
     if counts:
         done = counts.get("act", 0) + counts.get("unguarded", 0)
         skipped = counts.get("skip", 0) + counts.get("debt", 0)
     else:
-        done, skipped = tracker.writes - tracker.skipped_steps, tracker.skipped_steps
+        done, skipped = writes - steps_skipped, steps_skipped
     return done, skipped, done + skipped, debts, summary

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from alembic_guard.errors import GuardError
 from alembic_guard.runtime.config import RuntimeSettings
-from alembic_guard.runtime.ledger import Ledger
-from alembic_guard.runtime.lock import AdvisoryLock, lock_key
+from alembic_guard.runtime.ledger import Ledger, LedgerRecord, ResumeState
+from alembic_guard.runtime.lock import AdvisoryLock, LockLost, lock_key
 from alembic_guard.runtime.runner import revisions, session
 from alembic_guard.runtime.runner.results import (
     MigrationFailed,
@@ -53,7 +53,12 @@ class Runner:
     _ledger_ready: bool = False
     failure: tuple[str, str | None, int | None, str | None] | None = None
     backend_pid: int | None = None
-    steps_done: dict[tuple[str, str | None], set[tuple[str, int]]] | None = None
+    # what earlier runs left done (read once per attempt, before its first revision)
+    resume: ResumeState | None = None
+    # the ledger update of a revision that committed, sent with the next record (see revisions)
+    unsent_finish: dict[str, Any] | None = None
+    # the migration lock, once taken: every statement of the run first checks it is still held
+    lock: AdvisoryLock | None = None
     # record id -> the non-transactional steps this run recorded for it (for rollback verification)
     steps_of: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     # the revision that just failed: (record id, revision, model before it, the tables it touches)
@@ -65,6 +70,17 @@ class Runner:
     _conflict_retried: set[str] = field(default_factory=set)
     # the revision being applied watches the migration connection through this (see track_statements)
     tracker: StatementTracker | None = None
+
+    def check_lock(self) -> None:
+        """Raise :class:`LockLost` when the migration lock's connection is gone (``AdvisoryLock.lost``)."""
+        lock = self.lock
+        if lock is not None and lock.held:
+            tracker = self.tracker
+            lock.ensure_held(
+                f"statement {tracker.index + 1} of revision {tracker.revision}"
+                if tracker
+                else "the next statement"
+            )
 
     def ledger_add_step(self, record_id: int, step: dict[str, Any]) -> None:
         assert self.ledger is not None
@@ -123,10 +139,22 @@ class Runner:
                 return self._result(t0, heads, heads, lock, abandoned)
             if waited > 0.5:
                 log.info("migration lock granted after %.1fs", waited)
+            self.lock = lock
             try:
-                self.ledger = Ledger(admin, schema=schema)
+                self.ledger = Ledger(admin, schema=schema, version_table=version_table)
                 if self.ledger.exists():
-                    for rec in self.ledger.reap_abandoned():
+                    for rec in self.ledger.reap_abandoned(self._applied_check(admin, version_table, schema)):
+                        if rec.status == "succeeded":
+                            log.warning(
+                                "revision %s: an earlier run (host %s, pid %s, started %s) died after it "
+                                "committed (alembic_version shows it %s); recorded as succeeded",
+                                rec.revision,
+                                rec.host,
+                                rec.pid,
+                                rec.started_at,
+                                "applied" if rec.direction == "upgrade" else "reverted",
+                            )
+                            continue
                         log.warning(
                             "revision %s: an earlier run (host %s, pid %s, started %s) died while "
                             "applying it; marked abandoned",
@@ -142,6 +170,29 @@ class Runner:
         finally:
             admin.close()
         return self._result(t0, heads_before, heads_after, lock, abandoned)
+
+    def _applied_check(
+        self, admin: Connection, version_table: str, schema: str | None
+    ) -> Callable[[LedgerRecord], bool]:
+        """For the reaper: does the version table show a dead run's revision done?  Read once, lazily."""
+        applied: set[str] | None = None
+
+        def check(record: LedgerRecord) -> bool:
+            nonlocal applied
+            if record.direction not in ("upgrade", "downgrade"):
+                return False
+            if applied is None:
+                heads = session.current_heads(admin, version_table, schema) or frozenset()
+                applied = set()
+                script = getattr(self.context, "script", None)
+                if script is not None and heads:
+                    try:
+                        applied = {s.revision for s in script.revision_map.iterate_revisions(heads, "base")}
+                    except Exception:  # heads this script directory does not know: decide nothing
+                        applied = set()
+            return (record.revision in applied) == (record.direction == "upgrade")
+
+        return check
 
     def _result(
         self,
@@ -238,7 +289,7 @@ class Runner:
             try:
                 self.backend_pid = session.configure_session(conn, self.settings)
                 track_statements(self, conn)
-                self.steps_done = None  # re-read: the failed attempt may have completed steps
+                self.resume = None  # re-read: the failed attempt may have completed steps
                 self.guard_ctx = self._new_guard_context()
                 extra: dict[str, Any] = {}
                 if self.guard_ctx is not None:
@@ -259,8 +310,21 @@ class Runner:
                 try:
                     self.context.run_migrations()
                     revisions.finalize_pending(self)
+                    revisions.flush_finish(self)
                     return heads_before, tuple(mc.get_current_heads())
                 except Exception as exc:
+                    if isinstance(exc, LockLost) or (
+                        self.lock is not None and self.lock.held and self.lock.lost()
+                    ):
+                        # Nothing more is written: the ledger's connection went with the lock.
+                        # The next run reaps this run's record (and finds what committed).
+                        self.pending = self.unsent_finish = self.failed = None
+                        if isinstance(exc, LockLost):
+                            raise
+                        revision = self.failure[0] if self.failure else None
+                        where = f"the rest of revision {revision}" if revision else "the next revision"
+                        raise self.lock.lost_error(where) from exc  # type: ignore[union-attr]
+                    revisions.flush_finish(self)
                     self._verify_rollback(conn)
                     if self.pending is not None and self.ledger is not None:
                         # Failed after upgrade() returned (version row update or commit).

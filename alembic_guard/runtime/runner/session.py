@@ -22,8 +22,14 @@ def connect(engine: Engine, run_id: str, role: str, *, autocommit: bool = False)
     conn = engine.connect()
     if autocommit:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    # The lock's session idles through every revision (and the migration session between
+    # them): a server-wide idle_session_timeout (PostgreSQL 14+) must not end the run.
     conn.execute(
-        text("SELECT set_config('application_name', :n, false)"),
+        text(
+            "SELECT set_config('application_name', :n, false), "
+            "CASE WHEN current_setting('server_version_num')::int >= 140000 "
+            "THEN set_config('idle_session_timeout', '0', false) END"
+        ),
         {"n": application_name(run_id, role)},
     )
     if not autocommit:
