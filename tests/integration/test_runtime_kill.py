@@ -57,11 +57,18 @@ def test_kill_during_a_transactional_revision(tmp_path, pg_url):
         ("k2", "running"),
     ]
 
-    started = time.monotonic()
-    again = project.run("upgrade", "head", timeout=60)
+    # the dead run's backend is still sleeping inside the revision, with the new table locked
+    dead = _query(
+        pg_url,
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' "
+        "AND application_name LIKE 'alembic_guard%migrate'",
+    )
+    assert len(dead) == 1
+    again = project.run("upgrade", "head", timeout=120)
     assert again.returncode == 0, again.stderr
-    # The dead run's backend was still sleeping with the table locked; it was ended, not waited for.
-    assert time.monotonic() - started < 30
+    # it was ended, not waited for: gone, and the new run never queued behind its lock
+    assert _query(pg_url, f"SELECT count(*) FROM pg_stat_activity WHERE pid = {dead[0][0]}") == [(0,)]
+    assert "lock_timeout" not in again.stderr
     assert "died while applying it; marked abandoned" in again.stderr
     assert _query(pg_url, "SELECT version_num FROM alembic_version") == [("k2",)]
     assert _query(pg_url, "SELECT revision, status FROM alembic_guard_log ORDER BY id") == [
