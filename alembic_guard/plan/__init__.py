@@ -105,7 +105,7 @@ def plan_directory(
     sources = load_directory(path, order=order)
     with gc_paused():  # parse trees and effects create no cycles either
         statements = [s for src in sources for s in parse_source(src)]
-        result = _plan(analyze_all(statements), start, version_table)
+        result = _plan(analyze_all(statements, start), start, version_table)
     if len(result.source_files) != len(sources):  # files without statements still count
         return Plan(result.steps, result.problems, tuple(sources))
     return result

@@ -38,6 +38,7 @@ from alembic_guard.model import (
     Index,
     ObjRef,
     QName,
+    SchemaModel,
     Sequence,
     Trigger,
     View,
@@ -51,15 +52,16 @@ from alembic_guard.sql.effects_common import (
     strings,
     sval,
 )
+from alembic_guard.sql.effects_known import Known
 from alembic_guard.sql.effects_plpgsql import analyze_do
-from alembic_guard.sql.effects_select import Scope, read_dml, read_select, walk
+from alembic_guard.sql.effects_select import Output, Scope, read_dml, read_select, walk
 from alembic_guard.sql.effects_tables import (
     alter_table,
     create_index,
     create_table,
     create_table_as,
-    output_names,
     query_text,
+    select_into,
     single_scope,
 )
 from alembic_guard.sql.parse import gc_paused
@@ -98,7 +100,7 @@ def _create_schema(ctx: Ctx, n: Node) -> None:
     ctx.provide(ObjRef("schema", "", name), ine)
     ctx.changes.append(ch.PutSchema(name, ine))
     if n.get("schemaElts"):
-        inner = Ctx(ctx.src, (name, *ctx.search_path), ctx.loc_shift, ctx.ensure_mode)
+        inner = Ctx(ctx.src, (name, *ctx.search_path), ctx.loc_shift, ctx.ensure_mode, ctx.known)
         for elt in n["schemaElts"]:
             _dispatch(inner, elt)
         ctx.merge(inner)
@@ -208,12 +210,14 @@ def _view(ctx: Ctx, n: Node) -> None:
     q = ctx.rangevar(rv)
     ctx.require_schema(q[0], rv.get("location", -1))
     sel = n.get("query", {}).get("SelectStmt", {})
-    read_select(ctx, sel, None)
-    cols = tuple(strings(n.get("aliases"))) or output_names(sel)
+    out = read_select(ctx, sel, None, want=True) or Output(complete=False)
+    cols = tuple(out.renamed(strings(n.get("aliases"))).columns)
     replace = bool(n.get("replace"))
     ctx.provide(ObjRef.relation(*q), replace)
     for c in cols:
         ctx.provide(ObjRef.column(q[0], q[1], c), replace)
+    if not out.complete:
+        ctx.open_columns.append(q)
     ctx.changes.append(
         ch.PutView(View(q[0], q[1], query_text(ctx, n, rv.get("location", -1)), False, cols), replace)
     )
@@ -636,7 +640,10 @@ def _explain(ctx: Ctx, n: Node) -> None:
 
 
 def _select(ctx: Ctx, n: Node) -> None:
-    read_select(ctx, n, None)
+    if "intoClause" in n:
+        select_into(ctx, n)
+    else:
+        read_select(ctx, n, None)
 
 
 def _dml(kind: str) -> Callable[[Ctx, Node], None]:
@@ -851,9 +858,15 @@ def _dedupe_requires(ctx: Ctx) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def analyze(stmt: Statement, search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH) -> Effect:
-    """The :class:`Effect` of one statement; unqualified names resolve in ``search_path[0]``."""
-    ctx = Ctx(_source_of(stmt.source), search_path)
+def analyze(
+    stmt: Statement, search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH, known: Known | None = None
+) -> Effect:
+    """The :class:`Effect` of one statement; unqualified names resolve in ``search_path[0]``.
+
+    ``known`` is what the statements before it left (see :class:`Known`): with it, ``SELECT *``
+    and views of views have columns, and a table name used as a type is its row type.
+    """
+    ctx = Ctx(_source_of(stmt.source), search_path, known=known)
     try:
         _dispatch(ctx, stmt.node)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
@@ -868,6 +881,7 @@ def analyze(stmt: Statement, search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH)
         changes=tuple(ctx.changes),
         opaque="; ".join(ctx.opaque) if ctx.opaque else None,
         transactional=ctx.transactional,
+        open_columns=tuple(ctx.open_columns),
     )
 
 
@@ -1074,9 +1088,14 @@ class _PartsTracker:
         )
 
 
-def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
-    """Analyse statements in order, following search_path changes (reset at each new file)."""
+def analyze_all(statements: Iterable[Statement], start: SchemaModel | None = None) -> list[AnalyzedStatement]:
+    """Analyse statements in order, following search_path changes (reset at each new file).
+
+    Each statement is analysed knowing what the ones before it left (and ``start``, the
+    database they run on, when known): see :class:`Known`.
+    """
     out: list[AnalyzedStatement] = []
+    known = Known.from_model(start)
     path: tuple[str, ...] = DEFAULT_SEARCH_PATH
     current_file: SourceFile | None = None
     # The analysis allocates many small, acyclic objects; with the cyclic collector on,
@@ -1091,9 +1110,11 @@ def analyze_all(statements: Iterable[Statement]) -> list[AnalyzedStatement]:
             new = _search_path_change(st.node, path)
             if new is not None:
                 path = new
-            eff = analyze(st, path)
+            eff = analyze(st, path, known)
             if eff.changes:
                 eff = tracker.follow(eff)
+            if eff.changes or eff.creates or eff.ensures:
+                known.follow(eff)
             out.append(AnalyzedStatement(st, eff))
     return out
 

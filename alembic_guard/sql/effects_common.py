@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from alembic_guard.model import ObjRef, QName, canonical_type
+from alembic_guard.sql.effects_known import SEQUENCE_COLUMNS, SYSTEM_COLUMNS, Known
 from alembic_guard.sql.statement import Requirement
 
 Node = dict[str, Any]
@@ -311,8 +312,10 @@ class Ctx:
         "ensure_mode",
         "ensures",
         "ignore_names",
+        "known",
         "loc_shift",
         "opaque",
+        "open_columns",
         "requires",
         "search_path",
         "src",
@@ -325,6 +328,7 @@ class Ctx:
         search_path: tuple[str, ...],
         loc_shift: int | None = 0,
         ensure_mode: bool = False,
+        known: Known | None = None,
     ):
         self.src = src
         self.search_path = search_path
@@ -340,6 +344,9 @@ class Ctx:
         self.opaque: list[str] = []
         self.transactional = True
         self.ignore_names: frozenset[str] = frozenset()
+        # what the statements before this one left (columns for SELECT *, row types); see Known
+        self.known = known if known is not None else Known()
+        self.open_columns: list[QName] = []
 
     @property
     def schema(self) -> str:
@@ -352,6 +359,14 @@ class Ctx:
     def require(self, ref: ObjRef, location: int | None = -1) -> None:
         if ref.schema in SYSTEM_SCHEMAS:
             return
+        if ref.kind == "column":
+            name, known = ref.name, self.known
+            if name in SYSTEM_COLUMNS:
+                return  # ctid, xmin ... exist on every table
+            if known.open and (ref.schema, ref.parent) in known.open:
+                return  # an open relation's columns cannot be judged
+            if name in SEQUENCE_COLUMNS and (ref.schema, ref.parent) in known.sequences:
+                return  # last_value, is_called ... of a sequence
         if location is None or location < 0 or self.loc_shift is None:
             loc = -1
         else:
@@ -383,6 +398,8 @@ class Ctx:
         loc = tn.get("location", -1)
         if not names:
             return "unknown"
+        if tn.get("pct_type"):
+            return self._column_type(names, loc, location_required)
         if (
             len(names) == 2
             and names[0] == "pg_catalog"
@@ -405,7 +422,7 @@ class Ctx:
         elif len(names) >= 2:
             base = f"{names[-2]}.{names[-1]}"
             if location_required:
-                self.require(ObjRef("type", names[-2], names[-1]), loc)
+                self.require_type((names[-2], names[-1]), loc)
         else:
             base = names[0]
             if not base.islower() or not base.replace("_", "").isalnum():
@@ -415,7 +432,7 @@ class Ctx:
                     self.require(ObjRef("extension", "", EXTENSION_TYPES[names[0]]), loc)
             elif names[0] not in BUILTIN_TYPES:
                 if location_required:
-                    self.require(ObjRef("type", self.schema, names[0]), loc)
+                    self.require_type((self.schema, names[0]), loc)
                 if self.schema != "public":
                     # format_type() qualifies a type outside the default search path
                     base = f"{self.schema}.{base}"
@@ -440,6 +457,30 @@ class Ctx:
             text = "setof " + text
         return canonical_type(text)
 
+    def require_type(self, q: QName, location: int | None = -1) -> None:
+        """Require a user type: a table's, view's or sequence's row type is the relation itself, and
+        ``_t`` is the array type PostgreSQL makes for every type ``t``."""
+        known = self.known
+        if q not in known.types:
+            if known.is_row_type(q):
+                self.require(ObjRef("sequence" if q in known.sequences else "relation", *q), location)
+                return
+            if q[1].startswith("_") and known.is_type((q[0], q[1][1:])):
+                self.require_type((q[0], q[1][1:]), location)
+                return
+        self.require(ObjRef("type", *q), location)
+
+    def _column_type(self, names: list[str], loc: int, location_required: bool) -> str:
+        """``table.column%TYPE``: the column must exist; its type where it is known."""
+        if len(names) < 2:
+            return "unknown"
+        table = self.qualified(names[:-1])
+        if location_required:
+            self.require(ObjRef.column(table[0], table[1], names[-1]), loc)
+        cols = self.known.relation_columns(table)
+        typ = cols.get(names[-1]) if cols is not None else None
+        return typ or "unknown"
+
     def merge(self, sub: Ctx) -> None:
         """Add the facts of an embedded statement (DO block, CREATE SCHEMA element) to this one."""
         self.creates.extend(sub.creates)
@@ -451,6 +492,7 @@ class Ctx:
         for o in sub.opaque:
             self.opaque_part(o)
         self.transactional = self.transactional and sub.transactional
+        self.open_columns.extend(sub.open_columns)
 
     def opaque_part(self, why: str) -> None:
         if why not in self.opaque:

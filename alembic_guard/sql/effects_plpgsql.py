@@ -100,7 +100,13 @@ class _DoBlock:
         except ParseError as exc:
             self.ctx.opaque_part(f"SQL inside DO block does not parse: {exc.args[0]}")
             return
-        sub = Ctx(Source(prefix + query), self.ctx.search_path, shift, guarded or self.ctx.ensure_mode)
+        sub = Ctx(
+            Source(prefix + query),
+            self.ctx.search_path,
+            shift,
+            guarded or self.ctx.ensure_mode,
+            self.ctx.known,
+        )
         sub.ignore_names = self.ignore
         for entry in parsed.get("stmts") or ():
             self.dispatch(sub, entry["stmt"])

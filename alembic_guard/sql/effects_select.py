@@ -22,35 +22,67 @@ from alembic_guard.sql.effects_common import (
     strings,
     sval,
 )
+from alembic_guard.sql.effects_known import ColumnTypes
 
 _SEQUENCE_FUNCTIONS = frozenset({"nextval", "currval", "setval"})
 
 
+Item = tuple[QName | None, ColumnTypes | None]
+"""A FROM item under its alias: (the relation to require, or ``None`` for a subquery / function /
+CTE / catalog relation; its columns when all are known, else ``None``)."""
+
+
+class Output:
+    """The columns a query produces: names (in order) with types where known, and whether the
+    list is complete (``SELECT *`` over a relation the analysis does not know makes it partial)."""
+
+    __slots__ = ("columns", "complete")
+
+    def __init__(self, columns: ColumnTypes | None = None, complete: bool = True):
+        self.columns: ColumnTypes = columns if columns is not None else {}
+        self.complete = complete
+
+    def known(self) -> ColumnTypes | None:
+        return self.columns if self.complete else None
+
+    def renamed(self, names: list[str]) -> Output:
+        """``AS x(a, b)`` / ``CREATE VIEW v (a, b)``: the first columns take the given names."""
+        if not names:
+            return self
+        items = list(self.columns.items())
+        cols = {n: (items[i][1] if i < len(items) else None) for i, n in enumerate(names)}
+        for k, v in items[len(names) :]:
+            cols.setdefault(k, v)
+        return Output(cols, self.complete)
+
+
 class Scope:
-    __slots__ = ("ctes", "items", "outputs", "parent")
+    __slots__ = ("ctes", "from_cols", "items", "outputs", "parent")
 
     def __init__(self, parent: Scope | None = None):
         self.parent = parent
-        # alias → relation, or None for a subquery / function / CTE / catalog relation
-        self.items: dict[str, QName | None] = {}
-        self.ctes: set[str] = set()
+        self.items: dict[str, Item] = {}
+        # CTE name → its columns (None when not all known); CTE names are not relations
+        self.ctes: dict[str, ColumnTypes | None] = {}
         self.outputs: set[str] = set()
+        # the columns of each top-level FROM item, in order: what ``*`` expands to
+        self.from_cols: list[ColumnTypes | None] = []
 
-    def is_cte(self, name: str) -> bool:
+    def cte(self, name: str) -> tuple[bool, ColumnTypes | None]:
         s: Scope | None = self
         while s is not None:
             if name in s.ctes:
-                return True
+                return True, s.ctes[name]
             s = s.parent
-        return False
+        return False, None
 
-    def lookup(self, alias: str) -> tuple[bool, QName | None]:
+    def lookup(self, alias: str) -> tuple[bool, Item]:
         s: Scope | None = self
         while s is not None:
             if alias in s.items:
                 return True, s.items[alias]
             s = s.parent
-        return False, None
+        return False, (None, None)
 
 
 def _column_ref(ctx: Ctx, ref: Node, scope: Scope, allow_outputs: bool = False) -> None:
@@ -63,18 +95,54 @@ def _column_ref(ctx: Ctx, ref: Node, scope: Scope, allow_outputs: bool = False) 
         col = names[0]
         if col in ctx.ignore_names or (allow_outputs and col in scope.outputs):
             return
-        if len(scope.items) == 1:
-            (rel,) = scope.items.values()
-            if rel is not None:
-                ctx.require(ObjRef.column(rel[0], rel[1], col), loc)
+        _unqualified(ctx, col, scope, loc)
         return
     if len(names) == 2:
-        found, rel = scope.lookup(names[0])
+        found, (rel, _) = scope.lookup(names[0])
         if found and rel is not None:
             ctx.require(ObjRef.column(rel[0], rel[1], names[1]), loc)
         return
     if len(names) == 3:
         ctx.require(ObjRef.column(names[0], names[1], names[2]), loc)
+
+
+def _unqualified(ctx: Ctx, col: str, scope: Scope, loc: int) -> None:
+    """An unqualified column belongs to the innermost query level with an item that has it
+    (a subquery may name its outer query's columns); a name no item has but an alias is
+    a whole-row reference (``SELECT h FROM c h``)."""
+    s: Scope | None = scope
+    while s is not None:
+        items = s.items
+        if items:
+            owner: QName | None = None
+            hits = 0
+            unknown = False
+            for rel, cols in items.values():
+                if cols is None:
+                    unknown = True
+                elif col in cols:
+                    hits += 1
+                    owner = rel
+            if hits:
+                if hits == 1 and owner is not None:
+                    ctx.require(ObjRef.column(owner[0], owner[1], col), loc)
+                return
+            if unknown:
+                # an item whose columns are not known may have it: only the innermost lone item is
+                # taken to own it (what a single statement can tell), unless the name is an alias
+                if s is scope and len(items) == 1 and not scope.lookup(col)[0]:
+                    ((rel, _),) = items.values()
+                    if rel is not None:
+                        ctx.require(ObjRef.column(rel[0], rel[1], col), loc)
+                return
+        s = s.parent
+    if scope.lookup(col)[0]:
+        return  # a whole-row reference through an alias
+    if len(scope.items) == 1:
+        # no relation in reach has it: the lone table of the query should (a truly missing column)
+        ((rel, _),) = scope.items.values()
+        if rel is not None:
+            ctx.require(ObjRef.column(rel[0], rel[1], col), loc)
 
 
 # Nodes that can hold nothing a statement requires: skipped without a look inside.
@@ -173,93 +241,324 @@ def _func_call(ctx: Ctx, v: Node) -> None:
             ctx.require(ObjRef("sequence", *seq), v.get("location", -1))
 
 
-def _from_item(ctx: Ctx, item: Node, scope: Scope) -> None:
+def _from_item(ctx: Ctx, item: Node, scope: Scope) -> ColumnTypes | None:
+    """Put one FROM item in scope, requiring what it reads; its columns when all are known."""
     if "RangeVar" in item:
         rv = item["RangeVar"]
         name = rv.get("relname", "")
-        alias = (rv.get("alias") or {}).get("aliasname") or name
-        if rv.get("schemaname") is None and scope.is_cte(name):
-            scope.items[alias] = None
-            return
+        alias_node = rv.get("alias") or {}
+        alias = alias_node.get("aliasname") or name
+        if rv.get("schemaname") is None:
+            is_cte, cte_cols = scope.cte(name)
+            if is_cte:
+                cols = _renamed(cte_cols, alias_node)
+                scope.items[alias] = (None, cols)
+                return cols
         q = ctx.rangevar(rv)
         if q[0] in SYSTEM_SCHEMAS:
-            scope.items[alias] = None
-            return
-        ctx.require(ObjRef.relation(*q), rv.get("location", -1))
-        scope.items[alias] = q
-    elif "JoinExpr" in item:
+            scope.items[alias] = (None, None)
+            return None
+        known = ctx.known
+        if q in known.sequences:
+            ctx.require(ObjRef("sequence", *q), rv.get("location", -1))
+        else:
+            ctx.require(ObjRef.relation(*q), rv.get("location", -1))
+        cols = _renamed(known.relation_columns(q), alias_node)
+        scope.items[alias] = (q, cols)
+        return cols
+    if "JoinExpr" in item:
         j = item["JoinExpr"]
-        _from_item(ctx, j["larg"], scope)
-        _from_item(ctx, j["rarg"], scope)
+        left = _from_item(ctx, j["larg"], scope)
+        right = _from_item(ctx, j["rarg"], scope)
         if "quals" in j:
             walk(ctx, j["quals"], scope)
-        alias = (j.get("alias") or {}).get("aliasname")
-        if alias:
-            scope.items[alias] = None
-    elif "RangeSubselect" in item:
+        cols = _joined(left, right, strings(j.get("usingClause")), bool(j.get("isNatural")))
+        alias_node = j.get("alias") or {}
+        if alias_node.get("aliasname"):
+            cols = _renamed(cols, alias_node)
+            scope.items[alias_node["aliasname"]] = (None, cols)
+        return cols
+    if "RangeSubselect" in item:
         r = item["RangeSubselect"]
         # LATERAL subqueries see the items before them; others see only outer levels
-        sub = r.get("subquery", {})
-        walk(ctx, sub, scope if r.get("lateral") else (scope.parent or Scope()))
+        sub = (r.get("subquery") or {}).get("SelectStmt")
+        outer = scope if r.get("lateral") else (scope.parent or Scope())
+        cols = None
+        if sub is not None:
+            out = read_select(ctx, sub, outer, want=True)
+            cols = _renamed(out.known() if out is not None else None, r.get("alias") or {})
+        else:
+            walk(ctx, r.get("subquery"), outer)
         alias = (r.get("alias") or {}).get("aliasname")
         if alias:
-            scope.items[alias] = None
-    elif "RangeFunction" in item:
+            scope.items[alias] = (None, cols)
+        return cols
+    if "RangeFunction" in item:
         r = item["RangeFunction"]
         walk(ctx, r.get("functions"), scope)
-        alias = (r.get("alias") or {}).get("aliasname")
-        if alias:
-            scope.items[alias] = None
-    else:
-        walk(ctx, item, scope)
+        alias_node = r.get("alias") or {}
+        cols = None
+        if r.get("coldeflist"):
+            cols = {}
+            for c in r["coldeflist"]:
+                cd = c.get("ColumnDef", {})
+                cols[cd.get("colname", "")] = ctx.type_of(cd.get("typeName") or {})
+        elif alias_node.get("colnames"):
+            cols = dict.fromkeys(strings(alias_node["colnames"]))
+        if alias_node.get("aliasname"):
+            scope.items[alias_node["aliasname"]] = (None, cols)
+        return cols
+    walk(ctx, item, scope)
+    return None
+
+
+def _renamed(cols: ColumnTypes | None, alias: Node) -> ColumnTypes | None:
+    """``FROM t AS x(a, b)``: the first columns take the alias's names."""
+    names = strings(alias.get("colnames"))
+    if cols is None or not names:
+        return cols
+    return Output(cols).renamed(names).columns
+
+
+def _joined(
+    left: ColumnTypes | None, right: ColumnTypes | None, using: list[str], natural: bool
+) -> ColumnTypes | None:
+    """Columns of ``a JOIN b``: the USING (or NATURAL) columns once, first; then the others."""
+    if left is None or right is None:
+        return None
+    if natural:
+        using = [c for c in left if c in right]
+    cols: ColumnTypes = {c: left.get(c) for c in using}
+    for part in (left, right):
+        for k, v in part.items():
+            cols.setdefault(k, v)
+    return cols
 
 
 def _with(ctx: Ctx, w: Node | None, scope: Scope) -> None:
     if not w:
         return
-    ctes = w.get("WithClause", w).get("ctes") or ()
-    for c in ctes:
-        cte = c.get("CommonTableExpr", {})
-        scope.ctes.add(cte.get("ctename", ""))
-    for c in ctes:
-        walk(ctx, c.get("CommonTableExpr", {}).get("ctequery"), Scope(scope))
+    w = w.get("WithClause", w)
+    ctes = [c.get("CommonTableExpr", {}) for c in w.get("ctes") or ()]
+    for cte in ctes:
+        # a recursive CTE reads itself: known only by its column list until its query is read
+        names = strings(cte.get("aliascolnames"))
+        scope.ctes[cte.get("ctename", "")] = dict.fromkeys(names) if names else None
+    for cte in ctes:
+        out = _query_output(ctx, cte.get("ctequery") or {}, scope)
+        names = strings(cte.get("aliascolnames"))
+        if out is not None:
+            scope.ctes[cte.get("ctename", "")] = out.renamed(names).known()
 
 
-def read_select(ctx: Ctx, s: Node, parent: Scope | None) -> None:
-    """Require what one SELECT (inner dict of ``SelectStmt``) reads."""
+def _query_output(ctx: Ctx, q: Node, parent: Scope) -> Output | None:
+    """Read a CTE's query (SELECT, or INSERT / UPDATE / DELETE ... RETURNING); its output."""
+    if "SelectStmt" in q:
+        return read_select(ctx, q["SelectStmt"], parent, want=True)
+    for kind in _DML:
+        if kind in q:
+            return read_dml(ctx, kind, q[kind], parent, want=True)
+    walk(ctx, q, Scope(parent))
+    return None
+
+
+def read_select(ctx: Ctx, s: Node, parent: Scope | None, want: bool = False) -> Output | None:
+    """Require what one SELECT (inner dict of ``SelectStmt``) reads; with ``want``, its output columns."""
     scope = Scope(parent)
     _with(ctx, s.get("withClause"), scope)
     if s.get("op", "SETOP_NONE") != "SETOP_NONE":
-        for side in ("larg", "rarg"):
-            if side in s:
-                read_select(ctx, s[side], scope)
+        outs = [read_select(ctx, s[side], scope, want) for side in ("larg", "rarg") if side in s]
         walk(ctx, s.get("sortClause"), scope, allow_outputs=True)
-        return
-    if "intoClause" in s:
-        ctx.opaque_part("SELECT INTO creates a table whose columns come from the query")
+        if not want or not outs or outs[0] is None:
+            return None
+        # a UNION takes its column names from its first branch
+        first = outs[0]
+        if len(outs) > 1 and outs[1] is not None:
+            other = list(outs[1].columns.values())
+            for i, k in enumerate(list(first.columns)):
+                if i >= len(other) or other[i] != first.columns[k]:
+                    first.columns[k] = None
+        return first
     for item in s.get("fromClause") or ():
-        _from_item(ctx, item, scope)
+        scope.from_cols.append(_from_item(ctx, item, scope))
+    out = Output() if want else None
     for t in s.get("targetList") or ():
         rt = t.get("ResTarget", {})
         if rt.get("name"):
             scope.outputs.add(rt["name"])
-        walk(ctx, rt.get("val"), scope)
+        val = rt.get("val")
+        walk(ctx, val, scope)
+        if out is not None:
+            _add_output(ctx, out, rt, scope)
     for key in ("whereClause", "havingClause", "valuesLists", "limitCount", "limitOffset", "windowClause"):
         if key in s:
             walk(ctx, s[key], scope)
     for key in ("groupClause", "sortClause", "distinctClause"):
         if key in s:
             walk(ctx, s[key], scope, allow_outputs=True)
+    if out is not None and "valuesLists" in s:
+        rows = s["valuesLists"]
+        row: list[Any] = ((rows[0].get("List") or {}).get("items") or []) if rows else []
+        for i, v in enumerate(row):
+            out.columns[f"column{i + 1}"] = _expr_type(ctx, v, scope)
+    return out
+
+
+def _add_output(ctx: Ctx, out: Output, rt: Node, scope: Scope) -> None:
+    """One target of a SELECT list (or RETURNING list) as output columns; ``*`` expands."""
+    val = rt.get("val") or {}
+    ref = val.get("ColumnRef")
+    if ref is not None and not rt.get("name"):
+        fields = ref.get("fields") or ()
+        if fields and "A_Star" in fields[-1]:
+            if len(fields) == 1:
+                parts = scope.from_cols
+            else:
+                parts = [scope.lookup(sval(fields[-2]))[1][1]]
+            for cols in parts:
+                if cols is None:
+                    out.complete = False
+                else:
+                    for k, v in cols.items():
+                        out.columns.setdefault(k, v)
+            return
+    name = rt.get("name") or figure_name(val)[0]
+    out.columns.setdefault(name, _expr_type(ctx, val, scope))
+
+
+# FigureColname() of PostgreSQL's parser: the name of an unnamed output column.
+_NAMED_NODES = {
+    "A_ArrayExpr": "array",
+    "RowExpr": "row",
+    "CoalesceExpr": "coalesce",
+    "GroupingFunc": "grouping",
+    "XmlSerialize": "xmlserialize",
+}
+_SUBLINK_NAMES = {"EXISTS_SUBLINK": "exists", "ARRAY_SUBLINK": "array"}
+
+
+def figure_name(val: Node) -> tuple[str, int]:
+    """(name, strength) PostgreSQL gives an unnamed select-list expression: 2 for a name taken
+    from a column or function, 1 for a fallback (a type name, ``case``), 0 for ``?column?``."""
+    if not val:
+        return "?column?", 0
+    kind, v = next(iter(val.items()))
+    if kind == "ColumnRef":
+        fields = v.get("fields") or ()
+        if fields and "String" in fields[-1]:
+            return sval(fields[-1]), 2
+    elif kind == "A_Indirection":
+        for ind in reversed(v.get("indirection") or ()):
+            if "String" in ind:
+                return sval(ind), 2
+        return figure_name(v.get("arg") or {})
+    elif kind == "FuncCall":
+        names = strings(v.get("funcname"))
+        if names:
+            return names[-1], 2
+    elif kind == "A_Expr":
+        if v.get("kind") == "AEXPR_NULLIF":
+            return "nullif", 2
+    elif kind == "TypeCast":
+        name, strength = figure_name(v.get("arg") or {})
+        if strength <= 1:
+            names = strings((v.get("typeName") or {}).get("names"))
+            if names:
+                return names[-1], 1
+        return name, strength
+    elif kind == "CollateClause":
+        return figure_name(v.get("arg") or {})
+    elif kind == "SubLink":
+        link = v.get("subLinkType")
+        if link in _SUBLINK_NAMES:
+            return _SUBLINK_NAMES[link], 2
+        if link in ("EXPR_SUBLINK", "MULTIEXPR_SUBLINK"):
+            targets = (v.get("subselect") or {}).get("SelectStmt", {}).get("targetList") or ()
+            if targets:
+                rt = targets[0].get("ResTarget", {})
+                if rt.get("name"):
+                    return rt["name"], 2
+                return figure_name(rt.get("val") or {})
+    elif kind == "CaseExpr":
+        name, strength = figure_name(v.get("defresult") or {})
+        if strength <= 1:
+            return "case", 1
+        return name, strength
+    elif kind == "MinMaxExpr":
+        return ("greatest" if v.get("op") == "IS_GREATEST" else "least"), 2
+    elif kind == "SQLValueFunction":
+        op = v.get("op", "")
+        return op.removeprefix("SVFOP_").removesuffix("_N").lower(), 2
+    elif kind in _NAMED_NODES:
+        return _NAMED_NODES[kind], 2
+    return "?column?", 0
+
+
+_CONST_TYPES = {"ival": "integer", "fval": "numeric", "sval": "text", "boolval": "boolean", "bsval": "bit"}
+_FUNCTION_TYPES = {
+    "count": "bigint",
+    "now": "timestamp with time zone",
+    "gen_random_uuid": "uuid",
+    "row_number": "bigint",
+    "rank": "bigint",
+    "dense_rank": "bigint",
+}
+_SVF_TYPES = {
+    "SVFOP_CURRENT_DATE": "date",
+    "SVFOP_CURRENT_TIMESTAMP": "timestamp with time zone",
+    "SVFOP_LOCALTIMESTAMP": "timestamp without time zone",
+}
+
+
+def _expr_type(ctx: Ctx, val: Any, scope: Scope) -> str | None:
+    """The type of an output expression where it is plain to see (a column, a cast, a literal)."""
+    if not isinstance(val, dict) or not val:
+        return None
+    kind, v = next(iter(val.items()))
+    if kind == "ColumnRef":
+        fields: list[Any] = v.get("fields") or []
+        if len(fields) == 2 and "String" in fields[1]:
+            cols = scope.lookup(sval(fields[0]))[1][1]
+            return cols.get(sval(fields[1])) if cols is not None else None
+        if len(fields) == 1 and "String" in fields[0]:
+            col = sval(fields[0])
+            s: Scope | None = scope
+            while s is not None:
+                for _, cols in s.items.values():
+                    if cols is not None and col in cols:
+                        return cols[col]
+                s = s.parent
+        return None
+    if kind == "TypeCast":
+        return ctx.type_of(v.get("typeName") or {}, location_required=False)
+    if kind == "A_Const":
+        if v.get("isnull"):
+            return "text"
+        for k, t in _CONST_TYPES.items():
+            if k in v:
+                return t
+        return None
+    if kind == "FuncCall":
+        names = strings(v.get("funcname"))
+        return _FUNCTION_TYPES.get(names[-1]) if names else None
+    if kind == "SQLValueFunction":
+        return _SVF_TYPES.get(v.get("op", ""))
+    return None
 
 
 def _target(ctx: Ctx, d: Node, scope: Scope) -> QName | None:
+    """The table a data statement writes, in scope under its alias (what ``RETURNING *`` lists)."""
     rv = d.get("relation") or {}
     q = ctx.rangevar(rv)
+    alias = (rv.get("alias") or {}).get("aliasname") or q[1]
     if q[0] in SYSTEM_SCHEMAS:
-        scope.items[(rv.get("alias") or {}).get("aliasname") or q[1]] = None
+        scope.items[alias] = (None, None)
+        scope.from_cols.append(None)
         return None
     ctx.require(ObjRef.relation(*q), rv.get("location", -1))
-    scope.items[(rv.get("alias") or {}).get("aliasname") or q[1]] = q
+    cols = ctx.known.relation_columns(q)
+    scope.items[alias] = (q, cols)
+    scope.from_cols.append(cols)
     return q
 
 
@@ -273,8 +572,21 @@ def _set_targets(ctx: Ctx, q: QName | None, targets: list[Any] | None, scope: Sc
         walk(ctx, rt.get("indirection"), scope)
 
 
-def read_dml(ctx: Ctx, kind: str, d: Node, parent: Scope | None = None) -> None:
-    """Require the table and columns an INSERT / UPDATE / DELETE touches."""
+def _returning(ctx: Ctx, d: Node, scope: Scope, want: bool) -> Output | None:
+    ret = d.get("returningList") or d.get("returningClause")
+    walk(ctx, ret, scope)
+    if not want:
+        return None
+    out = Output()
+    targets = ret.get("exprs") if isinstance(ret, dict) else ret
+    for t in targets or ():
+        _add_output(ctx, out, t.get("ResTarget", {}), scope)
+    return out
+
+
+def read_dml(ctx: Ctx, kind: str, d: Node, parent: Scope | None = None, want: bool = False) -> Output | None:
+    """Require the table and columns an INSERT / UPDATE / DELETE touches; with ``want``, what its
+    RETURNING list produces (a data-modifying CTE's columns)."""
     scope = Scope(parent)
     _with(ctx, d.get("withClause"), scope)
     if kind == "InsertStmt":
@@ -288,8 +600,13 @@ def read_dml(ctx: Ctx, kind: str, d: Node, parent: Scope | None = None) -> None:
         occ = d.get("onConflictClause")
         tscope = Scope(parent)
         if q is not None:
-            tscope.items[q[1]] = q
-            tscope.items["excluded"] = q
+            cols = ctx.known.relation_columns(q)
+            tscope.items[q[1]] = (q, cols)
+            tscope.items["excluded"] = (q, cols)
+            tscope.from_cols.append(cols)
+            alias = ((d.get("relation") or {}).get("alias") or {}).get("aliasname")
+            if alias:
+                tscope.items[alias] = (q, cols)
         if occ:
             occ = occ.get("OnConflictClause", occ)
             infer = (occ.get("infer") or {}).get("InferClause", occ.get("infer") or {})
@@ -301,8 +618,7 @@ def read_dml(ctx: Ctx, kind: str, d: Node, parent: Scope | None = None) -> None:
             walk(ctx, infer.get("whereClause"), tscope)
             _set_targets(ctx, q, occ.get("targetList"), tscope)
             walk(ctx, occ.get("whereClause"), tscope)
-        walk(ctx, d.get("returningList") or d.get("returningClause"), tscope)
-        return
+        return _returning(ctx, d, tscope, want)
     q = _target(ctx, d, scope)
     if kind == "MergeStmt":
         _from_item(ctx, d.get("sourceRelation") or {}, scope)
@@ -312,10 +628,10 @@ def read_dml(ctx: Ctx, kind: str, d: Node, parent: Scope | None = None) -> None:
             walk(ctx, mw.get("condition"), scope)
             _set_targets(ctx, q, mw.get("targetList"), scope)
             walk(ctx, mw.get("values"), scope)
-        return
+        return _returning(ctx, d, scope, want)
     for item in d.get("fromClause") or d.get("usingClause") or ():
-        _from_item(ctx, item, scope)
+        scope.from_cols.append(_from_item(ctx, item, scope))
     if kind == "UpdateStmt":
         _set_targets(ctx, q, d.get("targetList"), scope)
     walk(ctx, d.get("whereClause"), scope)
-    walk(ctx, d.get("returningList") or d.get("returningClause"), scope)
+    return _returning(ctx, d, scope, want)

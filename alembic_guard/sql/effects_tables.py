@@ -23,7 +23,7 @@ from alembic_guard.model import (
     View,
 )
 from alembic_guard.sql.effects_common import Ctx, Node, min_location, strings, sval
-from alembic_guard.sql.effects_select import Scope, read_select, walk
+from alembic_guard.sql.effects_select import Output, Scope, read_select, walk
 
 TableKind = Literal["table", "partitioned", "foreign", "unlogged"]
 
@@ -252,7 +252,8 @@ def create_table(ctx: Ctx, n: Node, kind: TableKind = "table") -> None:
     """CREATE TABLE: a new table; a foreign key takes SHARE ROW EXCLUSIVE on the referenced table."""
     rv = n.get("relation", {})
     if rv.get("relpersistence") == "t":
-        return  # temporary tables live in the session's own schema, not in the model
+        _temporary(ctx, lambda: create_table(ctx, {**n, "relation": {**rv, "relpersistence": "p"}}, kind))
+        return
     schema, name = ctx.rangevar(rv)
     ctx.require_schema(schema, rv.get("location", -1))
     ine = bool(n.get("if_not_exists"))
@@ -296,49 +297,66 @@ def create_table(ctx: Ctx, n: Node, kind: TableKind = "table") -> None:
         ctx.changes.append(ch.PutConstraint(con, if_not_exists=ine or ctx.ensure_mode))
 
 
+def _temporary(ctx: Ctx, create: Any) -> None:
+    """A temporary table: its name and columns are there for the statements after it (the planner
+    orders them), but it lives in the session's own schema, so the schema model never holds it."""
+    before = len(ctx.changes)
+    create()
+    del ctx.changes[before:]
+    ctx.opaque = [o for o in ctx.opaque if not o.startswith("CREATE TABLE AS")]
+
+
 def create_table_as(ctx: Ctx, n: Node) -> None:
+    """CREATE TABLE / MATERIALIZED VIEW ... AS: a relation with the query's columns."""
     into = n.get("into", {})
     rv = into.get("rel", {})
-    q = ctx.rangevar(rv)
-    ine = bool(n.get("if_not_exists"))
-    read_select(ctx, n.get("query", {}).get("SelectStmt", {}), None)
-    ctx.provide(ObjRef.relation(*q), ine)
-    cols = tuple(strings(into.get("colNames"))) or output_names(n.get("query", {}).get("SelectStmt", {}))
-    for c in cols:
-        ctx.provide(ObjRef.column(q[0], q[1], c), ine)
+    if rv.get("relpersistence") == "t":
+        plain = {**n, "into": {**into, "rel": {**rv, "relpersistence": "p"}}}
+        _temporary(ctx, lambda: create_table_as(ctx, plain))
+        return
+    out = read_select(ctx, n.get("query", {}).get("SelectStmt", {}), None, want=True)
+    view = None
     if n.get("objtype") == "OBJECT_MATVIEW":
-        ctx.changes.append(
-            ch.PutView(View(q[0], q[1], query_text(ctx, n, rv.get("location", -1)), True, cols))
-        )
+        view = query_text(ctx, n, rv.get("location", -1))
+    query_relation(ctx, into, out, bool(n.get("if_not_exists")), view)
+
+
+def select_into(ctx: Ctx, n: Node) -> None:
+    """SELECT ... INTO t: the same as CREATE TABLE t AS SELECT ..."""
+    into = n["intoClause"]
+    rv = into.get("rel") or {}
+    if rv.get("relpersistence") == "t":
+        plain = {**n, "intoClause": {**into, "rel": {**rv, "relpersistence": "p"}}}
+        _temporary(ctx, lambda: select_into(ctx, plain))
+        return
+    query_relation(ctx, into, read_select(ctx, n, None, want=True), False, None)
+
+
+def query_relation(ctx: Ctx, into: Node, out: Output | None, ine: bool, view: str | None) -> None:
+    """Provide a table (or, with ``view`` text, a materialized view) whose columns a query gave.
+
+    A table's columns are put in the model when every type is plain to see (columns, casts,
+    literals); otherwise the statement stays opaque (its columns are still provided, so later
+    statements may use them).  A ``SELECT *`` the analysis cannot expand leaves the relation open.
+    """
+    rv = into.get("rel", {})
+    q = ctx.rangevar(rv)
+    ctx.require_schema(q[0], rv.get("location", -1))
+    if out is None:
+        out = Output(complete=False)
+    out = out.renamed(strings(into.get("colNames")))
+    ctx.provide(ObjRef.relation(*q), ine)
+    for c in out.columns:
+        ctx.provide(ObjRef.column(q[0], q[1], c), ine)
+    if not out.complete:
+        ctx.open_columns.append(q)
+    if view is not None:
+        ctx.changes.append(ch.PutView(View(q[0], q[1], view, True, tuple(out.columns))))
+    elif out.complete and all(t is not None for t in out.columns.values()):
+        cols = tuple(Column(name, t or "") for name, t in out.columns.items())
+        ctx.changes.append(ch.PutTable(Table(q[0], q[1], cols), if_not_exists=ine or ctx.ensure_mode))
     else:
         ctx.opaque_part("CREATE TABLE AS: column types come from the query")
-
-
-def output_names(sel: Node) -> tuple[str, ...]:
-    """Column names a SELECT produces, when they can be told without a catalog."""
-    while sel.get("op", "SETOP_NONE") != "SETOP_NONE" and "larg" in sel:
-        sel = sel["larg"]
-    out = []
-    for t in sel.get("targetList") or ():
-        rt = t.get("ResTarget", {})
-        if rt.get("name"):
-            out.append(rt["name"])
-            continue
-        v = rt.get("val") or {}
-        if "ColumnRef" in v:
-            f = v["ColumnRef"].get("fields") or ()
-            if f and "String" in f[-1]:
-                out.append(sval(f[-1]))
-                continue
-            return tuple(out)  # a star: the list depends on the catalog
-        elif "FuncCall" in v:
-            out.append(strings(v["FuncCall"].get("funcname"))[-1])
-        elif "TypeCast" in v and "ColumnRef" in v["TypeCast"].get("arg", {}):
-            f = v["TypeCast"]["arg"]["ColumnRef"].get("fields") or ()
-            out.append(sval(f[-1]) if f else "?column?")
-        else:
-            out.append("?column?")
-    return tuple(out)
 
 
 def query_text(ctx: Ctx, n: Node, anchor: int) -> str | None:
@@ -509,7 +527,7 @@ def _alter_cmd(ctx: Ctx, c: Node, schema: str, table: str) -> None:
 
 def single_scope(schema: str, table: str) -> Scope:
     s = Scope()
-    s.items[table] = (schema, table)
+    s.items[table] = ((schema, table), None)
     return s
 
 

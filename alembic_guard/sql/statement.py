@@ -153,7 +153,11 @@ class Effect:
     - ``opaque``: why the statement was not understood (``None`` when it was);
       an opaque statement is kept in its place, never dropped;
     - ``transactional``: False for statements that cannot run inside a
-      transaction block (``CREATE INDEX CONCURRENTLY``, ``VACUUM`` ...).
+      transaction block (``CREATE INDEX CONCURRENTLY``, ``VACUUM`` ...);
+    - ``open_columns``: relations it creates whose column list the analysis
+      could not tell in full (``SELECT *`` over a relation it does not know):
+      their known columns are in ``creates``, and a reference to another
+      column of theirs cannot be judged.
     """
 
     creates: tuple[ObjRef, ...] = ()
@@ -164,6 +168,7 @@ class Effect:
     changes: tuple[Any, ...] = ()
     opaque: str | None = None
     transactional: bool = True
+    open_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def provides(self) -> tuple[ObjRef, ...]:

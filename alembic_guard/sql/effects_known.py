@@ -1,0 +1,215 @@
+"""What the statements before this one left behind, as far as a query needs to know it.
+
+Pure.  A view, ``CREATE TABLE ... AS`` or ``SELECT ... INTO`` takes its
+columns from its query, and ``SELECT *`` names whatever its tables hold when
+it runs; an unqualified column inside a subquery belongs to the innermost
+relation that has it; a table name used as a type is the table's row type.
+None of that can be told from one statement alone.  :class:`Known` follows
+the statements of a set in their original order (as :func:`analyze_all`
+analyses them) and answers those questions: the columns of each relation
+(in order, with their types where the analysis knows them), the relations
+whose column list is not fully known ("open"), sequences and types.
+
+It is a look-up aid for the analysis, not the schema model: dict updates on
+DDL only, far cheaper than a replay.  A relation it has not seen (created
+outside the set, or by dynamic SQL) is simply unknown, and the analysis then
+falls back to what one statement can tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from alembic_guard import changes as ch
+from alembic_guard.model import QName, SchemaModel
+from alembic_guard.sql.statement import Effect
+
+ColumnTypes = dict[str, str | None]
+"""Column name → canonical type (``None`` when the analysis cannot tell), in column order."""
+
+# Columns every sequence has (SELECT last_value FROM seq).
+SEQUENCE_COLUMNS: ColumnTypes = {"last_value": "bigint", "log_cnt": "bigint", "is_called": "boolean"}
+
+# System columns of every table (ctid, xmin ...): never created by a statement, always there.
+SYSTEM_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})
+
+
+class Known:
+    """Relations (with columns), sequences and types left by the statements followed so far."""
+
+    __slots__ = ("columns", "open", "sequences", "types")
+
+    def __init__(self) -> None:
+        self.columns: dict[QName, ColumnTypes] = {}
+        self.open: set[QName] = set()
+        self.sequences: set[QName] = set()
+        self.types: set[QName] = set()
+
+    @classmethod
+    def from_model(cls, model: SchemaModel | None) -> Known:
+        """What a database (a live snapshot, a replayed model) already has."""
+        k = cls()
+        if model is None:
+            return k
+        for q, t in model.tables.items():
+            k.columns[q] = {c.name: c.type for c in t.columns}
+        for q, v in model.views.items():
+            k.columns[q] = dict.fromkeys(v.columns)
+        k.sequences.update(model.sequences)
+        k.types.update(model.enums)
+        k.types.update(model.composites)
+        return k
+
+    # -- look-ups ----------------------------------------------------------
+
+    def relation_columns(self, q: QName) -> ColumnTypes | None:
+        """The columns of relation ``q`` when all of them are known, else ``None``."""
+        if q in self.sequences:
+            return SEQUENCE_COLUMNS
+        cols = self.columns.get(q)
+        if cols is None or q in self.open:
+            return None
+        return cols
+
+    def is_row_type(self, q: QName) -> bool:
+        """A table, view or sequence of that name exists: its row type does too."""
+        return q in self.columns or q in self.sequences
+
+    def is_type(self, q: QName) -> bool:
+        return q in self.types or q in self.columns or q in self.sequences
+
+    # -- following statements ------------------------------------------------
+
+    def follow(self, eff: Effect) -> None:
+        """Take in what one statement (analysed in original order) did."""
+        for c in eff.changes:
+            handler = _FOLLOW.get(type(c))
+            if handler is not None:
+                handler(self, c)
+        fresh: set[QName] = set()
+        for group, replace in ((eff.creates, True), (eff.ensures, False)):
+            for r in group:
+                kind = r.kind
+                if kind == "relation":
+                    q = (r.schema, r.name)
+                    if q not in self.columns or (replace and q not in fresh and not _set_by_change(eff, q)):
+                        self.columns[q] = {}
+                    fresh.add(q)
+                elif kind == "column":
+                    cols = self.columns.get((r.schema, r.parent))  # type: ignore[arg-type]
+                    if cols is not None and r.name not in cols:
+                        cols[r.name] = None
+                elif kind == "sequence":
+                    self.sequences.add((r.schema, r.name))
+                elif kind == "type":
+                    self.types.add((r.schema, r.name))
+        for q in fresh:
+            if q in eff.open_columns:
+                self.open.add(q)
+            else:
+                self.open.discard(q)
+
+    def _drop(self, c: ch.DropObject) -> None:
+        r = c.ref
+        q = (r.schema, r.name)
+        if r.kind == "relation":
+            self.columns.pop(q, None)
+            self.open.discard(q)
+            self.sequences.discard(q)
+        elif r.kind == "sequence":
+            self.sequences.discard(q)
+        elif r.kind == "type":
+            self.types.discard(q)
+        elif r.kind == "column" and r.parent is not None:
+            cols = self.columns.get((r.schema, r.parent))
+            if cols is not None:
+                cols.pop(r.name, None)
+
+    def _rename(self, c: ch.RenameObject) -> None:
+        r = c.ref
+        if r.kind == "column" and r.parent is not None:
+            cols = self.columns.get((r.schema, r.parent))
+            if cols is not None and r.name in cols:
+                # keep the column's place: SELECT * lists columns in order
+                self.columns[(r.schema, r.parent)] = {
+                    (c.new_name if k == r.name else k): v for k, v in cols.items()
+                }
+            return
+        self._move((r.schema, r.name), (r.schema, c.new_name), r.kind)
+
+    def _set_schema(self, c: ch.SetSchema) -> None:
+        self._move((c.ref.schema, c.ref.name), (c.new_schema, c.ref.name), c.ref.kind)
+
+    def _move(self, old: QName, new: QName, kind: str) -> None:
+        if kind in ("relation", "sequence"):
+            cols = self.columns.pop(old, None)
+            if cols is not None:
+                self.columns[new] = cols
+            if old in self.open:
+                self.open.discard(old)
+                self.open.add(new)
+            if old in self.sequences:
+                self.sequences.discard(old)
+                self.sequences.add(new)
+        elif kind == "type" and old in self.types:
+            self.types.discard(old)
+            self.types.add(new)
+
+    def _put_table(self, c: ch.PutTable) -> None:
+        t = c.table
+        cols = self.columns.get(t.qname)
+        if cols is not None and c.if_not_exists:
+            for col in t.columns:
+                cols.setdefault(col.name, col.type)
+        else:
+            self.columns[t.qname] = {col.name: col.type for col in t.columns}
+
+    def _copy_columns(self, c: ch.CopyColumns) -> None:
+        q = (c.schema, c.table)
+        have = self.columns.get(q)
+        src = self.columns.get(c.source)
+        if have is None:
+            return
+        if src is None or c.source in self.open:
+            self.open.add(q)
+            return
+        new = {k: v for k, v in src.items() if k not in have}
+        items = list(have.items())
+        # LIKE columns come where the clause stands; inherited and partition columns first
+        pos = min(c.position, len(items)) if c.mode == "like" else 0
+        self.columns[q] = dict(items[:pos] + list(new.items()) + items[pos:])
+
+    def _put_column(self, c: ch.PutColumn) -> None:
+        cols = self.columns.get((c.schema, c.table))
+        if cols is not None and not (c.if_not_exists and c.column.name in cols):
+            cols[c.column.name] = c.column.type
+
+    def _alter_column(self, c: ch.AlterColumn) -> None:
+        cols = self.columns.get((c.schema, c.table))
+        if c.type is not None and cols is not None and c.name in cols:
+            cols[c.name] = c.type
+
+    def _put_view(self, c: ch.PutView) -> None:
+        v = c.view
+        self.columns[v.qname] = dict.fromkeys(v.columns)
+
+
+def _set_by_change(eff: Effect, q: QName) -> bool:
+    """The statement's own changes already gave relation ``q`` its columns (a PutTable / PutView)."""
+    for c in eff.changes:
+        if (type(c) is ch.PutTable and c.table.qname == q) or (type(c) is ch.PutView and c.view.qname == q):
+            return True
+    return False
+
+
+_FOLLOW: dict[type, Callable[[Known, Any], None]] = {
+    ch.DropObject: Known._drop,
+    ch.RenameObject: Known._rename,
+    ch.SetSchema: Known._set_schema,
+    ch.PutTable: Known._put_table,
+    ch.CopyColumns: Known._copy_columns,
+    ch.PutColumn: Known._put_column,
+    ch.AlterColumn: Known._alter_column,
+    ch.PutView: Known._put_view,
+}
