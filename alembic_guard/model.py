@@ -437,7 +437,8 @@ class SchemaModel:
         if k == "schema":
             return ref.name in self.schemas
         if k == "relation":
-            return self.relation_exists(ref.schema, ref.name)
+            # a sequence is a relation too: SELECT last_value FROM seq reads it like a table
+            return self.relation_exists(ref.schema, ref.name) or (ref.schema, ref.name) in self.sequences
         if k == "column":
             assert ref.parent is not None
             cols = self.relation_columns(ref.schema, ref.parent)

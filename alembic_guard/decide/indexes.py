@@ -40,15 +40,18 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
     q = want.table
     op, target = "create_index", format_qname(want.qname)
     table = model.table(*q)
-    if table is None:
+    # a materialized view can be indexed like a table
+    matview = model.views.get(q) if table is None else None
+    if table is None and (matview is None or not matview.materialized):
         return missing(
             op,
             target,
             f"table {format_qname(q)} does not exist",
             "create the table first, or run with policy=lenient to skip and record a debt",
         )
+    columns = table.column_names() if table is not None else matview.columns if matview else ()
     for n in spec.plain_columns:
-        if table.column(n) is None:
+        if n not in columns:
             return missing(
                 op,
                 target,
@@ -72,7 +75,7 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
     if have is not None:
         # IF NOT EXISTS would take the INVALID leftover of a failed build for the index
         steps.append(Step(ddl.drop_index_sql(want.qname, concurrently=spec.concurrent), tx, lock))
-    sql = ddl.create_index_sql(want, concurrently=spec.concurrent, columns=table.column_names())
+    sql = ddl.create_index_sql(want, concurrently=spec.concurrent, columns=tuple(columns))
     steps.append(Step(sql, tx, lock, alembic=True))
     checks: tuple[DataCheck, ...] = ()
     if want.unique and spec.plain_columns == want.columns:

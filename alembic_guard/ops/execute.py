@@ -67,6 +67,8 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
                 elif ref.table is not None:
                     touched.add(ref.table)
         ctx.ensure_loaded(operations.migration_context.connection, touched)  # one batched read
+        # again, knowing the tables: SELECT * in a view or CREATE TABLE AS then has its columns
+        analyzed = [(a.statement, a.effect) for a in analyze_all(statements, ctx.model)]
     for st, eff in analyzed:
         g = Guard(operations, ctx, "execute", st.excerpt(60))
         run = aops.ExecuteSQLOp(st.text, execution_options=operation.execution_options)

@@ -168,6 +168,9 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
     provided: set[ObjRef] = set()
     problems: list[Problem] = []
     missing_relations: set[QName] = set()
+    sequences: set[QName] | None = None
+    from alembic_guard.sql.effects_known import SEQUENCE_COLUMNS, Known
+
     for a in analyzed:
         eff = a.effect
         for req in eff.requires:
@@ -176,6 +179,13 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
                 continue
             if ref in provided or model.has(ref):
                 continue
+            if ref.kind == "relation" or ref.name in SEQUENCE_COLUMNS:
+                # SELECT last_value FROM a serial column's sequence: the model has the table, whose
+                # default names the sequence
+                if sequences is None:
+                    sequences = Known.from_model(model).sequences
+                if (ref.schema, ref.parent if ref.kind == "column" else ref.name) in sequences:
+                    continue
             if ref.table in missing_relations:
                 continue  # its table is reported missing already: one problem, not one per column
             if ref.kind == "relation":

@@ -18,12 +18,15 @@ falls back to what one statement can tell.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from alembic_guard import changes as ch
-from alembic_guard.model import QName, SchemaModel
+from alembic_guard.model import QName, SchemaModel, pg_object_name
 from alembic_guard.sql.statement import Effect
+
+_NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'")
 
 ColumnTypes = dict[str, str | None]
 """Column name → canonical type (``None`` when the analysis cannot tell), in column order."""
@@ -49,11 +52,21 @@ class Known:
     @classmethod
     def from_model(cls, model: SchemaModel | None) -> Known:
         """What a database (a live snapshot, a replayed model) already has."""
+        from alembic_guard.sql.effects_common import split_qualified
+
         k = cls()
         if model is None:
             return k
         for q, t in model.tables.items():
             k.columns[q] = {c.name: c.type for c in t.columns}
+            for c in t.columns:
+                # a serial / identity column's sequence, even when the model holds no sequences
+                m = _NEXTVAL.search(c.default) if c.default else None
+                if m is not None:
+                    seq = split_qualified(m.group(1))
+                    k.sequences.add((seq[-2], seq[-1]) if len(seq) > 1 else (q[0], seq[0]))
+                elif c.identity:
+                    k.sequences.add((q[0], pg_object_name(q[1], c.name, "seq")))
         for q, v in model.views.items():
             k.columns[q] = dict.fromkeys(v.columns)
         k.sequences.update(model.sequences)

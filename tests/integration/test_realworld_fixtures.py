@@ -44,13 +44,7 @@ _RAW = "issue 10 re-running: raw op.execute DDL is not guarded, data statements 
 _HISTORY = "issue 10 re-running: guards refuse an object a later revision evolved; adoption ignores history"
 _NOTX = "issue 10 re-running: no-transaction files run inside a transaction (CONCURRENTLY, COMMIT)"
 XFAIL: dict[tuple[str, str], str] = {
-    ("views_ctes", "plan"): _ANALYSIS,
-    ("views_ctes", "import"): _ANALYSIS,
-    ("views_ctes", "fresh"): _ANALYSIS,
-    ("views_ctes", "reapply"): _ANALYSIS,
-    ("views_ctes", "adopt"): _ANALYSIS,
-    ("views_ctes", "check"): _ANALYSIS,
-    ("views_ctes", "differential"): _ANALYSIS,
+    ("views_ctes", "reapply"): _RAW,
     ("implicit_renames", "plan"): _OBJECTS,
     ("implicit_renames", "import"): _OBJECTS,
     ("implicit_renames", "fresh"): _OBJECTS,

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from alembic_guard.model import SchemaModel
+from alembic_guard.model import Column, SchemaModel, Table
 from alembic_guard.runtime.preflight import analyze, check, touched_tables
 from alembic_guard.runtime.sandbox import GuardedProject
 
@@ -36,6 +36,18 @@ def test_check_against_an_empty_model(sql, missing):
     assert analyzed is not None
     assert [p.ref.describe() for p in check(analyzed, SchemaModel())] == missing
     assert ("public", "t") in touched_tables(analyzed)
+
+
+def test_check_knows_a_serial_columns_sequence():
+    """SELECT ... FROM t_id_seq: the model read for the run has the table, whose default names the
+    sequence; a sequence nothing names is still missing."""
+    model = SchemaModel()
+    model.put_table(
+        Table("public", "jobs", (Column("id", "bigint", False, "nextval('jobs_id_seq'::regclass)", True),))
+    )
+    analyzed = analyze("SELECT last_value FROM jobs_id_seq; SELECT last_value FROM tasks_id_seq;", "rev.sql")
+    assert analyzed is not None
+    assert [p.ref.describe() for p in check(analyzed, model)] == ["relation tasks_id_seq"]
 
 
 def _project(tmp_path, pg_url) -> GuardedProject:
