@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted((ROOT / "docs").glob("**/*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").glob("**/*.md")), ROOT / "README.md"]
 # paths of this repository's own code (a page's example project has tests/ and migrations/ of its own)
 _OWN_PATH = re.compile(r"(?<![\w/.-])((?:bench|scripts|alembic_guard)/[\w./-]+\.(?:py|sh|sql|json|txt))")
 _TRACKER = re.compile(r"\b[Ii]ssues? #?\d+")
@@ -27,4 +27,5 @@ def test_cited_scripts_exist_and_no_internal_issue_numbers(page: Path) -> None:
     assert not missing, f"{page.name} cites files that are not in the repository: {missing}"
     assert not re.search(r"/tmp/\S+\.(?:sh|py)", text), f"{page.name} cites a script under /tmp"
     if page.name not in _TRACKER_EXEMPT:
-        assert not _TRACKER.findall(text), f"{page.name} cites internal issue numbers: {_TRACKER.findall(text)}"
+        cited = _TRACKER.findall(text)
+        assert not cited, f"{page.name} cites internal issue numbers: {cited}"
