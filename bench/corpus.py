@@ -182,6 +182,15 @@ SETS: dict[str, SetSpec] = {
             notes="sqlx: <timestamp>_name.sql",
         ),
         SetSpec(
+            "hatchet",
+            "hatchet-dev+hatchet",
+            "89d130f303c9561442804c9c32b8748e699d5139",
+            "cmd/hatchet-migrate/migrate/migrations",
+            "goose",
+            notes="goose: <version>_name.sql with -- +goose Up / Down sections and -- +goose NO TRANSACTION; "
+            "the SQL files before the first Go migration (20251226153622), which no SQL extraction can run",
+        ),
+        SetSpec(
             "supabase-storage",
             "supabase+storage",
             "4fa61fba9371c4bd40cbb81509f07bcb3af21683",
@@ -308,6 +317,23 @@ def _sqlx(repo: Path, spec: SetSpec, files: list[str]) -> Listing:
     return out
 
 
+_GOOSE_NO_TX = re.compile(r"^--\s*\+goose\s+NO\s+TRANSACTION\b.*$", re.IGNORECASE | re.MULTILINE)
+
+
+def _goose(repo: Path, spec: SetSpec, files: list[str]) -> Listing:
+    # goose: <version>_<name>.sql or .go, by version; a Go migration cannot be extracted, so the
+    # set ends before the first one (what goose runs up to that version)
+    found = [f for f in files if "/" not in f and (f.endswith(".sql") or f.endswith(".go"))]
+    found.sort(key=lambda f: (_int_prefix(f), f))
+    out: Listing = []
+    for f in found:
+        if f.endswith(".go"):
+            break
+        m = _GOOSE_NO_TX.search(_show(repo, spec, f))
+        out.append((f, f, m.group().strip() if m else None))
+    return out
+
+
 def _postgres_migrations(repo: Path, spec: SetSpec, files: list[str]) -> Listing:
     # postgres-migrations: <id>[-_]<name>.sql, ids consecutive from 0 or 1
     sqls = [f for f in files if "/" not in f and f.endswith(".sql")]
@@ -344,6 +370,7 @@ LAYOUTS: dict[str, Callable[[Path, SetSpec, list[str]], Listing]] = {
     "diesel": _diesel,
     "sqlx": _sqlx,
     "postgres-migrations": _postgres_migrations,
+    "goose": _goose,
     "temporal": _temporal,
 }
 

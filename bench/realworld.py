@@ -145,6 +145,7 @@ class Env:
         self.ini = self.work / "alembic.ini"
         self.inprocess = inprocess
         self.log: list[str] = []
+        self._help: dict[str, str] = {}
         p = self.alembic(["guard-init", "migrations"])
         if p.returncode != 0:
             raise RuntimeError(f"guard-init failed: {_first_error(p.stderr + p.stdout)}")
@@ -196,7 +197,21 @@ class Env:
         return Ran(code, out.getvalue(), err.getvalue())
 
     def help_of(self, command: str) -> str:
-        return str(self.alembic([command, "--help"]).stdout)
+        if command not in self._help:
+            self._help[command] = str(self.alembic([command, "--help"]).stdout)
+        return self._help[command]
+
+    def outside_args(self, command: str, outside: Path | None, database: str | None) -> list[str]:
+        """How ``command`` is told about the outside objects, if it can be: ``--outside-sql FILE``
+        when it has it (the declaration users write), else ``--database`` of a database that has
+        them (plan and import only: elsewhere --database is the database worked on)."""
+        if outside is None:
+            return []
+        if "--outside-sql" in self.help_of(command):
+            return ["--outside-sql", str(outside)]
+        if database and command in ("guard-plan", "guard-import") and "--database" in self.help_of(command):
+            return ["--database", database]
+        return []
 
     def revisions(self) -> list[str]:
         """Revision ids, base first (reads the versions directory)."""
@@ -423,7 +438,15 @@ def run_pipeline(
     try:
         # 1. plan, against a database holding the outside objects
         outside_db = new_db()
-        p = env.alembic(["guard-plan", str(sql_dir), "--format", "json", "--database", outside_db])
+        p = env.alembic(
+            [
+                "guard-plan",
+                str(sql_dir),
+                "--format",
+                "json",
+                *env.outside_args("guard-plan", outside, outside_db),
+            ]
+        )
         r.plan_exit = p.returncode
         plan: dict[str, Any] = {}
         try:
@@ -437,14 +460,7 @@ def run_pipeline(
 
         # 2. import
         def import_args(directory: Path) -> list[str]:
-            args = ["guard-import", str(directory)]
-            if outside is not None:
-                help_text = env.help_of("guard-import")
-                if "--outside-sql" in help_text:
-                    args += ["--outside-sql", str(outside)]
-                elif "--database" in help_text:
-                    args += ["--database", outside_db]
-            return args
+            return ["guard-import", str(directory), *env.outside_args("guard-import", outside, outside_db)]
 
         p = env.alembic(import_args(sql_dir))
         r.import_exit = p.returncode
@@ -506,13 +522,17 @@ def run_pipeline(
         # 5. adoption of a database the raw files built
         adopted = new_db()
         apply_raw(adopted, sql_dir, no_transaction)
-        p = env.alembic(["guard-adopt", "--database", adopted], adopted)
+        p = env.alembic(
+            ["guard-adopt", "--database", adopted, *env.outside_args("guard-adopt", outside, None)], adopted
+        )
         r.adopt_exit = p.returncode
         r.adopt_note = _first_error(p.stderr + p.stdout) if p.returncode not in (0, 1) else ""
         at = current_revision(adopted)
         r.adopt_stamped = revisions.index(at) + 1 if at in revisions else 0
         r.adopt_upgrade_exit, r.adopt_failed = env.upgrade_counting(adopted, revisions)
-        c = env.alembic(["guard-check", "--format", "json"], adopted)
+        c = env.alembic(
+            ["guard-check", "--format", "json", *env.outside_args("guard-check", outside, None)], adopted
+        )
         r.check_exit = c.returncode
         r.check_findings, r.check_drift, r.check_examples = _count_findings(c.stdout)
         if r.check_findings is None:
@@ -622,6 +642,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep", type=Path, default=None, help="keep each set's Alembic environment here")
+    parser.add_argument(
+        "--inprocess",
+        action="store_true",
+        help="run the alembic commands in this process (faster: no Python start-up per command)",
+    )
     args = parser.parse_args(argv)
 
     import tempfile
@@ -639,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
             work = (args.keep / name) if args.keep else Path(tempfile.mkdtemp(prefix=f"realworld_{name}_"))
             if work.exists() and any(work.iterdir()):
                 subprocess.run(["rm", "-rf", str(work)], check=True)
-            r, env = run_pipeline(name, base / "sql", outside, server, work, notx)
+            r, env = run_pipeline(name, base / "sql", outside, server, work, notx, inprocess=args.inprocess)
             (work / "commands.log").write_text("\n".join(env.log))
             results.append(r)
             sys.stdout.write(details(r))
