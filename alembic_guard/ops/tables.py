@@ -87,9 +87,15 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
     g.load(q, *(fk.ref_table for fk in fks if fk.ref_table is not None))
     d, reconcile = decide_create_table(g.model, spec)
     if reconcile is None:
-        result: list[Any] = []
-        g.carry_out(d, lambda step: result.append(original(operations, operation)))
-        return result[0] if result else sa_table
+
+        def create(step: Any) -> None:
+            # what Alembic's create_table does, with the Table built above: a second
+            # to_table() would find the columns bound to this one and lose their ForeignKeys
+            kw = {} if operation.if_not_exists is None else {"if_not_exists": operation.if_not_exists}
+            operations.impl.create_table(sa_table, **kw)
+
+        g.carry_out(d, create)
+        return sa_table
     # an existing, older table: the missing parts go through their own guards (data checked)
     for col in sa_table.columns:
         if str(col.name) in reconcile.columns:

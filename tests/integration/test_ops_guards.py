@@ -177,6 +177,16 @@ REGRESSIONS = [
         setup=FK_SQL + " ON DELETE CASCADE",
         message=("ON DELETE CASCADE",),
     ),
+    # found while testing the lock claims: a column's sa.ForeignKey was lost (a second to_table())
+    Case(
+        "create_table/column-foreign-key-created",
+        lambda op: op.create_table(
+            "tags", A("id", INT, primary_key=True), A("p", INT, sa.ForeignKey("projects.id"))
+        ),
+        "act",
+        constraint_count("tags", "f"),
+        1,
+    ),
     # issue 12 item 7: a unique index over duplicates gets the unique constraint's data check
     Case(
         "item7/unique-index-over-duplicates",
