@@ -486,13 +486,16 @@ def _rename_object(m: SchemaModel, c: RenameObject) -> None:
         con = m.constraints.pop((r.schema, r.parent, r.name), None)
         if con is not None:
             m.constraints[(r.schema, r.parent, new)] = dataclasses.replace(con, name=new)
+            ix = m.indexes.pop(q, None) if con.kind in _KEY_KINDS else None
+            if ix is not None:  # its index is renamed with it
+                m.indexes[(r.schema, new)] = dataclasses.replace(ix, name=new)
     elif k == "index":
         ix = m.indexes.pop(q, None)
         if ix is not None:
             m.indexes[(r.schema, new)] = dataclasses.replace(ix, name=new)
-        else:
-            # the index behind a primary key / unique / exclusion constraint: renaming it
-            # renames the constraint (they share one name)
+        # the index behind a primary key / unique / exclusion constraint (a live snapshot may
+        # list it among the indexes too): renaming it renames the constraint, they share one name
+        if ix is None or ix.unique:
             for ckey, kcon in list(m.constraints.items()):
                 if ckey[0] == r.schema and ckey[2] == r.name and kcon.kind in _KEY_KINDS:
                     del m.constraints[ckey]

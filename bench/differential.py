@@ -58,7 +58,7 @@ from alembic_guard.model import ObjRef  # noqa: E402
 from alembic_guard.sql.effects import analyze_all  # noqa: E402
 from alembic_guard.sql.parse import parse_source  # noqa: E402
 from alembic_guard.sql.source import load_directory  # noqa: E402
-from alembic_guard.sql.statement import AnalyzedStatement  # noqa: E402
+from alembic_guard.sql.statement import AnalyzedStatement, may_create  # noqa: E402
 
 Key = tuple[str, str, str, str]  # (kind, schema, name, parent) as the fingerprint keys rows
 
@@ -162,6 +162,15 @@ def _claimed(row: Row, refs: set[Key], fnames: set[tuple[str, str]], parents: se
     return (kind, schema, name, parent) in refs
 
 
+def _may_create(patterns: tuple[str, ...], row: Row) -> bool:
+    """Whether a dynamic statement's patterns (``Effect.dynamic``) cover a catalog row."""
+    kind, schema, name, parent, _d = row
+    if kind not in ("relation", "column", "constraint", "trigger", "index", "sequence", "type", "function"):
+        return False
+    ref = ObjRef(kind, schema, name.split("(", 1)[0], parent or None)  # type: ignore[arg-type]
+    return may_create(patterns, ref)
+
+
 def _owned_by(row: Row, gone: set[tuple[str, str]]) -> bool:
     """Is ``row`` a part of a relation that changed as a whole (created, dropped)?"""
     kind, schema, _name, parent, definition = row
@@ -209,6 +218,8 @@ def compare(a: AnalyzedStatement, before: Catalog, after: Catalog, out: Outcome)
             continue  # the model has no policies; an extension's members come with it
         if _claimed(row, provides, pnames, rel_claims):
             out.agreements += 1
+        elif eff.dynamic and _may_create(eff.dynamic, row):
+            out.agreements += 1  # dynamic SQL: the analysis said what it may create
         elif _owned_by(row, new_rel) and (row[1], row[3]) in rel_claims and row[0] not in ("column",):
             out.agreements += 1  # an index / constraint / trigger of a relation the statement claims
         elif row[0] == "type" and _owned_by(row, set()):
@@ -224,7 +235,11 @@ def compare(a: AnalyzedStatement, before: Catalog, after: Catalog, out: Outcome)
     for row in removed:
         if row[0] == "policy" or row[4].startswith("extension "):
             continue
-        if _claimed(row, drops, dnames, set()) or _owned_by(row, gone_rel):
+        if (
+            _claimed(row, drops, dnames, set())
+            or _owned_by(row, gone_rel)
+            or _claimed(row, {_key_of(r) for r in eff.maybe_drops}, set(), set())
+        ):
             out.agreements += 1
         elif row[0] == "type" and (row[4].startswith("row of ") or row[4].startswith("array of ")):
             continue

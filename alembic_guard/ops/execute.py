@@ -79,6 +79,8 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         if eff.opaque:
             g.original(original, run)
             _apply(ctx, eff)
+            if eff.dynamic or eff.maybe_drops:
+                ctx.forget()  # dynamic SQL or a condition: the catalog alone knows what happened
             g.unguarded(eff.opaque)
             continue
         put_table = next((c for c in eff.changes if type(c).__name__ == "PutTable"), None)
@@ -99,6 +101,8 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         _drop_invalid_indexes(g, eff)
         g.original(original, run)
         _apply(ctx, eff)
+        if eff.maybe_drops:
+            ctx.forget()  # a conditional DROP: the catalog alone knows whether it ran
         g.acted("ran")
 
 

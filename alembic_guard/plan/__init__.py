@@ -17,9 +17,18 @@ from alembic_guard.plan.graph import DATA_KINDS, Graph, Node, build, cycles, sho
 from alembic_guard.plan.split import split_effects, split_foreign_keys
 from alembic_guard.plan.types import PROBLEM_CODES, Plan, PlanStep, Problem
 from alembic_guard.sql.parse import gc_paused, parse_source
-from alembic_guard.sql.statement import AnalyzedStatement, Statement
+from alembic_guard.sql.statement import AnalyzedStatement, Statement, may_create
 
-__all__ = ["PROBLEM_CODES", "Plan", "PlanStep", "Problem", "plan", "plan_directory", "position_of"]
+__all__ = [
+    "PROBLEM_CODES",
+    "Plan",
+    "PlanStep",
+    "Problem",
+    "may_create",
+    "plan",
+    "plan_directory",
+    "position_of",
+]
 
 
 def position_of(stmt: Statement, byte_location: int) -> tuple[int, int]:
@@ -276,12 +285,41 @@ def _problems(g: Graph, comps: list[list[int]], left: list[int], start: SchemaMo
                 ),
             )
         )
+    dynamic = [(i, n.effect.dynamic) for i, n in enumerate(g.nodes) if n.effect.dynamic]
+    dynamic_shown: set[tuple[int, str, str]] = set()
     for u in g.unresolved:
         node = g.nodes[u.node]
         stmt = node.statement
         line, col = position_of(stmt, u.requirement.location)
         ref = u.requirement.ref
         where = f"{stmt.file}:{line}:{col}"
+        maker = None
+        if u.dropped_by is None and u.skipped_by is None:
+            maker = next((j for j, pats in dynamic if j < u.node and may_create(pats, ref)), None)
+        if maker is not None:
+            shown = (u.node, ref.schema, ref.parent if ref.parent is not None else ref.name)
+            if shown in dynamic_shown:
+                continue  # the columns of a relation already reported add nothing
+            dynamic_shown.add(shown)
+            dyn = g.nodes[maker].statement
+            found.append(
+                (
+                    node.rank,
+                    Problem(
+                        "AG106",
+                        f"{ref} is created by no statement, but the dynamic SQL at {dyn.where} may create "
+                        f"it (in: {stmt.excerpt(60)})",
+                        (dyn, stmt),
+                        missing=ref,
+                        hint="check that it does: what dynamic SQL creates is known only when it runs; "
+                        "the plan keeps both statements in their order",
+                        severity="warning",
+                        where=where,
+                        links=(ref,),
+                    ),
+                )
+            )
+            continue
         if u.dropped_by is not None:
             message = (
                 f"{ref} was dropped at {g.nodes[u.dropped_by].statement.where} and nothing creates it again"

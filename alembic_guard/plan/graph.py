@@ -167,10 +167,22 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
 
     soft = g.soft
 
+    def soft_edge(u: int, v: int, kind: str, obj: int) -> None:
+        """An edge kept while the order allows, released when nothing else can run."""
+        if u == v or (u, v) in reasons or (u, v) in soft:
+            return
+        soft[(u, v)] = (kind, obj)
+        soft_succ[u].append(v)
+        soft_in[v] += 1
+
+    # statements with a conditional DROP: their order edges are never softened, so no
+    # statement touching what they may drop crosses them in either direction
+    pinned = {i for i, node in enumerate(nodes) if node.effect.maybe_drops}
+
     def edge(u: int, v: int, kind: str, obj: int) -> None:
         if u == v or (u, v) in reasons:
             return
-        if fmax[u] >= 0 and kind in SOFT_KINDS:
+        if fmax[u] >= 0 and kind in SOFT_KINDS and u not in pinned:
             if v in forward[u] or (u, v) in soft:
                 return  # v provides what u needs: the requirement edge points the other way
             # u moves after a later provider; v keeps its order with u only where
@@ -290,9 +302,17 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
                     )
                 )
 
+        # -- run-time requirements (function bodies, conditional branches) ----
+        # after an earlier provider where the order allows; never a move, never "missing"
+        for q in eff.uses:
+            k = intern(q.ref)
+            state = existence.get(k)
+            if state is not None and state >= 0:
+                soft_edge(state, i, "uses", k)
+
         # -- barriers -----------------------------------------------------
         opaque = eff.opaque is not None
-        mentions = req_keys or provides[i] or eff.drops or eff.alters
+        mentions = req_keys or provides[i] or eff.drops or eff.alters or eff.maybe_drops or eff.uses
         if opaque and not mentions:
             for j in since_global or ([global_barrier] if global_barrier >= 0 else []):
                 edge(j, i, "barrier", -1)
@@ -334,9 +354,12 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
                     write(~t, i, t, True, "rows")
         drops = [intern(r) for r in eff.drops]
         alters = [intern(r) for r in eff.alters]
-        for group in (provides[i], drops, alters):
+        # a conditional DROP keeps its place against everything touching the object, with hard
+        # edges both ways: whether it runs depends on the state it finds, so nothing may cross it
+        maybe = [intern(r) for r in eff.maybe_drops]
+        for group in (provides[i], drops, alters, maybe):
             # a DROP never runs before an earlier reader, whatever moves: "drop" edges are hard
-            kind = "drop" if group is drops else "order"
+            kind = "drop" if group is drops or group is maybe else "order"
             for k in group:
                 t = table_of[k]
                 if t < 0:

@@ -23,6 +23,7 @@ from typing import Any
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import ObjRef, QName, SchemaModel
+from alembic_guard.sql.statement import may_create
 
 log = logging.getLogger("alembic_guard")
 
@@ -171,6 +172,7 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
     sequences: set[QName] | None = None
     from alembic_guard.sql.effects_known import SEQUENCE_COLUMNS, Known
 
+    dynamic: list[str] = []  # what dynamic SQL of earlier statements may create
     for a in analyzed:
         eff = a.effect
         for req in eff.requires:
@@ -186,6 +188,8 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
                     sequences = Known.from_model(model).sequences
                 if (ref.schema, ref.parent if ref.kind == "column" else ref.name) in sequences:
                     continue
+            if dynamic and may_create(dynamic, ref):
+                continue  # known only when it runs: not reported missing
             if ref.table in missing_relations:
                 continue  # its table is reported missing already: one problem, not one per column
             if ref.kind == "relation":
@@ -196,6 +200,7 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
         provided.update(eff.ensures)
         for dropped in eff.drops:
             provided.discard(dropped)
+        dynamic.extend(eff.dynamic)
     return problems
 
 

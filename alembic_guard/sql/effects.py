@@ -24,6 +24,7 @@ data statements in :mod:`.effects_select`, DO blocks in :mod:`.effects_plpgsql`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -53,7 +54,7 @@ from alembic_guard.sql.effects_common import (
     sval,
 )
 from alembic_guard.sql.effects_known import Known
-from alembic_guard.sql.effects_plpgsql import analyze_do
+from alembic_guard.sql.effects_plpgsql import analyze_do, function_body
 from alembic_guard.sql.effects_select import Output, Scope, read_dml, read_select, walk
 from alembic_guard.sql.effects_tables import (
     alter_table,
@@ -274,6 +275,8 @@ def _create_function(ctx: Ctx, n: Node) -> None:
         saved, ctx.ignore_names = ctx.ignore_names, ctx.ignore_names | params
         walk(ctx, n["sql_body"], Scope())
         ctx.ignore_names = saved
+    else:
+        function_body(ctx, n, lang, _dispatch)
     replace = bool(n.get("replace"))
     kind = "procedure" if procedure else "function"
     ctx.provide(ObjRef("function", *q), replace)
@@ -858,30 +861,57 @@ def _dedupe_requires(ctx: Ctx) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _dedupe_uses(ctx: Ctx, requires: tuple[Any, ...]) -> tuple[Any, ...]:
+    """One run-time requirement per object, none for what the statement requires or provides."""
+    if not ctx.uses:
+        return ()
+    seen = {(q.ref.kind, q.ref.schema, q.ref.name, q.ref.parent) for q in requires}
+    seen.update((r.kind, r.schema, r.name, r.parent) for r in (*ctx.creates, *ctx.ensures))
+    out = []
+    for q in ctx.uses:
+        r = q.ref
+        key = (r.kind, r.schema, r.name, r.parent)
+        if key not in seen:
+            seen.add(key)
+            out.append(q)
+    return tuple(out)
+
+
 def analyze(
-    stmt: Statement, search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH, known: Known | None = None
+    stmt: Statement,
+    search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH,
+    known: Known | None = None,
+    *,
+    check_bodies: bool = True,
 ) -> Effect:
     """The :class:`Effect` of one statement; unqualified names resolve in ``search_path[0]``.
 
     ``known`` is what the statements before it left (see :class:`Known`): with it, ``SELECT *``
     and views of views have columns, and a table name used as a type is its row type.
+    ``check_bodies`` False: ``SET check_function_bodies = off`` is in effect, so what a
+    ``LANGUAGE sql`` body reads is needed when the function runs, not when it is created.
     """
     ctx = Ctx(_source_of(stmt.source), search_path, known=known)
+    ctx.check_bodies = check_bodies
     try:
         _dispatch(ctx, stmt.node)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         # a parse tree shape this analysis did not expect: keep the statement, say so
         ctx.opaque_part(f"{stmt.kind} could not be analysed ({type(exc).__name__}: {exc})")
+    requires = _dedupe_requires(ctx)
     return Effect(
         creates=_dedupe(ctx.creates),
         ensures=_dedupe(ctx.ensures),
-        requires=_dedupe_requires(ctx),
+        requires=requires,
         drops=_dedupe(ctx.drops),
         alters=_dedupe(ctx.alters),
         changes=tuple(ctx.changes),
         opaque="; ".join(ctx.opaque) if ctx.opaque else None,
         transactional=ctx.transactional,
         open_columns=tuple(ctx.open_columns),
+        uses=_dedupe_uses(ctx, requires),
+        maybe_drops=_dedupe(ctx.maybe_drops),
+        dynamic=tuple(ctx.dynamic),
     )
 
 
@@ -927,6 +957,33 @@ def _search_path_change(node: Node, current: tuple[str, ...]) -> tuple[str, ...]
                     val = const_str(args[1])
                     if val is not None:
                         return _effective(list(_parse_path(val)))
+    return None
+
+
+_OFF = frozenset({"off", "false", "0", "no", "f", "n"})
+
+
+def _check_bodies_change(node: Node) -> bool | None:
+    """New value of ``check_function_bodies`` if the statement sets it (``SET`` or pg_dump's
+    ``SELECT pg_catalog.set_config('check_function_bodies', 'false', false)``), else None."""
+    vs = node.get("VariableSetStmt")
+    if vs is not None and vs.get("name") == "check_function_bodies":
+        if vs.get("kind") != "VAR_SET_VALUE":
+            return True  # RESET / SET ... TO DEFAULT
+        args = vs.get("args") or []
+        val = (const_str(args[0]) or sval(args[0])) if args else None
+        if val is None and args:
+            c = args[0].get("A_Const", {})
+            val = "true" if c.get("boolval", {}).get("boolval") else str(c.get("ival", {}).get("ival", "off"))
+        return (val or "").lower() not in _OFF
+    sel = node.get("SelectStmt")
+    if sel is not None:
+        for t in sel.get("targetList") or ():
+            fc = (t.get("ResTarget", {}).get("val") or {}).get("FuncCall")
+            if fc and strings(fc.get("funcname"))[-1:] == ["set_config"]:
+                args = fc.get("args") or []
+                if len(args) >= 2 and const_str(args[0]) == "check_function_bodies":
+                    return (const_str(args[1]) or "").lower() not in _OFF
     return None
 
 
@@ -1102,21 +1159,70 @@ def analyze_all(statements: Iterable[Statement], start: SchemaModel | None = Non
     # each of its passes rescans every parse tree held by the statements, which halves
     # throughput on large migration sets.  Nothing here makes cycles worth collecting.
     tracker = _PartsTracker()
+    calls = _DynamicCalls()
+    check_bodies = True
     with gc_paused():
         for st in statements:
             if st.source is not current_file:
                 current_file = st.source
                 path = DEFAULT_SEARCH_PATH
+                check_bodies = True
             new = _search_path_change(st.node, path)
             if new is not None:
                 path = new
-            eff = analyze(st, path, known)
+            checks = _check_bodies_change(st.node)
+            if checks is not None:
+                check_bodies = checks
+            eff = analyze(st, path, known, check_bodies=check_bodies)
             if eff.changes:
                 eff = tracker.follow(eff)
+            eff = calls.follow(st, eff)
             if eff.changes or eff.creates or eff.ensures:
                 known.follow(eff)
             out.append(AnalyzedStatement(st, eff))
     return out
+
+
+class _DynamicCalls:
+    """Functions whose body creates objects (statically or through dynamic SQL), and their calls.
+
+    Creating such a function creates nothing; a statement that calls it (``SELECT
+    make_partitions()``, ``CALL``, ``PERFORM`` in a DO block) may create what its body does.
+    Calls are found by name in the statement's text, and only once such a function exists:
+    most sets have none, and then this costs one dictionary check per statement.
+    """
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, tuple[str, ...]] = {}  # function name → patterns
+        self._pattern: re.Pattern[str] | None = None
+
+    def follow(self, st: Statement, eff: Effect) -> Effect:
+        if st.kind == "CreateFunctionStmt":
+            if eff.dynamic:
+                name = next((r.name for r in eff.provides if r.kind == "function"), None)
+                if name is not None:
+                    self.bodies[name] = eff.dynamic
+                    self._pattern = re.compile(
+                        r"\b("
+                        + "|".join(map(re.escape, sorted(self.bodies, key=len, reverse=True)))
+                        + r")\s*\(",
+                        re.I,
+                    )
+                return dataclasses.replace(eff, dynamic=())
+            return eff
+        if self._pattern is None:
+            return eff
+        found = {m.group(1).lower() for m in self._pattern.finditer(st.text)}
+        called = [f for f in sorted(found) if f in self.bodies]
+        if not called:
+            return eff
+        patterns = list(eff.dynamic)
+        for f in called:
+            patterns.extend(p for p in self.bodies[f] if p not in patterns)
+        why = "calls " + ", ".join(f"{f}()" for f in called) + ", whose body creates objects"
+        return dataclasses.replace(
+            eff, dynamic=tuple(patterns), opaque=f"{eff.opaque}; {why}" if eff.opaque else why
+        )
 
 
 # keep the system-schema set importable from here for callers that filter requirements

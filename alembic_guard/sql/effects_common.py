@@ -307,19 +307,23 @@ class Ctx:
     __slots__ = (
         "alters",
         "changes",
+        "check_bodies",
         "creates",
         "drops",
+        "dynamic",
         "ensure_mode",
         "ensures",
         "ignore_names",
         "known",
         "loc_shift",
+        "maybe_drops",
         "opaque",
         "open_columns",
         "requires",
         "search_path",
         "src",
         "transactional",
+        "uses",
     )
 
     def __init__(
@@ -347,6 +351,12 @@ class Ctx:
         # what the statements before this one left (columns for SELECT *, row types); see Known
         self.known = known if known is not None else Known()
         self.open_columns: list[QName] = []
+        # run-time / conditional requirements, conditional drops, dynamic SQL (see Effect)
+        self.uses: list[Requirement] = []
+        self.maybe_drops: list[ObjRef] = []
+        self.dynamic: list[str] = []
+        # False after SET check_function_bodies = off: SQL function bodies are not checked
+        self.check_bodies = True
 
     @property
     def schema(self) -> str:
@@ -489,6 +499,9 @@ class Ctx:
         self.drops.extend(sub.drops)
         self.alters.extend(sub.alters)
         self.changes.extend(sub.changes)
+        self.uses.extend(sub.uses)
+        self.maybe_drops.extend(sub.maybe_drops)
+        self.dynamic.extend(p for p in sub.dynamic if p not in self.dynamic)
         for o in sub.opaque:
             self.opaque_part(o)
         self.transactional = self.transactional and sub.transactional

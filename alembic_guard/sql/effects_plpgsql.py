@@ -15,6 +15,7 @@ import pglast
 from pglast.parser import ParseError, parse_sql_json
 
 from alembic_guard.sql.effects_common import Ctx, Node, Source, const_str, sval
+from alembic_guard.sql.statement import dynamic_key
 
 Dispatch = Callable[[Ctx, Node], None]
 
@@ -32,6 +33,125 @@ _DUPLICATE_CONDITIONS = frozenset(
         "others",
     }
 )
+
+
+def _body_of(tree: list[Any]) -> Node:
+    fn: Node = tree[0].get("PLpgSQL_function", {}) if tree else {}
+    return fn
+
+
+def _datum_names(fn: Node) -> frozenset[str]:
+    return frozenset(
+        d.get(k, {}).get("refname", "")
+        for d in fn.get("datums") or ()
+        for k in ("PLpgSQL_var", "PLpgSQL_rec", "PLpgSQL_row")
+        if k in d
+    )
+
+
+def analyze_plpgsql_body(ctx: Ctx, header: str, body: str, dispatch: Dispatch) -> Ctx | None:
+    """The facts of a PL/pgSQL function body, collected in a new context (None: it does not parse).
+
+    ``header`` is a ``CREATE FUNCTION ... AS`` / ``CREATE PROCEDURE ... AS`` head with the
+    function's parameter names (types do not matter to the parser).  Nothing is merged into
+    ``ctx``: the caller decides what a body's facts mean (run-time requirements, and what a
+    call may create).  Positions inside the body are not tracked (its facts are never shown
+    at a position).
+    """
+    try:
+        tree = pglast.parse_plpgsql(f"{header} $guard_body$ {body} $guard_body$")
+    except Exception:  # pglast raises several kinds for PL/pgSQL
+        return None
+    sub = Ctx(ctx.src, ctx.search_path, None, False, ctx.known)
+    sub.check_bodies = ctx.check_bodies
+    do = _DoBlock(sub, body, -1, dispatch)
+    fn = _body_of(tree)
+    do.ignore = _datum_names(fn)
+    do.stmts([fn.get("action", {})], guarded=False)
+    return sub
+
+
+_HEADER_MODES = {"FUNC_PARAM_OUT": "OUT ", "FUNC_PARAM_INOUT": "INOUT ", "FUNC_PARAM_VARIADIC": "VARIADIC "}
+
+
+def _plpgsql_header(n: Node) -> str:
+    """A ``CREATE FUNCTION`` head PL/pgSQL's parser accepts, with the function's parameter names.
+
+    Types are left out (``text`` for all): the parser looks user types up in a catalog it does
+    not have, and the analysis only needs the names (they are variables, not columns).
+    """
+    ret = [sval(x) for x in (n.get("returnType") or {}).get("names") or ()]
+    if ret[-1:] in (["trigger"], ["event_trigger"]):
+        return f"CREATE FUNCTION guard_body() RETURNS {ret[-1]} LANGUAGE plpgsql AS"
+    params, table = [], []
+    for p in n.get("parameters") or ():
+        fp = p.get("FunctionParameter", {})
+        mode = fp.get("mode", "FUNC_PARAM_DEFAULT")
+        name = fp.get("name")
+        typ = "text[]" if mode == "FUNC_PARAM_VARIADIC" else "text"
+        if mode == "FUNC_PARAM_TABLE":
+            table.append(f'"{name}" text')
+        else:
+            params.append(_HEADER_MODES.get(mode, "") + (f'"{name}" {typ}' if name else typ))
+    args = ", ".join(params)
+    if n.get("is_procedure"):
+        return f"CREATE PROCEDURE guard_body({args}) LANGUAGE plpgsql AS"
+    if table:
+        returns = f"TABLE({', '.join(table)})"
+    elif ret[-1:] == ["void"]:
+        returns = "void"
+    elif (n.get("returnType") or {}).get("setof"):
+        returns = "SETOF record"
+    else:
+        returns = "record"  # RETURN <expression> parses against record whatever the real type
+    return f"CREATE FUNCTION guard_body({args}) RETURNS {returns} LANGUAGE plpgsql AS"
+
+
+def function_body(ctx: Ctx, n: Node, lang: str | None, dispatch: Dispatch) -> None:
+    """What the string body of CREATE FUNCTION / PROCEDURE (inner dict) needs, and may create.
+
+    - ``LANGUAGE sql``: PostgreSQL checks the body at creation (unless ``SET
+      check_function_bodies = off`` came earlier): what it reads is required.
+    - ``LANGUAGE plpgsql``: nothing is checked at creation; what the body names is needed when
+      the function runs (``uses``), and what it creates, statically or through dynamic SQL,
+      is what a call may create (``dynamic``, moved to the callers by ``analyze_all``).
+    Other languages are not read.  ``BEGIN ATOMIC`` bodies are read by the caller.
+    """
+    as_arg = None
+    for o in n.get("options") or ():
+        de = o.get("DefElem", {})
+        if de.get("defname") == "as":
+            as_arg = de.get("arg")
+    items = as_arg.get("List", {}).get("items") or () if isinstance(as_arg, dict) else ()
+    body = sval(items[0]) if items else ""
+    if not body.strip():
+        return
+    if lang == "sql":
+        try:
+            parsed = json.loads(parse_sql_json(body))
+        except ParseError:
+            return  # PostgreSQL would refuse it at creation; the error is its to report
+        sub = Ctx(Source(body), ctx.search_path, None, False, ctx.known)
+        sub.ignore_names = ctx.ignore_names | frozenset(
+            p.get("FunctionParameter", {}).get("name", "") for p in n.get("parameters") or ()
+        )
+        for entry in parsed.get("stmts") or ():
+            dispatch(sub, entry["stmt"])
+        made = {(r.kind, r.schema, r.name, r.parent) for r in (*sub.creates, *sub.ensures)}
+        needed = [q for q in sub.requires if (q.ref.kind, q.ref.schema, q.ref.name, q.ref.parent) not in made]
+        (ctx.requires if ctx.check_bodies else ctx.uses).extend(needed)
+        ctx.uses.extend(sub.uses)
+    elif lang == "plpgsql":
+        done = analyze_plpgsql_body(ctx, _plpgsql_header(n), body, dispatch)
+        if done is None:
+            return
+        ctx.uses.extend(done.requires)
+        ctx.uses.extend(done.uses)
+        for ref in (*done.creates, *done.ensures):
+            key = dynamic_key(ref).replace("[", "[[]").replace("?", "[?]")
+            if key not in ctx.dynamic:
+                ctx.dynamic.append(key)
+        ctx.dynamic.extend(p for p in done.dynamic if p not in ctx.dynamic)
 
 
 def analyze_do(ctx: Ctx, n: Node, dispatch: Dispatch) -> None:
@@ -57,13 +177,8 @@ def analyze_do(ctx: Ctx, n: Node, dispatch: Dispatch) -> None:
     # where the body's text starts in the file, to point requirements at the reference itself
     start = ctx.src.data.find(body.encode(), max(body_loc, 0)) if body_loc >= 0 else -1
     do = _DoBlock(ctx, body, start, dispatch)
-    fn = tree[0].get("PLpgSQL_function", {}) if tree else {}
-    do.ignore = frozenset(
-        d.get(k, {}).get("refname", "")
-        for d in fn.get("datums") or ()
-        for k in ("PLpgSQL_var", "PLpgSQL_rec", "PLpgSQL_row")
-        if k in d
-    )
+    fn = _body_of(tree)
+    do.ignore = _datum_names(fn)
     do.stmts([fn.get("action", {})], guarded=False)
 
 
@@ -77,6 +192,9 @@ class _DoBlock:
         self.ignore: frozenset[str] = frozenset()
         self._pos = 0
         self.conditional = 0  # depth of IF EXISTS (catalog query) bodies being read
+        # depth of branches that may not run (IF on data or settings, CASE, loops): what they
+        # require is needed only if they run, what they drop may stay
+        self.maybe = 0
 
     def _shift(self, query: str) -> int | None:
         """File byte offset where embedded ``query`` starts (None if not found)."""
@@ -108,10 +226,18 @@ class _DoBlock:
             self.ctx.known,
         )
         sub.ignore_names = self.ignore
+        sub.check_bodies = self.ctx.check_bodies
         for entry in parsed.get("stmts") or ():
             self.dispatch(sub, entry["stmt"])
         if self.conditional:
+            # IF EXISTS (catalog query): nothing is required, and the check may be about another
+            # object than the one dropped: the drop is conditional
             sub.requires.clear()
+            _conditional_drops(sub)
+        elif self.maybe:
+            sub.uses.extend(sub.requires)
+            sub.requires.clear()
+            _conditional_drops(sub)
         self.ctx.merge(sub)
 
     def expr(self, e: Any, guarded: bool) -> None:
@@ -149,13 +275,19 @@ class _DoBlock:
                 self.conditional += 1
                 self.stmts(s.get("then_body"), guarded)
                 self.conditional -= 1
+            elif on_catalog:
+                self.stmts(s.get("then_body"), guarded or bool(_NOT_EXISTS_RE.match(cond)))
             else:
-                self.stmts(s.get("then_body"), guarded or (on_catalog and bool(_NOT_EXISTS_RE.match(cond))))
+                # a condition on data, settings or a function: the branch may not run
+                self._maybe(s.get("then_body"), guarded)
             for el in s.get("elsif_list") or ():
                 e = el.get("PLpgSQL_if_elsif", {})
                 self.expr(e.get("cond"), guarded)
-                self.stmts(e.get("stmts"), guarded)
-            self.stmts(s.get("else_body"), guarded)
+                self._maybe(e.get("stmts"), guarded)
+            if on_catalog:
+                self.stmts(s.get("else_body"), guarded)
+            else:
+                self._maybe(s.get("else_body"), guarded)
         elif kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
             lit = (s.get("query") or {}).get("PLpgSQL_expr", {}).get("query", "")
             text = _literal_sql(lit)
@@ -163,6 +295,9 @@ class _DoBlock:
                 self.sql(text, guarded)
             else:
                 self.ctx.opaque_part("EXECUTE of a dynamic SQL string")
+                for p in dynamic_patterns(lit, self.ctx, self.dispatch):
+                    if p not in self.ctx.dynamic:
+                        self.ctx.dynamic.append(p)
         elif kind in (
             "PLpgSQL_stmt_loop",
             "PLpgSQL_stmt_while",
@@ -171,18 +306,124 @@ class _DoBlock:
         ):
             for key in ("cond", "lower", "upper", "expr"):
                 self.expr(s.get(key), guarded)
-            self.stmts(s.get("body"), guarded)
+            self._maybe(s.get("body"), guarded)  # a loop may run no time at all
         elif kind == "PLpgSQL_stmt_fors":
             self.sql(s.get("query", {}).get("PLpgSQL_expr", {}).get("query", ""), guarded)
-            self.stmts(s.get("body"), guarded)
-        elif kind == "PLpgSQL_stmt_perform" or kind in ("PLpgSQL_stmt_assign",):
+            self._maybe(s.get("body"), guarded)
+        elif kind in (
+            "PLpgSQL_stmt_perform",
+            "PLpgSQL_stmt_assign",
+            "PLpgSQL_stmt_return",
+            "PLpgSQL_stmt_return_next",
+        ):
             self.expr(s.get("expr"), guarded)
+        elif kind == "PLpgSQL_stmt_return_query":
+            if s.get("query"):
+                self.sql(s["query"].get("PLpgSQL_expr", {}).get("query", ""), guarded)
+            elif s.get("dynquery"):
+                self.stmt("PLpgSQL_stmt_dynexecute", {"query": s["dynquery"]}, guarded)
         elif kind == "PLpgSQL_stmt_case":
             for w in s.get("case_when_list") or ():
                 cw = w.get("PLpgSQL_case_when", {})
-                self.stmts(cw.get("stmts"), guarded)
-            self.stmts(s.get("else_stmts"), guarded)
+                self._maybe(cw.get("stmts"), guarded)
+            self._maybe(s.get("else_stmts"), guarded)
         # RAISE, RETURN, EXIT, NULL, GET DIAGNOSTICS, ...: no schema effect
+
+    def _maybe(self, items: list[Any] | None, guarded: bool) -> None:
+        self.maybe += 1
+        self.stmts(items, guarded)
+        self.maybe -= 1
+
+
+def _conditional_drops(sub: Ctx) -> None:
+    """Drops in a branch that may not run: ordered like drops, not applied to the model (replay
+    and the guards cannot know whether they ran; the guards read the catalog again)."""
+    if not sub.drops:
+        return
+    sub.maybe_drops.extend(sub.drops)
+    dropped = {(r.kind, r.schema, r.name, r.parent) for r in sub.drops}
+    sub.drops.clear()
+    sub.changes = [
+        c
+        for c in sub.changes
+        if not (
+            type(c).__name__ == "DropObject"
+            and (c.ref.kind, c.ref.schema, c.ref.name, c.ref.parent) in dropped
+        )
+    ]
+
+
+# A placeholder for the run-time parts of a dynamic statement: an identifier where %I / %s
+# stand, a literal where %L does; patterns turn it back into a wildcard.
+_MARK = "guard_dyn_x"
+_FORMAT_SPEC = re.compile(r"%(?:\d+\$)?-?\d*([IsL%])")
+
+
+def _template(node: Any) -> str | None:
+    """The text of a string expression with its run-time parts replaced by a placeholder."""
+    if not isinstance(node, dict):
+        return _MARK
+    if "TypeCast" in node:
+        return _template(node["TypeCast"].get("arg"))
+    c = const_str(node)
+    if c is not None:
+        return c
+    fc = node.get("FuncCall")
+    if fc is not None:
+        names = [sval(x) for x in fc.get("funcname") or ()]
+        args = fc.get("args") or []
+        if names[-1:] == ["format"] and args:
+            fmt = const_str(args[0])
+            if fmt is None:
+                return None
+
+            def spec(m: re.Match[str]) -> str:
+                kind = m.group(1)
+                return "%" if kind == "%" else ("'x'" if kind == "L" else _MARK)
+
+            return _FORMAT_SPEC.sub(spec, fmt)
+        return _MARK
+    ae = node.get("A_Expr")
+    if ae is not None and [sval(x) for x in ae.get("name") or ()] == ["||"]:
+        left, right = _template(ae.get("lexpr")), _template(ae.get("rexpr"))
+        return None if left is None or right is None else left + right
+    return _MARK
+
+
+def dynamic_patterns(expr_text: str, ctx: Ctx, dispatch: Dispatch) -> list[str]:
+    """Glob patterns (over :func:`~alembic_guard.sql.statement.dynamic_key`) of what the SQL an
+    ``EXECUTE <expr_text>`` builds may create; ``["*"]`` when its shape cannot be told.
+
+    ``format('CREATE TABLE %I (...)', ...)`` and ``'CREATE TABLE ' || name || ...`` keep
+    their constant text: the statement is analysed with a placeholder for the run-time
+    parts, and each object it would create becomes a pattern (``relation:public.*``).
+    """
+    try:
+        parsed = json.loads(parse_sql_json("SELECT " + expr_text))
+        target = parsed["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
+    except (ParseError, KeyError, IndexError, TypeError):
+        return ["*"]
+    text = _template(target)
+    if text is None or text.strip() == _MARK:
+        return ["*"]
+    try:
+        stmts = json.loads(parse_sql_json(text)).get("stmts") or ()
+    except ParseError:
+        return ["*"]
+    sub = Ctx(Source(text), ctx.search_path, None, False, ctx.known)
+    for entry in stmts:
+        try:
+            dispatch(sub, entry["stmt"])
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return ["*"]
+    if sub.opaque and not (sub.creates or sub.ensures):
+        return ["*"]
+    out: list[str] = []
+    for ref in (*sub.creates, *sub.ensures):
+        key = dynamic_key(ref).replace("[", "[[]").replace("?", "[?]").replace(_MARK, "*")
+        if key not in out:
+            out.append(key)
+    return out + [p for p in sub.dynamic if p not in out]
 
 
 def _literal_sql(expr_text: str) -> str | None:

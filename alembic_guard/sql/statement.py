@@ -9,7 +9,9 @@ the shared schema model, plus the model changes replay applies.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from alembic_guard.model import ObjRef
@@ -158,6 +160,16 @@ class Effect:
       could not tell in full (``SELECT *`` over a relation it does not know):
       their known columns are in ``creates``, and a reference to another
       column of theirs cannot be judged.
+    - ``uses``: objects needed only when something runs later or maybe
+      (a PL/pgSQL function body, a branch of ``IF`` in a ``DO`` block): the
+      planner orders after an earlier provider, never moves the statement
+      for them and never reports them missing;
+    - ``maybe_drops``: objects dropped only if a condition holds (a ``DROP``
+      inside ``IF ... THEN``): ordered like drops, but afterwards the object
+      may still be there;
+    - ``dynamic``: what dynamic SQL (``EXECUTE format(...)``, or a call of a
+      function whose body creates objects) may create, as glob patterns over
+      :func:`dynamic_key` (``*`` alone: anything).
     """
 
     creates: tuple[ObjRef, ...] = ()
@@ -169,11 +181,22 @@ class Effect:
     opaque: str | None = None
     transactional: bool = True
     open_columns: tuple[tuple[str, str], ...] = ()
+    uses: tuple[Requirement, ...] = ()
+    maybe_drops: tuple[ObjRef, ...] = ()
+    dynamic: tuple[str, ...] = ()
 
     @property
     def provides(self) -> tuple[ObjRef, ...]:
         """Objects that exist after the statement: creates + ensures."""
         return self.creates + self.ensures
+
+
+def dynamic_key(ref: ObjRef) -> str:
+    """``kind:schema.name`` (``kind:schema.table.name`` for columns, constraints, triggers): what the
+    glob patterns of :attr:`Effect.dynamic` are matched against."""
+    if ref.parent is not None:
+        return f"{ref.kind}:{ref.schema}.{ref.parent}.{ref.name}"
+    return f"{ref.kind}:{ref.schema}.{ref.name}"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -186,3 +209,12 @@ class AnalyzedStatement:
     @property
     def sort_key(self) -> tuple[int, int]:
         return self.statement.sort_key
+
+
+def may_create(patterns: Sequence[str], ref: ObjRef) -> bool:
+    """Whether dynamic SQL with these :attr:`Effect.dynamic` patterns may create ``ref`` (or, for
+    a column, constraint or trigger, the relation holding it)."""
+    keys = [dynamic_key(ref)]
+    if ref.parent is not None:
+        keys.append(dynamic_key(ObjRef.relation(ref.schema, ref.parent)))
+    return any(p == "*" or fnmatchcase(k, p) for p in patterns for k in keys)

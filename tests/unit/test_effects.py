@@ -7,6 +7,8 @@ effect must be, one line per facet, objects in ``ObjRef.describe()`` form:
     -- creates: index ix
     -- requires: relation t; column t.a
 
+``uses`` (run-time requirements), ``maybe_drops`` (conditional drops) and
+``dynamic`` (glob patterns of what dynamic SQL may create) are facets too.
 Facets not listed must be empty; ``-- opaque: <words>`` expects an opaque
 effect whose reason contains the words; ``-- transactional: false`` expects a
 statement that cannot run in a transaction block.  The whole file is analysed
@@ -29,15 +31,22 @@ from alembic_guard.sql.parse import parse_text
 from alembic_guard.sql.statement import AnalyzedStatement, Effect
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "effects"
-FACETS = ("creates", "ensures", "requires", "drops", "alters")
-_EXPECT = re.compile(r"^\s*--\s*(creates|ensures|requires|drops|alters|opaque|transactional):\s*(.*?)\s*$")
+FACETS = ("creates", "ensures", "requires", "drops", "alters", "uses", "maybe_drops", "dynamic")
+_EXPECT = re.compile(
+    r"^\s*--\s*(creates|ensures|requires|drops|alters|uses|maybe_drops|dynamic|opaque|transactional):"
+    r"\s*(.*?)\s*$"
+)
 
 
 def describe(effect: Effect) -> list[str]:
     """The compact, sorted form the fixture files use."""
     lines = []
     for facet in FACETS:
-        refs = [r.ref for r in effect.requires] if facet == "requires" else getattr(effect, facet)
+        refs = (
+            [r.ref for r in getattr(effect, facet)]
+            if facet in ("requires", "uses")
+            else getattr(effect, facet)
+        )
         if refs:
             lines.append(f"{facet}: " + "; ".join(sorted(str(r) for r in refs)))
     if effect.opaque is not None:
