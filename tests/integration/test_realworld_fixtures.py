@@ -37,7 +37,6 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir())
 STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential")
 
 # (case, stage) -> the issue 10 item that makes it hold; remove the entry when it passes
-_ANALYSIS = "issue 10 classes 1-4, 9 (CTE names, CTAS / view columns, row types, small refusals)"
 _DYNAMIC_CHECK = (
     "guard-check: a table made by dynamic SQL reads as drift (AG511) and as missing (AG601); "
     "Effect.dynamic says what such SQL may create"
