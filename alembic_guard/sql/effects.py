@@ -66,7 +66,7 @@ from alembic_guard.sql.effects_tables import (
     single_scope,
 )
 from alembic_guard.sql.parse import gc_paused
-from alembic_guard.sql.statement import AnalyzedStatement, Effect, SourceFile, Statement
+from alembic_guard.sql.statement import AnalyzedStatement, Effect, QueryColumns, SourceFile, Statement
 
 __all__ = ["analyze", "analyze_all"]
 
@@ -212,13 +212,13 @@ def _view(ctx: Ctx, n: Node) -> None:
     ctx.require_schema(q[0], rv.get("location", -1))
     sel = n.get("query", {}).get("SelectStmt", {})
     out = read_select(ctx, sel, None, want=True) or Output(complete=False)
-    cols = tuple(out.renamed(strings(n.get("aliases"))).columns)
+    out = out.final().renamed(strings(n.get("aliases")))
+    cols = tuple(out.columns)
     replace = bool(n.get("replace"))
     ctx.provide(ObjRef.relation(*q), replace)
     for c in cols:
         ctx.provide(ObjRef.column(q[0], q[1], c), replace)
-    if not out.complete:
-        ctx.open_columns.append(q)
+    ctx.query_columns.append(QueryColumns(q, tuple(out.columns.items()), out.complete))
     ctx.changes.append(
         ch.PutView(View(q[0], q[1], query_text(ctx, n, rv.get("location", -1)), False, cols), replace)
     )
@@ -908,7 +908,7 @@ def analyze(
         changes=tuple(ctx.changes),
         opaque="; ".join(ctx.opaque) if ctx.opaque else None,
         transactional=ctx.transactional,
-        open_columns=tuple(ctx.open_columns),
+        query_columns=tuple(ctx.query_columns),
         uses=_dedupe_uses(ctx, requires),
         maybe_drops=_dedupe(ctx.maybe_drops),
         dynamic=tuple(ctx.dynamic),

@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic_guard.model import ObjRef, QName, canonical_type
 from alembic_guard.sql.effects_known import SEQUENCE_COLUMNS, SYSTEM_COLUMNS, Known
-from alembic_guard.sql.statement import Requirement
+from alembic_guard.sql.statement import QueryColumns, Requirement
 
 Node = dict[str, Any]
 
@@ -318,7 +318,7 @@ class Ctx:
         "loc_shift",
         "maybe_drops",
         "opaque",
-        "open_columns",
+        "query_columns",
         "requires",
         "search_path",
         "src",
@@ -350,7 +350,7 @@ class Ctx:
         self.ignore_names: frozenset[str] = frozenset()
         # what the statements before this one left (columns for SELECT *, row types); see Known
         self.known = known if known is not None else Known()
-        self.open_columns: list[QName] = []
+        self.query_columns: list[QueryColumns] = []
         # run-time / conditional requirements, conditional drops, dynamic SQL (see Effect)
         self.uses: list[Requirement] = []
         self.maybe_drops: list[ObjRef] = []
@@ -505,7 +505,7 @@ class Ctx:
         for o in sub.opaque:
             self.opaque_part(o)
         self.transactional = self.transactional and sub.transactional
-        self.open_columns.extend(sub.open_columns)
+        self.query_columns.extend(sub.query_columns)
 
     def opaque_part(self, why: str) -> None:
         if why not in self.opaque:

@@ -100,14 +100,17 @@ class Known:
             handler = _FOLLOW.get(type(c))
             if handler is not None:
                 handler(self, c)
-        fresh: set[QName] = set()
+        fresh: set[QName] | None = None
         for group, replace in ((eff.creates, True), (eff.ensures, False)):
             for r in group:
                 kind = r.kind
                 if kind == "relation":
                     q = (r.schema, r.name)
-                    if q not in self.columns or (replace and q not in fresh and not _set_by_change(eff, q)):
+                    if fresh is None:
+                        fresh = _set_by_changes(eff)
+                    if q not in self.columns or (replace and q not in fresh):
                         self.columns[q] = {}
+                        self.open.discard(q)
                     fresh.add(q)
                 elif kind == "column":
                     cols = self.columns.get((r.schema, r.parent))  # type: ignore[arg-type]
@@ -117,11 +120,13 @@ class Known:
                     self.sequences.add((r.schema, r.name))
                 elif kind == "type":
                     self.types.add((r.schema, r.name))
-        for q in fresh:
-            if q in eff.open_columns:
-                self.open.add(q)
+        for qc in eff.query_columns:
+            # a query's columns, with the types the analysis could tell (a view's are in no change)
+            self.columns[qc.relation] = dict(qc.columns)
+            if qc.complete:
+                self.open.discard(qc.relation)
             else:
-                self.open.discard(q)
+                self.open.add(qc.relation)
 
     def _drop(self, c: ch.DropObject) -> None:
         r = c.ref
@@ -208,12 +213,20 @@ class Known:
         self.columns[v.qname] = dict.fromkeys(v.columns)
 
 
-def _set_by_change(eff: Effect, q: QName) -> bool:
-    """The statement's own changes already gave relation ``q`` its columns (a PutTable / PutView)."""
+def _set_by_changes(eff: Effect) -> set[QName]:
+    """Relations whose columns the statement's own changes gave (a new table or view, a rename)."""
+    out: set[QName] = set()
     for c in eff.changes:
-        if (type(c) is ch.PutTable and c.table.qname == q) or (type(c) is ch.PutView and c.view.qname == q):
-            return True
-    return False
+        t = type(c)
+        if t is ch.PutTable:
+            out.add(c.table.qname)
+        elif t is ch.PutView:
+            out.add(c.view.qname)
+        elif t is ch.RenameObject and c.ref.kind == "relation":
+            out.add((c.ref.schema, c.new_name))
+        elif t is ch.SetSchema and c.ref.kind == "relation":
+            out.add((c.new_schema, c.ref.name))
+    return out
 
 
 _FOLLOW: dict[type, Callable[[Known, Any], None]] = {

@@ -10,6 +10,7 @@ required, since which table owns the column is not known without a catalog).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alembic_guard.model import ObjRef, QName
@@ -33,27 +34,61 @@ CTE / catalog relation; its columns when all are known, else ``None``)."""
 
 
 class Output:
-    """The columns a query produces: names (in order) with types where known, and whether the
-    list is complete (``SELECT *`` over a relation the analysis does not know makes it partial)."""
+    """The columns a query produces, in order (a name may repeat: ``SELECT NULL::int, NULL::int``)
+    with types where known, and whether the list is complete (``SELECT *`` over a relation the
+    analysis does not know makes it partial)."""
 
-    __slots__ = ("columns", "complete")
+    __slots__ = ("complete", "names", "types")
 
     def __init__(self, columns: ColumnTypes | None = None, complete: bool = True):
-        self.columns: ColumnTypes = columns if columns is not None else {}
+        self.names: list[str] = list(columns or ())
+        self.types: list[str | None] = list((columns or {}).values())
         self.complete = complete
 
+    def add(self, name: str, typ: str | None) -> None:
+        self.names.append(name)
+        self.types.append(typ)
+
+    @property
+    def columns(self) -> ColumnTypes:
+        """Name → type; a repeated name keeps its first place (a relation cannot have it twice)."""
+        cols: ColumnTypes = {}
+        for n, t in zip(self.names, self.types, strict=True):
+            cols.setdefault(n, t)
+        return cols
+
     def known(self) -> ColumnTypes | None:
-        return self.columns if self.complete else None
+        """The columns when all are known (a subquery's, a CTE's), literal types resolved."""
+        return self.final().columns if self.complete else None
+
+    def final(self) -> Output:
+        """A query's output as a relation has it: an untyped literal (``'x'``, ``NULL``) is text."""
+        out = Output(complete=self.complete)
+        out.names = list(self.names)
+        out.types = ["text" if t == UNKNOWN else t for t in self.types]
+        return out
 
     def renamed(self, names: list[str]) -> Output:
         """``AS x(a, b)`` / ``CREATE VIEW v (a, b)``: the first columns take the given names."""
-        if not names:
-            return self
-        items = list(self.columns.items())
-        cols = {n: (items[i][1] if i < len(items) else None) for i, n in enumerate(names)}
-        for k, v in items[len(names) :]:
-            cols.setdefault(k, v)
-        return Output(cols, self.complete)
+        out = Output(complete=self.complete)
+        out.names = names[: len(self.names)] + self.names[len(names) :]
+        out.types = list(self.types)
+        for n in names[len(self.names) :]:
+            out.add(n, None)  # more names than the query has columns is PostgreSQL's error
+        return out
+
+    def merge(self, other: Output) -> None:
+        """A UNION's column types: one type when both branches agree (an untyped literal takes the
+        other branch's type), else unknown; names stay the first branch's."""
+        for i, mine in enumerate(self.types):
+            theirs = other.types[i] if i < len(other.types) else None
+            if mine == UNKNOWN:
+                self.types[i] = _no_typmod(theirs)
+            elif theirs == UNKNOWN:
+                self.types[i] = _no_typmod(mine)
+            else:
+                self.types[i] = _unify(mine, theirs)
+        self.complete = self.complete and other.complete
 
 
 class Scope:
@@ -289,9 +324,9 @@ def _from_item(ctx: Ctx, item: Node, scope: Scope) -> ColumnTypes | None:
             cols = _renamed(out.known() if out is not None else None, r.get("alias") or {})
         else:
             walk(ctx, r.get("subquery"), outer)
-        alias = (r.get("alias") or {}).get("aliasname")
-        if alias:
-            scope.items[alias] = (None, cols)
+        # PostgreSQL 16 lets a subquery go without an alias: its columns are still in scope
+        alias = (r.get("alias") or {}).get("aliasname") or f"?subquery{len(scope.items)}"
+        scope.items[alias] = (None, cols)
         return cols
     if "RangeFunction" in item:
         r = item["RangeFunction"]
@@ -374,10 +409,7 @@ def read_select(ctx: Ctx, s: Node, parent: Scope | None, want: bool = False) -> 
         # a UNION takes its column names from its first branch
         first = outs[0]
         if len(outs) > 1 and outs[1] is not None:
-            other = list(outs[1].columns.values())
-            for i, k in enumerate(list(first.columns)):
-                if i >= len(other) or other[i] != first.columns[k]:
-                    first.columns[k] = None
+            first.merge(outs[1])
         return first
     for item in s.get("fromClause") or ():
         scope.from_cols.append(_from_item(ctx, item, scope))
@@ -400,7 +432,7 @@ def read_select(ctx: Ctx, s: Node, parent: Scope | None, want: bool = False) -> 
         rows = s["valuesLists"]
         row: list[Any] = ((rows[0].get("List") or {}).get("items") or []) if rows else []
         for i, v in enumerate(row):
-            out.columns[f"column{i + 1}"] = _expr_type(ctx, v, scope)
+            out.add(f"column{i + 1}", _expr_type(ctx, v, scope))
     return out
 
 
@@ -420,10 +452,10 @@ def _add_output(ctx: Ctx, out: Output, rt: Node, scope: Scope) -> None:
                     out.complete = False
                 else:
                     for k, v in cols.items():
-                        out.columns.setdefault(k, v)
+                        out.add(k, v)
             return
     name = rt.get("name") or figure_name(val)[0]
-    out.columns.setdefault(name, _expr_type(ctx, val, scope))
+    out.add(name, _expr_type(ctx, val, scope))
 
 
 # FigureColname() of PostgreSQL's parser: the name of an unnamed output column.
@@ -494,7 +526,9 @@ def figure_name(val: Node) -> tuple[str, int]:
     return "?column?", 0
 
 
-_CONST_TYPES = {"ival": "integer", "fval": "numeric", "sval": "text", "boolval": "boolean", "bsval": "bit"}
+# the type of an untyped literal ('x', NULL): resolved by a UNION's other branch, else text
+UNKNOWN = "unknown"
+_CONST_TYPES = {"ival": "integer", "fval": "numeric", "sval": UNKNOWN, "boolval": "boolean", "bsval": "bit"}
 _FUNCTION_TYPES = {
     "count": "bigint",
     "now": "timestamp with time zone",
@@ -533,17 +567,124 @@ def _expr_type(ctx: Ctx, val: Any, scope: Scope) -> str | None:
         return ctx.type_of(v.get("typeName") or {}, location_required=False)
     if kind == "A_Const":
         if v.get("isnull"):
-            return "text"
+            return UNKNOWN
+        if "fval" in v:
+            # an integer too big for integer is a bigint (then numeric); 1.5 and 1e3 are numeric
+            text = str((v["fval"] or {}).get("fval", ""))
+            if text.lstrip("-").isdigit():
+                return "bigint" if -(2**63) <= int(text) < 2**63 else "numeric"
+            return "numeric"
         for k, t in _CONST_TYPES.items():
             if k in v:
                 return t
         return None
     if kind == "FuncCall":
         names = strings(v.get("funcname"))
-        return _FUNCTION_TYPES.get(names[-1]) if names else None
+        if not names or len(names) > 2 or (len(names) == 2 and names[0] != "pg_catalog"):
+            return None
+        if names[-1] in ("max", "min") and len(v.get("args") or ()) == 1 and not v.get("over"):
+            return _expr_type(ctx, v["args"][0], scope)
+        return _FUNCTION_TYPES.get(names[-1])
     if kind == "SQLValueFunction":
         return _SVF_TYPES.get(v.get("op", ""))
+    if kind in _BOOLEAN_NODES or (kind == "A_Expr" and _is_predicate(v)):
+        return "boolean"
+    if kind == "SubLink":
+        link = v.get("subLinkType")
+        if link in ("EXISTS_SUBLINK", "ANY_SUBLINK", "ALL_SUBLINK"):
+            return "boolean"
+        if link == "EXPR_SUBLINK":
+            # (SELECT count(*) FROM ...): what its one column is, when plain without its FROM items
+            targets: list[Any] = (v.get("subselect") or {}).get("SelectStmt", {}).get("targetList") or []
+            if len(targets) == 1:
+                sub = _expr_type(ctx, targets[0].get("ResTarget", {}).get("val"), Scope())
+                return "text" if sub == UNKNOWN else sub
+        return None
+    if kind in ("CoalesceExpr", "MinMaxExpr"):
+        return _common_type(ctx, v.get("args") or (), scope)
+    if kind == "CaseExpr":
+        results = [(w.get("CaseWhen") or {}).get("result") for w in v.get("args") or ()]
+        return _common_type(ctx, [*results, v.get("defresult")], scope)
     return None
+
+
+_BOOLEAN_NODES = frozenset({"BoolExpr", "NullTest", "BooleanTest"})
+_COMPARISONS = frozenset(
+    ["=", "<>", "!=", "<", ">", "<=", ">=", "~~", "!~~", "~~*", "!~~*", "~", "~*", "!~", "!~*"]
+)
+_PREDICATE_KINDS = frozenset(
+    {
+        "AEXPR_DISTINCT",
+        "AEXPR_NOT_DISTINCT",
+        "AEXPR_IN",
+        "AEXPR_LIKE",
+        "AEXPR_ILIKE",
+        "AEXPR_SIMILAR",
+        "AEXPR_BETWEEN",
+        "AEXPR_NOT_BETWEEN",
+        "AEXPR_BETWEEN_SYM",
+        "AEXPR_NOT_BETWEEN_SYM",
+    }
+)
+
+
+def _is_predicate(v: Node) -> bool:
+    """A comparison, IN, LIKE, BETWEEN ...: a boolean whatever it compares."""
+    k = v.get("kind")
+    if k in _PREDICATE_KINDS:
+        return True
+    if k == "AEXPR_OP":
+        name = strings(v.get("name"))
+        return bool(name) and name[-1] in _COMPARISONS
+    return False
+
+
+def _common_type(ctx: Ctx, exprs: Any, scope: Scope) -> str | None:
+    """The type of COALESCE / CASE / GREATEST over ``exprs``: one type when every non-NULL one has
+    it, else unknown (PostgreSQL's type resolution is not redone here)."""
+    found: str | None = None
+    untyped = False
+    for e in exprs:
+        if not e:
+            continue
+        t = _expr_type(ctx, e, scope)
+        if t == UNKNOWN:
+            untyped = True  # resolved by the others (all untyped: text in the end)
+            continue
+        if t is None:
+            return None
+        found = t if found is None else _unify(found, t)
+        if found is None:
+            return None
+    if found is None:
+        return UNKNOWN
+    return _no_typmod(found) if untyped else found
+
+
+# Numeric types in the order PostgreSQL casts them implicitly (integer -> bigint -> numeric ...):
+# COALESCE(bigint, 0) and a UNION of integer and bigint are bigint.
+_NUMERIC_RANK = {"smallint": 1, "integer": 2, "bigint": 3, "numeric": 4, "real": 5, "double precision": 6}
+
+
+def _unify(a: str | None, b: str | None) -> str | None:
+    """The type PostgreSQL resolves two known types to, where that is plain (else ``None``)."""
+    if a is None or b is None:
+        return None
+    if a == b:
+        return a
+    ra, rb = _NUMERIC_RANK.get(_no_typmod(a) or ""), _NUMERIC_RANK.get(_no_typmod(b) or "")
+    if ra is None or rb is None:
+        return None
+    return _no_typmod(a if ra >= rb else b)
+
+
+_TYPMOD = re.compile(r"\(\d+(?:,\d+)?\)")
+
+
+def _no_typmod(t: str | None) -> str | None:
+    """The common type of ``varchar(20)`` and an untyped literal is ``varchar``: PostgreSQL keeps a
+    length or precision only when every input has the same one."""
+    return _TYPMOD.sub("", t) if t is not None and t != UNKNOWN else t
 
 
 def _target(ctx: Ctx, d: Node, scope: Scope) -> QName | None:

@@ -24,6 +24,7 @@ from alembic_guard.model import (
 )
 from alembic_guard.sql.effects_common import Ctx, Node, min_location, strings, sval
 from alembic_guard.sql.effects_select import Output, Scope, read_select, walk
+from alembic_guard.sql.statement import QueryColumns
 
 TableKind = Literal["table", "partitioned", "foreign", "unlogged"]
 
@@ -344,12 +345,11 @@ def query_relation(ctx: Ctx, into: Node, out: Output | None, ine: bool, view: st
     ctx.require_schema(q[0], rv.get("location", -1))
     if out is None:
         out = Output(complete=False)
-    out = out.renamed(strings(into.get("colNames")))
+    out = out.final().renamed(strings(into.get("colNames")))
     ctx.provide(ObjRef.relation(*q), ine)
     for c in out.columns:
         ctx.provide(ObjRef.column(q[0], q[1], c), ine)
-    if not out.complete:
-        ctx.open_columns.append(q)
+    ctx.query_columns.append(QueryColumns(q, tuple(out.columns.items()), out.complete))
     if view is not None:
         ctx.changes.append(ch.PutView(View(q[0], q[1], view, True, tuple(out.columns))))
     elif out.complete and all(t is not None for t in out.columns.values()):

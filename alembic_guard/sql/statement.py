@@ -142,6 +142,21 @@ class Requirement:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryColumns:
+    """The columns of a relation made from a query, as the analysis derived them.
+
+    ``columns`` are (name, canonical type or ``None`` when it is not plain to
+    see) in order.  ``complete`` is False when ``SELECT *`` ran over a relation
+    the analysis does not know: the relation has other columns too, and a
+    reference to one of them cannot be judged.
+    """
+
+    relation: tuple[str, str]
+    columns: tuple[tuple[str, str | None], ...]
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Effect:
     """What one statement does to the schema.
 
@@ -156,10 +171,9 @@ class Effect:
       an opaque statement is kept in its place, never dropped;
     - ``transactional``: False for statements that cannot run inside a
       transaction block (``CREATE INDEX CONCURRENTLY``, ``VACUUM`` ...);
-    - ``open_columns``: relations it creates whose column list the analysis
-      could not tell in full (``SELECT *`` over a relation it does not know):
-      their known columns are in ``creates``, and a reference to another
-      column of theirs cannot be judged.
+    - ``query_columns``: the columns of each relation it makes from a query
+      (view, materialized view, ``CREATE TABLE … AS``, ``SELECT … INTO``),
+      with their types where the analysis can tell them.
     - ``uses``: objects needed only when something runs later or maybe
       (a PL/pgSQL function body, a branch of ``IF`` in a ``DO`` block): the
       planner orders after an earlier provider, never moves the statement
@@ -180,7 +194,7 @@ class Effect:
     changes: tuple[Any, ...] = ()
     opaque: str | None = None
     transactional: bool = True
-    open_columns: tuple[tuple[str, str], ...] = ()
+    query_columns: tuple[QueryColumns, ...] = ()
     uses: tuple[Requirement, ...] = ()
     maybe_drops: tuple[ObjRef, ...] = ()
     dynamic: tuple[str, ...] = ()

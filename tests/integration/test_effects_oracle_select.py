@@ -121,7 +121,7 @@ def _check_query_columns(cur: psycopg2.extensions.cursor, where: str, eff: objec
     """The columns (and model types) the analysis derived from a query, against the catalog's."""
     out = []
     creates = eff.creates + eff.ensures  # type: ignore[attr-defined]
-    open_ = set(eff.open_columns)  # type: ignore[attr-defined]
+    open_ = {qc.relation for qc in eff.query_columns if not qc.complete}  # type: ignore[attr-defined]
     for rel in (r for r in creates if r.kind == "relation"):
         cur.execute(_COLUMNS, {"schema": rel.schema, "name": rel.name})
         live = cur.fetchall()
@@ -136,4 +136,12 @@ def _check_query_columns(cur: psycopg2.extensions.cursor, where: str, eff: objec
                 model = [(col.name, col.type) for col in c.table.columns]
                 if model != [tuple(x) for x in live]:
                     out.append(f"{where}: {rel} model columns {model}, catalog {live}")
+        live_types = dict(live)
+        for qc in eff.query_columns:  # type: ignore[attr-defined]
+            if qc.relation == (rel.schema, rel.name):
+                for name, typ in qc.columns:
+                    if typ is not None and live_types.get(name) != typ:
+                        out.append(
+                            f"{where}: {rel}.{name} derived type {typ}, catalog {live_types.get(name)}"
+                        )
     return out
