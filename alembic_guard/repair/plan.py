@@ -199,6 +199,12 @@ def plan_repair(
     validations, views, triggers, then drops), ties in drift order.
     """
     p = _Planner(expected, live, allow_destructive, definitions or {})
+    # columns a set_not_null step makes NOT NULL (it runs before any constraint is added)
+    p.not_null_first = {
+        (d.ref.schema, d.ref.parent, d.ref.name)
+        for d in drifts
+        if d.id == "column-nullability" and d.ref.parent is not None
+    }
     for d in drifts:
         p.plan(d)
     order = {id(s): i for i, s in enumerate(p.steps)}
@@ -225,6 +231,7 @@ class _Planner:
         self.defs = definitions
         self.steps: list[RepairStep] = []
         self.skipped: list[Unrepaired] = []
+        self.not_null_first: set[tuple[str, str | None, str]] = set()
 
     def index_sql(self, ix: Index) -> str:
         """``CREATE INDEX CONCURRENTLY``, keys told apart by the table's columns once repaired."""
@@ -469,6 +476,7 @@ class _Planner:
                 if want.kind == "primary_key"
                 and (col := self.live.column(*q, c)) is not None
                 and col.nullable
+                and (q[0], q[1], c) not in self.not_null_first
             ]
             attach = (
                 f"ACCESS EXCLUSIVE while it scans the table for NULLs in ({', '.join(nullable)}) "

@@ -430,11 +430,14 @@ class Ledger:
         for rec in rows:
             if rec.backend_pid is not None:
                 # pg_terminate_backend(pid, timeout) waits for it to exit (PostgreSQL 14+)
+                version = self.conn.dialect.server_version_info or (0,)
+                terminate = (
+                    "pg_terminate_backend(pid, 5000)" if version >= (14,) else "pg_terminate_backend(pid)"
+                )
                 self.conn.execute(
                     text(
-                        "SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 "
-                        "THEN pg_terminate_backend(pid, 5000) ELSE pg_terminate_backend(pid) END "
-                        "FROM pg_stat_activity WHERE pid = :pid AND application_name = :app"
+                        f"SELECT {terminate} FROM pg_stat_activity "
+                        "WHERE pid = :pid AND application_name = :app"
                     ),
                     {"pid": rec.backend_pid, "app": application_name(rec.run_id, "migrate")},
                 )

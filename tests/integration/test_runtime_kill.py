@@ -248,3 +248,26 @@ def test_losing_the_lock_connection_stops_the_run(tmp_path, pg_url):
         ("l1", "abandoned"),
         ("l1", "succeeded"),
     ]
+
+
+def test_a_server_idle_session_timeout_does_not_end_the_lock(tmp_path, pg_url):
+    """0c: the lock's session idles while a revision runs; idle_session_timeout must not take the lock."""
+    dbname = pg_url.rsplit("/", 1)[1].split("?")[0]
+    engine = create_engine(pg_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(f"ALTER ROLE CURRENT_USER IN DATABASE \"{dbname}\" SET idle_session_timeout = '300ms'")
+            )
+    finally:
+        engine.dispose()
+    project = GuardedProject(tmp_path, pg_url)
+    # the lock's session idles for a whole second, over three times the server's limit
+    project.add_revision(
+        "i1",
+        None,
+        'op.execute("SELECT pg_sleep(1)")\nop.create_table("idle_ok", sa.Column("id", sa.Integer))',
+    )
+    run = project.run("upgrade", "head", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert _query(pg_url, "SELECT to_regclass('idle_ok') IS NOT NULL") == [(True,)]

@@ -125,3 +125,21 @@ def test_an_unknown_drift_is_left_alone_with_a_reason() -> None:
     plan = plan_repair([d], SchemaModel(), SchemaModel())
     assert plan.steps == ()
     assert plan.not_repaired[0].reason.startswith("composite types are not repaired automatically")
+
+
+def test_a_primary_key_on_a_nullable_column_is_not_called_brief() -> None:
+    """L: ADD PRIMARY KEY USING INDEX sets its columns NOT NULL, a scan under ACCESS EXCLUSIVE, unless
+    a set_not_null step of the plan (checked, and run first) has done it."""
+    expected, live = models("primary_key_on_nullable_column")
+    drifts = compare(expected, live, compare_expressions=True)
+
+    def attach_locks(ds: list) -> dict[str, str]:
+        plan = plan_repair(ds, expected, live)
+        return {s.fact.table[1]: s.lock for s in plan.steps if s.action == "add_constraint"}
+
+    locks = attach_locks(drifts)
+    assert locks["accounts"].endswith("ACCESS EXCLUSIVE briefly to attach it")  # NOT NULL set before
+    assert locks["tags"].endswith("ACCESS EXCLUSIVE briefly to attach it")
+    # without the column's own repair (e.g. an expected model that left it nullable), the attach scans
+    alone = attach_locks([d for d in drifts if d.id != "column-nullability"])
+    assert "scans the table for NULLs in (id)" in alone["accounts"] and "briefly" not in alone["accounts"]
