@@ -57,17 +57,18 @@ def test_kill_during_a_transactional_revision(tmp_path, pg_url):
         ("k2", "running"),
     ]
 
-    # the dead run's backend is still sleeping inside the revision, with the new table locked
+    # the dead run's backend may still be sleeping inside the revision, with the new table locked
+    # (unless the server has noticed its client's death already: client_connection_check_interval)
     dead = _query(
         pg_url,
         "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' "
         "AND application_name LIKE 'alembic_guard%migrate'",
     )
-    assert len(dead) == 1
     again = project.run("upgrade", "head", timeout=120)
     assert again.returncode == 0, again.stderr
     # it was ended, not waited for: gone, and the new run never queued behind its lock
-    assert _query(pg_url, f"SELECT count(*) FROM pg_stat_activity WHERE pid = {dead[0][0]}") == [(0,)]
+    for (pid,) in dead:
+        assert _query(pg_url, f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}") == [(0,)]
     assert "lock_timeout" not in again.stderr
     assert "died while applying it; marked abandoned" in again.stderr
     assert _query(pg_url, "SELECT version_num FROM alembic_version") == [("k2",)]
