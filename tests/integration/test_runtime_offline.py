@@ -17,3 +17,34 @@ def test_offline_sql_renders_each_revision_in_its_own_transaction(tmp_path):
     assert sql.index("CREATE TABLE a") < sql.index("COMMIT;") < sql.index("UPDATE a SET id")
     assert "LIKE '10%'" in sql and "10%%" not in sql
     assert "alembic_guard_log" not in sql
+
+
+def test_offline_sql_shows_what_the_guards_would_send_under_the_profile(tmp_path):
+    """Issue 12 item 11: docs/operations.md showed ``-- alembic_guard: online:`` comments and the
+    guarded SQL in ``upgrade --sql`` output, which the guarded env.py did not produce."""
+    project = GuardedProject(tmp_path, "postgresql://nobody:secret@127.0.0.1:1/none")
+    project.add_revision(
+        "o1",
+        None,
+        """
+        op.create_table("projects", sa.Column("id", sa.Integer, primary_key=True))
+        op.create_table("tasks", sa.Column("id", sa.Integer), sa.Column("project_id", sa.Integer))
+        """,
+    )
+    project.add_revision(
+        "o2",
+        "o1",
+        """
+        op.create_foreign_key("fk_p", "tasks", "projects", ["project_id"], ["id"])
+        op.create_index("ix_tasks_project_id", "tasks", ["project_id"])
+        """,
+    )
+    dev = project.run("upgrade", "o1:head", "--sql")
+    assert dev.returncode == 0, dev.stderr
+    assert "-- alembic_guard: online: skipped when tasks.fk_p exists" in dev.stdout
+    assert "REFERENCES projects (id) NOT VALID;" in dev.stdout
+    assert "ALTER TABLE tasks VALIDATE CONSTRAINT fk_p;" in dev.stdout
+    assert "CREATE INDEX ix_tasks_project_id ON tasks (project_id);" in dev.stdout
+    prod = project.run("upgrade", "o1:head", "--sql", env=project.env(ALEMBIC_GUARD_PROFILE="prod"))
+    assert prod.returncode == 0, prod.stderr
+    assert "CREATE INDEX CONCURRENTLY ix_tasks_project_id ON tasks (project_id);" in prod.stdout

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from alembic_guard.ops.context import GUARD_OPTION
 from alembic_guard.runtime.config import load_settings
 from alembic_guard.runtime.runner.results import RunResult
 from alembic_guard.runtime.runner.run import Runner
@@ -58,6 +59,15 @@ def autogenerate_defaults(configure_kw: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+def _offline_guard_context(config: Any) -> Any:
+    """The guarded operations' context for ``--sql``: the configured profile's settings, no database."""
+    from alembic_guard.check.runtime import guard_settings
+    from alembic_guard.ops.context import GuardContext
+
+    settings = config.attributes.get(SETTINGS_ATTR) or load_settings(ini_path=config.config_file_name)
+    return GuardContext(settings=guard_settings(settings))
+
+
 def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: Any) -> RunResult | None:
     """Run the command's migrations with lock, ledger, pre-flight and guards: the whole ``env.py``.
 
@@ -74,6 +84,10 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
     config = context.config
     if context.is_offline_mode():
         url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url") or "postgresql://"
+        # the guarded operations render what they would send online under the profile
+        # (CREATE INDEX CONCURRENTLY in prod, NOT VALID + VALIDATE...), each after an
+        # "-- alembic_guard: online: ..." comment saying what they would check first
+        configure_kw.setdefault(GUARD_OPTION, _offline_guard_context(config))
         context.configure(
             url=url,
             target_metadata=target_metadata,
