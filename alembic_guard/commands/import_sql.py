@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from alembic_guard.commands.plan import add_outside_arguments, planning_inputs
 from alembic_guard.errors import GuardError, PlanError
 from alembic_guard.importer import module as m
 from alembic_guard.importer import writer
@@ -27,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--order", choices=ORDERS, default="auto", help="how the files are ordered (default: auto)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help="plan from what this database already has, e.g. a platform's schemas and roles "
+        "(default: DATABASE_URL when set)",
+    )
+    add_outside_arguments(parser)
     parser.add_argument(
         "--version-table",
         metavar="NAME",
@@ -54,6 +63,7 @@ def import_directory(
     dry_run: bool = False,
     out: Callable[[str], None] = print,
     version_table: str = "alembic_version",
+    planning: dict[str, Any] | None = None,
 ) -> list[m.RevisionSpec]:
     """Plan ``sql_dir`` and write the revisions not imported yet; returns their specs.
 
@@ -65,7 +75,7 @@ def import_directory(
 
     script = writer.script_directory(config)
     existing = writer.read_revisions(script)
-    plan = plan_directory(sql_dir, order=order, version_table=version_table)
+    plan = plan_directory(sql_dir, order=order, version_table=version_table, **(planning or {}))
     if not plan.ok:
         details = "\n".join(
             "  " + p.render() + (f"\n    hint: {p.hint}" if p.hint else "") for p in plan.problems
@@ -130,6 +140,7 @@ def run(config: Any, args: argparse.Namespace) -> int:
         order=args.order,
         dry_run=args.dry_run,
         version_table=getattr(args, "version_table", None) or "alembic_version",
+        planning=planning_inputs(config, args),
     )
     sys.stdout.flush()
     return 0

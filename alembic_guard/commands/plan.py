@@ -45,6 +45,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the version table env.py gives Alembic (default alembic_version): a set creating a table "
         "of that name is reported (AG105)",
     )
+    add_outside_arguments(parser)
+
+
+def add_outside_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--outside-sql``: shared by guard-plan and guard-import."""
+    parser.add_argument(
+        "--outside-sql",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a SQL file creating the objects the set uses but does not create (a platform's schemas, "
+        "tables, functions); may be given several times; adds to outside_objects / outside_sql of "
+        "[tool.alembic_guard]",
+    )
+
+
+def planning_inputs(config: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """``start``, ``outside`` and ``extension_lookup`` for :func:`~alembic_guard.plan.plan_directory`.
+
+    The database is ``--database`` or ``DATABASE_URL`` only: ``sqlalchemy.url`` of an
+    alembic.ini nearby is the app's database, not necessarily the one these files are meant
+    for.  Outside objects come from ``[tool.alembic_guard]`` of the ``pyproject.toml`` beside
+    alembic.ini (or in the working directory) and from ``--outside-sql``.  With a database,
+    what an extension the set creates provides is read from a scratch database on its server.
+    """
+    from pathlib import Path
+
+    from alembic_guard import outside as outside_mod
+    from alembic_guard.cli import database_url
+
+    url = database_url(None, getattr(args, "database", None))
+    ini = getattr(config, "config_file_name", None) if config is not None else None
+    base = Path(ini).resolve().parent if isinstance(ini, str) else Path.cwd()
+    declared = outside_mod.load(
+        pyproject=base / "pyproject.toml", outside_sql=getattr(args, "outside_sql", None) or ()
+    )
+    lookup = None
+    if url:
+        from alembic_guard.live.extensions import extension_objects
+
+        def lookup(wanted: Any) -> Any:
+            return extension_objects(url, wanted)
+
+    return {"start": load_start(url) if url else None, "outside": declared, "extension_lookup": lookup}
 
 
 def load_start(url: str) -> SchemaModel:
@@ -80,19 +124,14 @@ def load_start(url: str) -> SchemaModel:
 
 
 def run(config: Any, args: argparse.Namespace) -> int:
-    from alembic_guard.cli import database_url
     from alembic_guard.plan import plan_directory
     from alembic_guard.render import plan_json, plan_text
 
-    # only an explicit URL or DATABASE_URL: sqlalchemy.url of an alembic.ini nearby
-    # is the app's database, not necessarily the one these files are meant for
-    url = database_url(None, getattr(args, "database", None))
-    start = load_start(url) if url else None
     result = plan_directory(
         args.sql_dir,
         order=getattr(args, "order", "auto"),
-        start=start,
         version_table=getattr(args, "version_table", None) or "alembic_version",
+        **planning_inputs(config, args),
     )
     if args.format == "json":
         sys.stdout.write(plan_json.render(result))

@@ -9,10 +9,13 @@ mutual foreign keys, and ``docs/guard-plan.md`` for the user's view.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from alembic_guard.model import ObjRef, SchemaModel
+from alembic_guard import changes as ch
+from alembic_guard.model import Extension, ObjRef, QName, SchemaModel
+from alembic_guard.outside import Outside
 from alembic_guard.plan.graph import DATA_KINDS, Graph, Node, build, cycles, shortest_cycle, topological_order
 from alembic_guard.plan.split import split_effects, split_foreign_keys
 from alembic_guard.plan.types import PROBLEM_CODES, Plan, PlanStep, Problem
@@ -50,46 +53,63 @@ def position_of(stmt: Statement, byte_location: int) -> tuple[int, int]:
 DEFAULT_VERSION_TABLE = "alembic_version"
 
 
+ExtensionObjects = Mapping[str, tuple[ObjRef, ...]]
+"""Extension name → the objects it provides; schema ``""`` means "the schema it is created in"."""
+ExtensionLookup = Callable[[Sequence[tuple[str, str | None]]], ExtensionObjects]
+"""Given the (name, version) of the extensions a set creates, what each provides (those it knows)."""
+
+
 def plan(
     analyzed: Sequence[AnalyzedStatement],
     start: SchemaModel | None = None,
     *,
     version_table: str = DEFAULT_VERSION_TABLE,
+    open_relations: frozenset[QName] = frozenset(),
+    extensions: ExtensionObjects | None = None,
 ) -> Plan:
     """Order ``analyzed`` statements; problems explain what cannot be ordered.
 
-    ``start`` is what the database already has (a live snapshot): its objects
-    satisfy requirements, and ``IF NOT EXISTS`` statements are judged against
-    it.  ``version_table`` is the table Alembic will keep its revision in
-    (``version_table`` in env.py): a set creating a table of that name is
-    reported (AG105).  Reads nothing but its arguments.
+    ``start`` is what the database already has (a live snapshot, and the
+    objects declared outside the set): its objects satisfy requirements, and
+    ``IF NOT EXISTS`` statements are judged against it.  ``open_relations``
+    are relations of ``start`` declared by name only: any column, constraint
+    or trigger of theirs is taken as present.  ``extensions`` says what each
+    extension the set creates provides (asked of PostgreSQL by the caller);
+    an extension it does not cover is assumed to provide, in its schema,
+    what nothing else does (AG107, a warning).  ``version_table`` is the
+    table Alembic will keep its revision in (``version_table`` in env.py): a
+    set creating a table of that name is reported (AG105).  Reads nothing but
+    its arguments.
     """
     # planning allocates hundreds of thousands of small objects while millions of
     # parse-tree dicts are alive: each automatic full collection would walk them all
     with gc_paused():
-        return _plan(analyzed, start, version_table)
+        return _plan(analyzed, start, version_table, open_relations, extensions)
 
 
 def _plan(
     analyzed: Sequence[AnalyzedStatement],
     start: SchemaModel | None,
     version_table: str = DEFAULT_VERSION_TABLE,
+    open_relations: frozenset[QName] = frozenset(),
+    extensions: ExtensionObjects | None = None,
 ) -> Plan:
     items = sorted(analyzed, key=lambda a: a.sort_key)
+    unknown_ext = _extension_objects(items, extensions)
     nodes = [Node(a.statement, a.effect, a.statement.text, (*a.sort_key, 0)) for a in items]
     files = {id(a.statement.source): a.statement.source for a in items}
     sources = tuple(sorted(files.values(), key=lambda s: (s.order, s.path)))
 
     split_done: set[int] = set()
     while True:
-        g = build(nodes, start)
+        g = build(nodes, start, open_relations)
         order, left, _released = topological_order(g)
         comps = cycles(g, left) if left else []
         replacement = _try_split(g, comps, split_done)
         if replacement is None:
             break
         nodes = replacement
-    problems = _problems(g, comps, left, start)
+    problems = _problems(g, comps, left, start, unknown_ext)
     problems += _version_table_clash(g, version_table)
     problems.sort(key=_problem_order)
     steps = _steps(g, order)
@@ -102,22 +122,80 @@ def plan_directory(
     start: SchemaModel | None = None,
     *,
     version_table: str = DEFAULT_VERSION_TABLE,
+    outside: Outside | None = None,
+    extension_lookup: ExtensionLookup | None = None,
 ) -> Plan:
     """Load, parse, analyse and plan a directory of SQL migrations.
 
-    Reads the files (raises :class:`~alembic_guard.errors.SourceError` /
-    ``UsageError`` for unreadable files and syntax errors).
+    ``outside`` (:mod:`alembic_guard.outside`) adds the objects declared outside
+    the set to ``start``; ``extension_lookup`` is asked what the extensions the
+    set creates provide (see :func:`plan`).  Reads the files (raises
+    :class:`~alembic_guard.errors.SourceError` / ``UsageError`` for unreadable
+    files and syntax errors), and whatever ``extension_lookup`` reads.
     """
     from alembic_guard.sql.effects import analyze_all
     from alembic_guard.sql.source import load_directory
 
+    open_relations: frozenset[QName] = frozenset()
+    if outside:
+        merged = start.copy() if start is not None else SchemaModel()
+        merged.merge(outside.model)
+        start, open_relations = merged, outside.open_relations
     sources = load_directory(path, order=order)
     with gc_paused():  # parse trees and effects create no cycles either
         statements = [s for src in sources for s in parse_source(src)]
-        result = _plan(analyze_all(statements, start), start, version_table)
+        analyzed = analyze_all(statements, start)
+        wanted = _extensions_created(analyzed)
+        extensions = extension_lookup(wanted) if wanted and extension_lookup is not None else None
+        result = _plan(analyzed, start, version_table, open_relations, extensions)
     if len(result.source_files) != len(sources):  # files without statements still count
         return Plan(result.steps, result.problems, tuple(sources))
     return result
+
+
+# --------------------------------------------------------------------------
+# extensions
+# --------------------------------------------------------------------------
+
+UnknownExtension = tuple[tuple[int, int], str, str, Statement]
+"""(statement's place, extension name, its schema, the CREATE EXTENSION statement)."""
+
+
+def _created_extension(a: AnalyzedStatement) -> Extension | None:
+    if a.statement.kind != "CreateExtensionStmt":
+        return None
+    return next((c.extension for c in a.effect.changes if type(c) is ch.PutExtension), None)
+
+
+def _extensions_created(analyzed: Sequence[AnalyzedStatement]) -> list[tuple[str, str | None]]:
+    """(name, version) of each extension the statements create, in order, once each."""
+    out: list[tuple[str, str | None]] = []
+    for a in analyzed:
+        ext = _created_extension(a)
+        if ext is not None and (ext.name, ext.version) not in out:
+            out.append((ext.name, ext.version))
+    return out
+
+
+def _extension_objects(
+    items: list[AnalyzedStatement], known: ExtensionObjects | None
+) -> list[UnknownExtension]:
+    """Give each CREATE EXTENSION the objects the extension provides (in the schema it is created
+    in); return the extensions whose objects are not known.  Replaces entries of ``items``."""
+    unknown: list[UnknownExtension] = []
+    for i, a in enumerate(items):
+        ext = _created_extension(a)
+        if ext is None:
+            continue
+        objects = known.get(ext.name) if known is not None else None
+        if objects is None:
+            unknown.append((a.sort_key, ext.name, ext.schema, a.statement))
+            continue
+        placed = tuple(ObjRef(r.kind, r.schema or ext.schema, r.name, r.parent) for r in objects)
+        items[i] = AnalyzedStatement(
+            a.statement, dataclasses.replace(a.effect, ensures=a.effect.ensures + placed)
+        )
+    return unknown
 
 
 # --------------------------------------------------------------------------
@@ -255,7 +333,16 @@ def _describe_edge(g: Graph, u: int, v: int) -> str:
     return f"{b.where} keeps its order after {a.where} (both touch {obj})"
 
 
-def _problems(g: Graph, comps: list[list[int]], left: list[int], start: SchemaModel | None) -> list[Problem]:
+_EXTENSION_KINDS = frozenset({"function", "type", "relation", "sequence"})
+
+
+def _problems(
+    g: Graph,
+    comps: list[list[int]],
+    left: list[int],
+    start: SchemaModel | None,
+    unknown_ext: Sequence[UnknownExtension] = (),
+) -> list[Problem]:
     found: list[tuple[tuple[int, int, int], Problem]] = []
     for comp in comps:
         path = shortest_cycle(g, comp)
@@ -296,6 +383,29 @@ def _problems(g: Graph, comps: list[list[int]], left: list[int], start: SchemaMo
         maker = None
         if u.dropped_by is None and u.skipped_by is None:
             maker = next((j for j, pats in dynamic if j < u.node and may_create(pats, ref)), None)
+        ext = None
+        if maker is None and u.dropped_by is None and u.skipped_by is None and ref.kind in _EXTENSION_KINDS:
+            ext = next((e for e in unknown_ext if e[0] < node.rank[:2] and e[2] == ref.schema), None)
+        if ext is not None:
+            found.append(
+                (
+                    node.rank,
+                    Problem(
+                        "AG107",
+                        f"{ref} is created by no statement; taken to come with extension {ext[1]} "
+                        f"(created at {ext[3].where}), whose objects are not known without a database "
+                        f"(in: {stmt.excerpt(60)})",
+                        (ext[3], stmt),
+                        missing=ref,
+                        hint="plan with --database URL: a scratch database on that server tells what the "
+                        "extension provides; or declare the object in outside_objects",
+                        severity="warning",
+                        where=where,
+                        links=(ref,),
+                    ),
+                )
+            )
+            continue
         if maker is not None:
             shown = (u.node, ref.schema, ref.parent if ref.parent is not None else ref.name)
             if shown in dynamic_shown:
@@ -335,8 +445,10 @@ def _problems(g: Graph, comps: list[list[int]], left: list[int], start: SchemaMo
         else:
             db = " and the database does not have it" if start is not None else ""
             message = f"{ref} is used here but no statement creates it{db}"
-            hint = "create it in an earlier migration or fix the name" + (
-                "" if start is not None else ", or plan against a database that has it (--database URL)"
+            hint = (
+                "create it in an earlier migration or fix the name; if it comes from outside the set "
+                "(a platform, a previous tool), declare it: --outside-sql FILE, outside_objects in "
+                "[tool.alembic_guard]" + ("" if start is not None else ", or plan with --database URL")
             )
         found.append(
             (

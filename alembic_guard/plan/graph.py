@@ -47,7 +47,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alembic_guard.model import ObjRef, SchemaModel
+from alembic_guard.model import ObjRef, QName, SchemaModel
 from alembic_guard.sql.statement import Effect, Requirement, Statement
 
 DATA_KINDS = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt", "TruncateStmt"})
@@ -130,7 +130,9 @@ def effective_provides(
     return tuple(kept), tuple(skipped)
 
 
-def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
+def build(
+    nodes: list[Node], start: SchemaModel | None = None, open_relations: frozenset[QName] = frozenset()
+) -> Graph:
     """Every edge of the plan graph; ``nodes`` must be sorted by ``rank``.
 
     Objects are interned to integers first: hashing an ``ObjRef`` runs Python
@@ -276,7 +278,10 @@ def build(nodes: list[Node], start: SchemaModel | None = None) -> Graph:
             if state is None and start is not None:
                 has = in_start.get(k)
                 if has is None:
-                    has = in_start[k] = start.has(q.ref)
+                    r = q.ref
+                    has = in_start[k] = start.has(r) or (
+                        r.parent is not None and (r.schema, r.parent) in open_relations
+                    )
                 if has:
                     continue
             if k in provides[i]:

@@ -22,6 +22,7 @@ PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
     "AG104": ("error", "a statement creates an object that already exists in the database"),
     "AG105": ("error", "the set creates a table with the name of Alembic's version table"),
     "AG106": ("warning", "a referenced object is created by no statement, but dynamic SQL before it may"),
+    "AG107": ("warning", "a referenced object is taken to come with an extension whose objects are unknown"),
 }
 
 

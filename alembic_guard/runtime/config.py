@@ -41,6 +41,10 @@ NON_SETTING_VARIABLES = frozenset(
 )
 
 
+# [tool.alembic_guard] keys read by guard-plan / guard-import (alembic_guard.outside), not settings
+PLANNING_KEYS = frozenset({"outside_objects", "outside_sql"})
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeSettings:
     """Everything the runner needs to know about how careful to be."""
@@ -268,7 +272,7 @@ def load_settings(
     for where, layer in layers:
         used = False
         for key, value in layer.items():
-            if key == "profile":
+            if key == "profile" or key in PLANNING_KEYS:
                 continue
             name, coerced = _coerce(str(key).lower(), value, where)
             values[name] = coerced

@@ -41,7 +41,6 @@ _DYNAMIC_CHECK = (
     "guard-check: a table made by dynamic SQL reads as drift (AG511) and as missing (AG601); "
     "Effect.dynamic says what such SQL may create"
 )
-_OUTSIDE = "issue 10 class 10: guard-import cannot be told the outside objects (--outside-sql / --database)"
 _RAW = "issue 10 re-running: raw op.execute DDL is not guarded, data statements run again"
 _HISTORY = "issue 10 re-running: guards refuse an object a later revision evolved; adoption ignores history"
 _NOTX = "issue 10 re-running: no-transaction files run inside a transaction (CONCURRENTLY, COMMIT)"
@@ -50,11 +49,7 @@ XFAIL: dict[tuple[str, str], str] = {
     ("implicit_renames", "reapply"): _RAW,
     ("implicit_renames", "adopt"): _RAW,
     ("implicit_renames", "check"): _DYNAMIC_CHECK,
-    ("outside_objects", "import"): _OUTSIDE,
-    ("outside_objects", "fresh"): _OUTSIDE,
-    ("outside_objects", "reapply"): _OUTSIDE,
-    ("outside_objects", "adopt"): _OUTSIDE,
-    ("outside_objects", "check"): _OUTSIDE,
+    ("outside_objects", "reapply"): _RAW,
     ("reapply_ddl", "reapply"): _RAW,
     ("reapply_ddl", "adopt"): _RAW,
     ("evolved", "reapply"): _HISTORY,
