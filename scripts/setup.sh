@@ -27,6 +27,19 @@ if ! have_pg_server; then
     fi
 fi
 
+# PgBouncer: the pooling tests run a real one (Debian package; not started as a service).
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing PgBouncer (apt-get install pgbouncer)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq pgbouncer >/dev/null
+    else
+        echo "setup: pgbouncer not found; install it (Debian: apt-get install pgbouncer) for the pooling tests" >&2
+        exit 2
+    fi
+fi
+
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv

@@ -97,7 +97,8 @@ def adopt(
 
     from alembic_guard.cli import database_url
     from alembic_guard.runtime.config import load_settings
-    from alembic_guard.runtime.lock import AdvisoryLock, lock_key
+    from alembic_guard.runtime.lock import lock_key
+    from alembic_guard.runtime.pooler import migration_lock
     from alembic_guard.runtime.runner.session import connect
 
     script = writer.script_directory(config)
@@ -120,7 +121,14 @@ def adopt(
         run_id = uuid.uuid4().hex[:12]
         settings = load_settings(ini_path=config.config_file_name)
         with connect(engine, run_id, "adopt", autocommit=True) as admin:
-            lock = AdvisoryLock(admin, lock_key(), wait_s=settings.lock_wait_s)
+            lock = migration_lock(
+                admin,
+                engine,
+                lock_key(),
+                wait_s=settings.lock_wait_s,
+                lease_s=settings.lock_lease_s,
+                schema=None,
+            )
             lock.acquire()
             try:
                 with engine.connect() as conn:

@@ -66,13 +66,22 @@ def apply_plan(
     snapshot the plan was made from: the guards decide from a copy of it.
     """
     from alembic_guard.runtime.ledger import Ledger
-    from alembic_guard.runtime.lock import AdvisoryLock, lock_key
+    from alembic_guard.runtime.lock import lock_key
+    from alembic_guard.runtime.pooler import migration_lock
 
     engine = sa.create_engine(url, poolclass=NullPool)
     result = ApplyResult()
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as admin:
-            lock = AdvisoryLock(admin, lock_key(version_table, version_table_schema), wait_s=lock_wait_s)
+            lock = migration_lock(
+                admin,
+                engine,
+                lock_key(version_table, version_table_schema),
+                wait_s=lock_wait_s,
+                lease_s=max(30.0, lock_wait_s / 10),
+                schema=version_table_schema,
+                version_table=version_table,
+            )
             lock.acquire()
             try:
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lconn:

@@ -62,6 +62,12 @@ class RuntimeSettings:
     # the PostgreSQL major version the migrations target, for checks without a
     # database (guard-check --offline, guard-plan); a live server's own wins
     server_version: int | None = None
+    # a URL that reaches PostgreSQL itself, not a pooler: the lock and the migration use it
+    # (DATABASE_URL often points at PgBouncer on managed platforms)
+    direct_url: str | None = None
+    # behind a transaction-mode pooler the lock is a lease row: a holder that dies silently
+    # frees it after this long (it renews it every third of it while alive)
+    lock_lease_s: float = 30.0
     sources: tuple[str, ...] = ()  # where the values came from, for messages
 
     @property
@@ -99,6 +105,7 @@ _KEYS = {f.name for f in fields(RuntimeSettings)} - {"sources", "profile"}
 # Friendlier spellings accepted in files and the environment.
 _ALIASES = {
     "lock_wait": "lock_wait_s",
+    "lock_lease": "lock_lease_s",
     "lock_timeout": "lock_timeout_ms",
     "statement_timeout": "statement_timeout_ms",
     "retry_backoff": "retry_backoff_s",
@@ -153,6 +160,21 @@ def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
         return name, text
     if name in ("lock_timeout_ms", "statement_timeout_ms"):
         return name, parse_duration_ms(value, key=key, where=where)
+    if name == "direct_url":
+        text = str(value).strip()
+        if not text or "://" not in text:
+            from alembic_guard.redact import mask_url
+
+            raise UsageError(
+                f"{where}: direct_url = {mask_url(text)!r} is not a database URL",
+                hint="write postgresql://user:password@host:5432/dbname (the server itself, not the pooler)",
+            )
+        return name, text
+    if name == "lock_lease_s":
+        ms = parse_duration_ms(value, key=key, where=where, allow_off=False)
+        if ms is None or ms < 1000:
+            raise UsageError(f"{where}: {key} = {value!r} is too short", hint='a lease of at least "1s"')
+        return name, ms / 1000.0
     if name in ("lock_wait_s", "retry_backoff_s"):
         ms = parse_duration_ms(value, key=key, where=where)
         return name, 0.0 if ms is None else ms / 1000.0

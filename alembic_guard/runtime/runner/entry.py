@@ -68,6 +68,15 @@ def _offline_guard_context(config: Any) -> Any:
     return GuardContext(settings=guard_settings(settings))
 
 
+def _no_server_side_prepares(url: str) -> dict[str, Any]:
+    """psycopg 3 prepares a statement on the server after 5 executions (the lock's poll is one):
+    through a transaction-mode pooler the next execution lands on a backend that never saw it
+    (``prepared statement "_pg3_0" does not exist``).  A migration gains nothing from prepares."""
+    from sqlalchemy.engine.url import make_url
+
+    return {"prepare_threshold": None} if make_url(url).get_driver_name() == "psycopg" else {}
+
+
 def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: Any) -> RunResult | None:
     """Run the command's migrations with lock, ledger, pre-flight and guards: the whole ``env.py``.
 
@@ -102,7 +111,9 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
     settings = config.attributes.get(SETTINGS_ATTR)
     if settings is None:
         settings = load_settings(ini_path=config.config_file_name)
-    engine = create_engine(resolve_url(config), poolclass=NullPool)
+    # direct_url reaches the server itself: the lock and the DDL go there, not through a pooler
+    url = settings.direct_url or resolve_url(config)
+    engine = create_engine(url, poolclass=NullPool, connect_args=_no_server_side_prepares(url))
     try:
         result = Runner(context, engine, settings, target_metadata, dict(configure_kw)).run()
     finally:

@@ -21,6 +21,7 @@ from alembic_guard.errors import GuardError
 from alembic_guard.runtime.config import RuntimeSettings
 from alembic_guard.runtime.ledger import Ledger, LedgerRecord, ResumeState
 from alembic_guard.runtime.lock import AdvisoryLock, LockLost, lock_key
+from alembic_guard.runtime.pooler import migration_lock
 from alembic_guard.runtime.runner import revisions, session
 from alembic_guard.runtime.runner.results import (
     MigrationFailed,
@@ -106,7 +107,16 @@ class Runner:
         admin = session.connect(self.engine, self.run_id, "lock", autocommit=True)
         abandoned: list[str] = []
         try:
-            lock = AdvisoryLock(admin, lock_key(version_table, schema), wait_s=self.settings.lock_wait_s)
+            lock = migration_lock(
+                admin,
+                self.engine,
+                lock_key(version_table, schema),
+                wait_s=self.settings.lock_wait_s,
+                lease_s=self.settings.lock_lease_s,
+                schema=schema,
+                version_table=version_table,
+                direct=self.settings.direct_url is not None,
+            )
             at_target: Callable[[], bool] | None = None
             if target is not None:
                 # A replica whose database is already at the target has nothing to do: it
