@@ -314,7 +314,12 @@ def test_the_url_given_in_alembic_ini_or_database_option_is_masked(
     else:
         set_ini_url(project, None)
         extra = ("--database", url)
-        commands = [("guard-check", "--format", "markdown"), ("guard-repair",), ("guard-adopt", "--dry-run")]
+        commands = [
+            *(("guard-check", "--format", fmt) for fmt in ("text", "json", "markdown", "sarif")),
+            ("guard-repair",),
+            ("guard-repair", "--apply"),
+            ("guard-adopt", "--dry-run"),
+        ]
     try:
         for argv in commands:
             args = (*argv, *extra) if argv[0] != "upgrade" else argv
