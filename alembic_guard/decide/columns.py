@@ -57,16 +57,21 @@ class DropColumn:
     allow_destructive: bool = True
 
 
-def missing_reference(model: SchemaModel, fks: tuple[Constraint, ...] | list[Constraint]) -> str | None:
-    """What a foreign key refers to that is not in the model, or ``None``."""
+def missing_reference(
+    model: SchemaModel, fks: tuple[Constraint, ...] | list[Constraint]
+) -> tuple[str, ObjRef] | None:
+    """What a foreign key refers to that is not in the model (text and reference), or ``None``."""
     for fk in fks:
         assert fk.ref_table is not None
         t = model.table(*fk.ref_table)
         if t is None:
-            return f"referenced table {format_qname(fk.ref_table)} does not exist"
+            return f"referenced table {format_qname(fk.ref_table)} does not exist", ObjRef.relation(
+                *fk.ref_table
+            )
         for c in fk.ref_columns:
             if t.column(c) is None:
-                return f"referenced column {format_qname(fk.ref_table)}.{c} does not exist"
+                ref = ObjRef.column(fk.ref_table[0], fk.ref_table[1], c)
+                return f"referenced column {format_qname(fk.ref_table)}.{c} does not exist", ref
     return None
 
 
@@ -84,7 +89,9 @@ def decide_add_column(model: SchemaModel, spec: AddColumn) -> Decision:
     op, target = "add_column", f"{format_qname(q)}.{wanted.name}"
     table = model.table(*q)
     if table is None:
-        return missing(op, target, f"table {format_qname(q)} does not exist", NO_TABLE_HINT)
+        return missing(
+            op, target, f"table {format_qname(q)} does not exist", NO_TABLE_HINT, ObjRef.relation(*q)
+        )
     have = table.column(wanted.name)
     if have is not None:
         if compatible_column(have, wanted):
@@ -99,7 +106,7 @@ def decide_add_column(model: SchemaModel, spec: AddColumn) -> Decision:
         )
     problem = missing_reference(model, spec.foreign_keys)
     if problem:
-        return missing(op, target, problem, "create the referenced table and columns first")
+        return missing(op, target, problem[0], "create the referenced table and columns first", problem[1])
     checks: tuple[DataCheck, ...] = ()
     if needs_rows_check(wanted):
         checks = (DataCheck("rows", q, (wanted.name,), f"NOT NULL column {wanted.name} without a default"),)
@@ -135,7 +142,9 @@ def decide_alter_column(model: SchemaModel, spec: AlterColumn) -> Decision:
     op, target = "alter_column", f"{format_qname(q)}.{name}"
     table = model.table(*q)
     if table is None:
-        return missing(op, target, f"table {format_qname(q)} does not exist", NO_TABLE_HINT)
+        return missing(
+            op, target, f"table {format_qname(q)} does not exist", NO_TABLE_HINT, ObjRef.relation(*q)
+        )
     have = table.column(name)
     if have is None:
         if spec.new_name and table.column(spec.new_name) is not None:

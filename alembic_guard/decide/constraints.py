@@ -58,7 +58,13 @@ def require_columns(
     """``missing`` when the table or one of the columns is not in the model."""
     table = model.table(*q)
     if table is None:
-        return missing(op, target, f"{role}table {format_qname(q)} does not exist", "create the table first")
+        return missing(
+            op,
+            target,
+            f"{role}table {format_qname(q)} does not exist",
+            "create the table first",
+            ObjRef.relation(*q),
+        )
     for c in columns:
         if table.column(c) is None:
             return missing(
@@ -66,6 +72,7 @@ def require_columns(
                 target,
                 f"{role}column {format_qname(q)}.{c} does not exist",
                 "add the column first (is the revision that adds it missing or later?)",
+                ObjRef.column(q[0], q[1], c),
             )
     return None
 

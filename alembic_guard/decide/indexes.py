@@ -48,6 +48,7 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
             target,
             f"table {format_qname(q)} does not exist",
             "create the table first, or run with policy=lenient to skip and record a debt",
+            ObjRef.relation(*q),
         )
     columns = table.column_names() if table is not None else matview.columns if matview else ()
     for n in spec.plain_columns:
@@ -57,6 +58,7 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
                 target,
                 f"column {format_qname(q)}.{n} does not exist",
                 "add the column first (is the revision that adds it missing or later?)",
+                ObjRef.column(q[0], q[1], n),
             )
     have = model.indexes.get(want.qname)
     if have is not None and have.valid:

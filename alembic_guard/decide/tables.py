@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alembic_guard import ddl
-from alembic_guard.changes import Change, DropObject, PutConstraint, PutIndex, PutTable
+from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, PutTable
 from alembic_guard.decide.columns import missing_reference
 from alembic_guard.decide.types import Decision, Step, missing, refuse, skip
 from alembic_guard.identity import compatible_column, describe_column, same_constraint
@@ -56,7 +56,9 @@ def decide_create_table(model: SchemaModel, spec: CreateTable) -> tuple[Decision
     if have is None:
         problem = missing_reference(model, fks)
         if problem:
-            return missing(op, target, problem, "create the referenced table and columns first"), None
+            return missing(
+                op, target, problem[0], "create the referenced table and columns first", problem[1]
+            ), None
         refs = sorted({format_qname(c.ref_table) for c in fks if c.ref_table is not None})
         lock = (
             "none on existing tables"
@@ -92,7 +94,11 @@ def decide_create_table(model: SchemaModel, spec: CreateTable) -> tuple[Decision
     reason = "reconciled the existing table: added " + ", ".join(
         [f"column {c}" for c in cols] + [f"constraint {c.name or c.kind}" for c in cons]
     )
-    return Decision(op, target, "run", reason), Reconcile(cols, cons)
+    # the changes are those the reconciliation's own guarded operations make (pre-flight
+    # applies them to its scratch model; the adapter leaves them to those operations)
+    added: list[Change] = [PutColumn(q[0], q[1], w) for w in want.columns if w.name in cols]
+    added.extend(PutConstraint(c) for c in cons)
+    return Decision(op, target, "run", reason, changes=tuple(added)), Reconcile(cols, cons)
 
 
 def decide_drop_table(model: SchemaModel, spec: DropTable) -> Decision:

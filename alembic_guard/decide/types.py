@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alembic_guard.changes import Change
-from alembic_guard.model import QName
+from alembic_guard.model import ObjRef, QName
 
 Verdict = Literal["skip", "run", "refuse", "missing"]
 
@@ -72,6 +72,7 @@ class Decision:
     checks: tuple[DataCheck, ...] = ()
     steps: tuple[Step, ...] = ()
     changes: tuple[Change, ...] = ()
+    requires: ObjRef | None = None  # ``missing``: the object that is not there
 
     @property
     def runs(self) -> bool:
@@ -86,5 +87,5 @@ def refuse(op: str, target: str, reason: str, hint: str, details: str | None = N
     return Decision(op, target, "refuse", reason, hint, details)
 
 
-def missing(op: str, target: str, what: str, hint: str) -> Decision:
-    return Decision(op, target, "missing", what, hint)
+def missing(op: str, target: str, what: str, hint: str, ref: ObjRef | None = None) -> Decision:
+    return Decision(op, target, "missing", what, hint, requires=ref)

@@ -17,10 +17,11 @@ changed it since: see :meth:`GuardContext.begin_revision`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from alembic_guard.changes import Change
 from alembic_guard.model import QName, SchemaModel
 
 GUARD_OPTION = "alembic_guard"
@@ -93,6 +94,9 @@ class GuardContext:
         self._complete = model is not None
         # the transaction inside which lock_timeout was last SET LOCAL
         self._timeout_tx: Any = None
+        self.later: Callable[[str | None], Sequence[Change]] | None = None
+        """Runner hook: the model changes of the revisions after a given one in this run
+        (see :meth:`later_changes`); ``None`` when the caller knows no later revisions."""
 
     def __repr__(self) -> str:
         return f"GuardContext({self.settings!r}, revision={self.revision!r}, events={len(self.events)})"
@@ -143,6 +147,20 @@ class GuardContext:
         if missing:
             _refresh(self.model, connection, missing)
             self._known.update(missing)
+
+    def later_changes(self) -> Sequence[Change]:
+        """The changes the revisions after the current one make (empty when unknown).
+
+        A guard that finds its object with another definition asks whether
+        those changes explain it: then the object is this revision's, evolved
+        by a later one (re-running a history), and is skipped with a note.
+        """
+        if self.later is None:
+            return ()
+        try:
+            return self.later(self.revision)
+        except Exception:  # a later revision pre-flight cannot read: nothing is explained by it
+            return ()
 
     def take_events(self) -> list[OpEvent]:
         """The events recorded since the last call, oldest first."""

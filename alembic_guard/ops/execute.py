@@ -19,29 +19,13 @@ from alembic.operations import ops as aops
 
 from alembic_guard import ddl
 from alembic_guard.decide.columns import needs_rows_check
-from alembic_guard.identity import both, describe_column
+from alembic_guard.decide.statements import RawStatement, decide_statement
 from alembic_guard.identity import compatible_column as compatible
+from alembic_guard.identity import describe_column
 from alembic_guard.model import Column, QName, Table, format_qname
 from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
-
-# changes that only add: a statement made of these alone can be skipped when all is there
-_ADDING = frozenset(
-    {
-        "PutSchema",
-        "PutTable",
-        "PutColumn",
-        "PutIndex",
-        "PutConstraint",
-        "PutSequence",
-        "PutEnum",
-        "PutExtension",
-        "PutComposite",
-    }
-)
-# statements that replace what is there: always run, they are idempotent on their own
-_REPLACING = frozenset({"ViewStmt", "CreateFunctionStmt", "CreateTrigStmt", "RuleStmt"})
 
 
 def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:
@@ -87,9 +71,15 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         if put_table is not None and g.model.table(*put_table.table.qname) is not None:
             _reconcile(g, operations, put_table.table, eff)
             continue
-        reason = _already_there(g, st, eff)
-        if reason:
-            g.skip(reason)
+        _read_objects(g, eff)
+        decision = decide_statement(g.model, raw_statement(st, eff), ctx.later_changes())
+        if decision.verdict == "refuse":
+            raise g.refuse(decision.reason, hint=decision.hint, details=decision.details)
+        if decision.verdict == "skip":
+            g.skip(decision.reason)
+            continue
+        if st.kind == "CreatePolicyStmt" and _policy_exists(g, st):
+            g.skip("already there: the policy exists (its definition is not compared)")
             continue
         absent = _missing_requirement(ctx, eff)
         if absent is not None:
@@ -128,31 +118,119 @@ def _missing_requirement(ctx: GuardContext, eff: Any) -> str | None:
     return None
 
 
-def _already_there(g: Guard, st: Any, eff: Any) -> str | None:
-    """Why the statement need not run, or ``None`` when it must."""
-    if not eff.provides or eff.drops or (st.kind in _REPLACING and st.node[st.kind].get("replace")):
-        return None
-    if any(type(c).__name__ not in _ADDING for c in eff.changes):
-        return None
-    for ref in eff.provides:
-        if not g.model.has(ref):
-            return None
-        if ref.kind == "index" and not g.model.indexes[(ref.schema, ref.name)].valid:
-            return None
-    for c in eff.changes:
-        if type(c).__name__ == "PutColumn":
-            have = g.model.column(c.schema, c.table, c.column.name)
-            if have is not None and not compatible(have, c.column):
-                raise g.refuse(
-                    f"column {format_qname((c.schema, c.table))}.{have.name} exists with another definition",
-                    hint="change the SQL to match the database, or alter the column in its own statement",
-                    details=both(describe_column(have), describe_column(c.column), "SQL"),
-                )
-    return (
-        "already there: "
-        + ", ".join(str(r) for r in eff.provides[:4])
-        + (" ..." if len(eff.provides) > 4 else "")
+def raw_statement(st: Any, eff: Any) -> RawStatement:
+    """The analysed statement as the pure decision reads it."""
+    node = st.node.get(st.kind, {}) if isinstance(st.node, dict) else {}
+    return RawStatement(
+        st.text,
+        st.kind,
+        tuple(eff.creates) + tuple(r for r in eff.ensures if r not in eff.creates),
+        tuple(eff.drops),
+        tuple(eff.changes),
+        replace=bool(node.get("replace")),
+        missing_ok=bool(node.get("missing_ok")),
     )
+
+
+# objects the table read does not bring: looked up by name when a statement names them
+_BY_NAME = {
+    "type": (
+        "SELECT t.typtype::text, coalesce(array_agg(e.enumlabel::text ORDER BY e.enumsortorder) "
+        "FILTER (WHERE e.enumlabel IS NOT NULL), '{}') FROM pg_catalog.pg_type t "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+        "LEFT JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "
+        "WHERE n.nspname = CAST(:s AS text) AND t.typname = CAST(:n AS text) GROUP BY t.typtype"
+    ),
+    "function": (
+        "SELECT pg_catalog.pg_get_function_identity_arguments(p.oid) FROM pg_catalog.pg_proc p "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = CAST(:s AS text) AND p.proname = CAST(:n AS text) ORDER BY p.oid LIMIT 1"
+    ),
+    "sequence": (
+        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = CAST(:s AS text) AND c.relname = CAST(:n AS text) AND c.relkind = 'S'"
+    ),
+    "index": (
+        "SELECT c.relname, t.relname, tn.nspname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid "
+        "JOIN pg_catalog.pg_class t ON t.oid = i.indrelid "
+        "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace "
+        "WHERE n.nspname = CAST(:s AS text) AND c.relname = CAST(:n AS text)"
+    ),
+    "schema": "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = CAST(:n AS text)",
+    "extension": "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = CAST(:n AS text)",
+}
+
+
+def _read_objects(g: Guard, eff: Any) -> None:
+    """Put into the model, from the catalog, the non-table objects the statement creates, drops or renames.
+
+    Read-only; one small query per object, only for statements that name
+    such objects (types, functions, sequences, indexes of tables not read,
+    schemas, extensions).  An index's table is then read as a whole.
+    """
+    import sqlalchemy as sa
+
+    from alembic_guard.model import CompositeType, EnumType, Extension, Function, Sequence
+
+    conn = g.mc.connection
+    for ref in {*eff.creates, *eff.ensures, *eff.drops}:
+        query = _BY_NAME.get(ref.kind)
+        if query is None:
+            continue
+        q = (ref.schema, ref.name)
+        row = conn.execute(sa.text(query), {"s": ref.schema, "n": ref.name}).first()
+        if ref.kind == "type":
+            g.model.enums.pop(q, None)
+            g.model.composites.pop(q, None)
+            if row is not None and row[0] == "e":
+                g.model.enums[q] = EnumType(q[0], q[1], tuple(row[1]))
+            elif row is not None:
+                g.model.composites[q] = CompositeType(q[0], q[1])
+        elif ref.kind == "function":
+            if row is None:
+                g.model.functions.pop(q, None)
+            elif q not in g.model.functions:
+                g.model.functions[q] = Function(q[0], q[1], arguments=str(row[0]))
+        elif ref.kind == "sequence":
+            if row is None:
+                g.model.sequences.pop(q, None)
+            elif q not in g.model.sequences:
+                g.model.sequences[q] = Sequence(q[0], q[1])
+        elif ref.kind == "index":
+            if row is None:
+                g.model.indexes.pop(q, None)
+            else:
+                g.ctx.ensure_loaded(conn, [(str(row[2]), str(row[1]))])
+        elif ref.kind == "schema":
+            if row is None:
+                g.model.schemas.discard(ref.name)
+            else:
+                g.model.schemas.add(ref.name)
+        elif ref.kind == "extension":
+            if row is None:
+                g.model.extensions.pop(ref.name, None)
+            elif ref.name not in g.model.extensions:
+                g.model.extensions[ref.name] = Extension(ref.name, version=str(row[0]))
+
+
+def _policy_exists(g: Guard, st: Any) -> bool:
+    """``CREATE POLICY``: is a policy of that name on that table there?  (read-only)"""
+    import sqlalchemy as sa
+
+    node = st.node.get("CreatePolicyStmt", {})
+    name = node.get("policy_name")
+    rel = node.get("table", {})
+    if not name or not rel.get("relname"):
+        return False
+    query = (
+        "SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE p.polname = CAST(:p AS text) AND c.relname = CAST(:t AS text) AND n.nspname = CAST(:s AS text)"
+    )
+    params = {"p": name, "t": rel["relname"], "s": rel.get("schemaname") or "public"}
+    return g.mc.connection.execute(sa.text(query), params).first() is not None
 
 
 def _drop_invalid_indexes(g: Guard, eff: Any) -> None:

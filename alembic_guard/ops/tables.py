@@ -15,7 +15,7 @@ from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
 
-def _constraint_facts(g: Guard, q: QName, table: Any) -> list[tuple[Any, Constraint]]:
+def _constraint_facts(dialect: Any, q: QName, table: Any) -> list[tuple[Any, Constraint]]:
     """Each SQLAlchemy constraint of ``table`` with its model fact, in a stable order."""
     out: list[tuple[Any, Constraint]] = []
     for c in table.constraints:
@@ -45,7 +45,7 @@ def _constraint_facts(g: Guard, q: QName, table: Any) -> list[tuple[Any, Constra
         elif isinstance(c, sa.UniqueConstraint):
             out.append((c, Constraint(name, q, "unique", cols)))
         elif isinstance(c, sa.CheckConstraint):
-            expr = str(c.sqltext.compile(dialect=g.dialect, compile_kwargs={"literal_binds": True}))
+            expr = str(c.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
             out.append((c, Constraint(name, q, "check", cols, expression=expr)))
     # table.constraints is a set: order by what the user sees, for deterministic output
     out.sort(key=lambda p: (p[1].kind, p[1].name or "", p[1].columns, p[1].expression or ""))
@@ -58,6 +58,22 @@ def _op_for(constraint: Any) -> Any:
     if isinstance(constraint, sa.UniqueConstraint):
         return aops.CreateUniqueConstraintOp.from_constraint(constraint)
     return aops.CreateCheckConstraintOp.from_constraint(constraint)
+
+
+def create_table_spec(
+    operations: Any, operation: Any
+) -> tuple[CreateTable, Any, list[tuple[Any, Constraint]]]:
+    """The spec of a ``CreateTableOp``, the ``Table`` it builds, and each constraint with its fact."""
+    q = qname_of(operation.table_name, operation.schema)
+    dialect = operations.migration_context.dialect
+    sa_table = operation.to_table(operations.migration_context)
+    pairs = _constraint_facts(dialect, q, sa_table)
+    wanted = Table(q[0], q[1], tuple(model_column(dialect, c) for c in sa_table.columns))
+    indexes = tuple(
+        Index(q[0], str(ix.name), q, tuple(str(c.name) for c in ix.columns), bool(ix.unique))
+        for ix in sa_table.indexes
+    )
+    return CreateTable(wanted, tuple(f for _, f in pairs), indexes), sa_table, pairs
 
 
 def create_table(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> Any:
@@ -75,14 +91,7 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
             "their guards, and a column of another type or nullability is refused"
         )
         return g.original(original, operation, lock=False)
-    sa_table = operation.to_table(operations.migration_context)
-    pairs = _constraint_facts(g, q, sa_table)
-    wanted = Table(q[0], q[1], tuple(model_column(g.dialect, c) for c in sa_table.columns))
-    indexes = tuple(
-        Index(q[0], str(ix.name), q, tuple(str(c.name) for c in ix.columns), bool(ix.unique))
-        for ix in sa_table.indexes
-    )
-    spec = CreateTable(wanted, tuple(f for _, f in pairs), indexes)
+    spec, sa_table, pairs = create_table_spec(operations, operation)
     fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
     g.load(q, *(fk.ref_table for fk in fks if fk.ref_table is not None))
     d, reconcile = decide_create_table(g.model, spec)

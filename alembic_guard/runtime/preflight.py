@@ -1,12 +1,15 @@
 """Pre-flight: before a revision runs any statement, do its requirements hold?
 
-The revision's ``upgrade()`` is rendered offline (a ``--sql`` MigrationContext
-writing to a buffer, so nothing reaches the database), the SQL is analyzed
-into effects, the live model is brought up to date for exactly the tables it
-touches (read from the catalog unless the run's guard context holds them as
-they are: :meth:`GuardContext.begin_revision`), and every relation / column
-it requires must exist in the database or be provided by an earlier
-statement of the same revision.  ``strict`` refuses
+The revision's ``upgrade()`` runs against an offline MigrationContext whose
+operations are only recorded (nothing is rendered, nothing reaches the
+database).  Each typed operation is decided from its op object — the same
+pure :mod:`alembic_guard.decide` decision the guarded operation will make —
+on a scratch copy of the model that carries the revision's earlier
+operations; only ``op.execute`` text goes through the SQL analysis.  The live
+model is brought up to date for exactly the tables the revision touches (read
+from the catalog unless the run's guard context holds them as they are:
+:meth:`GuardContext.begin_revision`).  A requirement that neither the
+database nor an earlier operation provides is a problem: ``strict`` refuses
 the revision; ``lenient`` logs and lets the guarded operations skip (and
 record a debt for) what cannot apply.
 """
@@ -17,7 +20,7 @@ import functools
 import io
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +33,27 @@ log = logging.getLogger("alembic_guard")
 _SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 _CHECKED_KINDS = frozenset({"relation", "column"})
 _OFFLINE: dict[str, tuple[io.StringIO, Any]] = {}
-# (revision, file checksum) -> (analyzed statements, touched tables); see analyze_revision
-_ANALYZED: dict[tuple[str, str], tuple[list[Any], set[QName]]] = {}
-# (revision, file checksum) -> the Alembic operations upgrade() invokes; see revision_ops
-_OPS: dict[tuple[str, str], list[Any]] = {}
+# (revision, file checksum) -> what pre-flight knows of the revision; see revision_plan
+_PLANS: dict[tuple[str, str], RevisionPlan | None] = {}
+_ANALYZED: dict[tuple[str, str], tuple[list[Any], set[QName]] | None] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionPlan:
+    """A revision as pre-flight sees it, without rendering it.
+
+    ``operations``: the Alembic operations ``upgrade()`` invokes, in order;
+    ``statements``: for each ``op.execute`` with SQL text, its index in
+    ``operations`` and its analysed statements; ``touched``: the tables the
+    operations and statements read or change.
+    """
+
+    operations: tuple[Any, ...]
+    statements: tuple[tuple[int, tuple[Any, ...]], ...]
+    touched: frozenset[QName]
+
+    def analyzed(self) -> list[Any]:
+        return [a for _, stmts in self.statements for a in stmts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,31 +224,97 @@ def check(analyzed: Iterable[Any], model: SchemaModel) -> list[Problem]:
     return problems
 
 
+def record_operations(migration_fn: Callable[..., Any], dialect_name: str = "postgresql") -> list[Any] | None:
+    """The Alembic operations ``migration_fn`` invokes, in order, none of them executed or rendered.
+
+    ``None`` when it cannot run offline (it reads data through ``op.get_bind()``,
+    say): what it does is then unknown and the guarded operations alone decide.
+    """
+    from alembic.operations import Operations
+    from alembic.operations import ops as aops
+
+    from alembic import op as op_module
+
+    out: list[Any] = []
+
+    def record(operation: Any) -> Any:
+        out.append(operation)
+        if isinstance(operation, aops.CreateTableOp):
+            return operation.to_table()  # op.create_table returns its Table; revisions use it
+        return None
+
+    offline = _offline(dialect_name)
+    outer = getattr(op_module, "_proxy", None)
+    try:
+        with Operations.context(offline) as operations:
+            operations.invoke = record  # type: ignore[method-assign]
+            migration_fn()
+    except Exception as exc:
+        log.debug("pre-flight: cannot run the revision offline (%s: %s)", type(exc).__name__, exc)
+        return None
+    finally:
+        if outer is not None:
+            outer._install_proxy()
+    return out
+
+
+def _offline(dialect_name: str) -> Any:
+    if dialect_name not in _OFFLINE or _OFFLINE[dialect_name][1] is None:
+        buf = io.StringIO()
+        _OFFLINE[dialect_name] = (buf, _offline_context(dialect_name, buf))
+    return _OFFLINE[dialect_name][1]
+
+
+def revision_plan(
+    revision: str, path: str | None, migration_fn: Callable[..., Any], checksum: str | None = None
+) -> RevisionPlan | None:
+    """What pre-flight knows of a revision (cached per file version with ``checksum``); ``None``: unknown."""
+    key = (revision, checksum) if checksum else None
+    if key is not None and key in _PLANS:
+        return _PLANS[key]
+    plan = _plan(path or revision, migration_fn)
+    if key is not None:
+        _PLANS[key] = plan
+    return plan
+
+
+def _plan(where: str, migration_fn: Callable[..., Any]) -> RevisionPlan | None:
+    from alembic.operations import ops as aops
+
+    from alembic_guard.ops.decisions import operation_tables
+
+    operations = record_operations(migration_fn)
+    if operations is None:
+        return None
+    statements: list[tuple[int, tuple[Any, ...]]] = []
+    touched: set[QName] = set()
+    for i, operation in enumerate(operations):
+        if isinstance(operation, aops.ExecuteSQLOp):
+            sqltext = operation.sqltext
+            analyzed = analyze(sqltext, where) if isinstance(sqltext, str) and analyzer_available() else None
+            if analyzed is not None:
+                statements.append((i, tuple(analyzed)))
+                touched |= touched_tables(analyzed)
+            continue
+        tables = operation_tables(operation)
+        if tables:
+            touched |= {q for q in tables if q[0] not in _SYSTEM_SCHEMAS}
+    return RevisionPlan(tuple(operations), tuple(statements), frozenset(touched))
+
+
 def analyze_revision(
     revision: str, path: str | None, migration_fn: Callable[..., Any], checksum: str | None = None
 ) -> tuple[list[Any], set[QName]] | None:
-    """The revision's rendered statements with their effects, and the tables they touch.
+    """The analysed statements of the revision's ``op.execute`` SQL, and every table it touches.
 
-    ``None`` when it cannot be rendered offline or analyzed.  Pure apart from
-    running ``migration_fn`` against an offline context.  With ``checksum`` (of
-    the revision file) the result is kept for the process: a retried attempt,
-    or a second run in the same process, does not render and parse it again.
+    ``None`` when the revision cannot run offline.  Typed operations are not
+    rendered to SQL: their tables come from their op objects.
     """
     key = (revision, checksum) if checksum else None
     if key is not None and key in _ANALYZED:
         return _ANALYZED[key]
-    if not analyzer_available():
-        return None
-    ops: list[Any] = []
-    sql = render_revision_sql(migration_fn, ops_out=ops)
-    if key is not None and sql is not None:
-        _OPS[key] = ops
-    if sql is None:
-        return None
-    analyzed = analyze(sql, path or revision)
-    if analyzed is None:
-        return None
-    result = (analyzed, touched_tables(analyzed))
+    plan = revision_plan(revision, path, migration_fn, checksum)
+    result = None if plan is None else (plan.analyzed(), set(plan.touched))
     if key is not None:
         _ANALYZED[key] = result
     return result
@@ -237,18 +323,101 @@ def analyze_revision(
 def revision_ops(
     revision: str, path: str | None, migration_fn: Callable[..., Any], checksum: str | None = None
 ) -> list[Any] | None:
-    """The Alembic operations the revision invokes, in order; ``None`` when it cannot render offline.
+    """The Alembic operations the revision invokes, in order; ``None`` when it cannot run offline."""
+    plan = revision_plan(revision, path, migration_fn, checksum)
+    return None if plan is None else list(plan.operations)
 
-    Rendered once with :func:`analyze_revision` (whose result is cached with it),
-    so the run's data pre-flight and the per-revision pre-flight share one rendering.
+
+def later_changes_provider(
+    steps: Sequence[tuple[str, str | None, Callable[..., Any], str | None]],
+) -> Callable[[str | None], Sequence[Any]]:
+    """For the guard context (:attr:`GuardContext.later`): the changes of the revisions after one.
+
+    ``steps``: the run's pending upgrades, in order, as (revision, path, upgrade
+    function, checksum).  Each revision's changes come from its plan (cached:
+    pre-flight made it already): ``op.execute`` statements by their analysed
+    effects, typed operations by their op objects.  Computed when first asked,
+    i.e. only when a guard finds an object with another definition.
     """
-    key = (revision, checksum) if checksum else None
-    if key is not None and key in _OPS:
-        return _OPS[key]
-    if key is not None and analyze_revision(revision, path, migration_fn, checksum) is not None:
-        return _OPS.get(key)
-    ops: list[Any] = []
-    return ops if render_revision_sql(migration_fn, ops_out=ops) is not None else None
+    from alembic.operations import Operations
+
+    from alembic_guard.ops.decisions import operation_changes
+
+    per_revision: dict[str, tuple[Any, ...]] = {}
+    order = [s[0] for s in steps]
+
+    def changes_of(step: tuple[str, str | None, Callable[..., Any], str | None]) -> tuple[Any, ...]:
+        revision, path, fn, checksum = step
+        if revision not in per_revision:
+            plan = revision_plan(revision, path, fn, checksum)
+            out: list[Any] = []
+            if plan is not None:
+                operations = Operations(_offline("postgresql"))
+                executed = dict(plan.statements)
+                for i, operation in enumerate(plan.operations):
+                    if i in executed:
+                        out.extend(c for a in executed[i] for c in a.effect.changes)
+                    else:
+                        try:
+                            out.extend(operation_changes(operations, operation))
+                        except Exception:  # an op object pre-flight cannot read
+                            continue
+            per_revision[revision] = tuple(out)
+        return per_revision[revision]
+
+    def later(revision: str | None) -> Sequence[Any]:
+        if revision not in order:
+            return ()
+        return [c for step in steps[order.index(revision) + 1 :] for c in changes_of(step)]
+
+    return later
+
+
+def check_plan(plan: RevisionPlan, model: SchemaModel, where: str, settings: Any = None) -> list[Problem]:
+    """Requirements of the revision that neither ``model`` nor an earlier operation provides.
+
+    Each typed operation is decided on a scratch copy of ``model`` (a
+    ``missing`` decision is a problem; a decision that runs applies its
+    changes to the copy); ``op.execute`` statements are checked by their
+    analysed requirements and applied by their effects.  Pure apart from
+    compiling SQLAlchemy types and expressions.
+    """
+    from alembic.operations import Operations
+
+    from alembic_guard.changes import apply
+    from alembic_guard.ops.context import GuardSettings
+    from alembic_guard.ops.decisions import decide_operation
+
+    settings = settings or GuardSettings()
+    scratch = model.copy()
+    operations = Operations(_offline("postgresql"))
+    executed = dict(plan.statements)
+    problems: list[Problem] = []
+    for i, operation in enumerate(plan.operations):
+        if i in executed:
+            problems.extend(check(executed[i], scratch))
+            for a in executed[i]:
+                for change in a.effect.changes:
+                    apply(scratch, change)
+            continue
+        try:
+            decision = decide_operation(operations, operation, scratch, settings)
+        except Exception as exc:  # an op object pre-flight cannot read: its guard decides at run time
+            log.debug("pre-flight: cannot decide %s (%s)", type(operation).__name__, exc)
+            continue
+        if decision is None:
+            continue
+        if decision.verdict == "missing" and decision.requires is not None:
+            if decision.requires.schema not in _SYSTEM_SCHEMAS:
+                problems.append(
+                    Problem(
+                        decision.requires, f"{where}: operation {i + 1}", f"{decision.op} {decision.target}"
+                    )
+                )
+        elif decision.verdict == "run":
+            for change in decision.changes:
+                apply(scratch, change)
+    return problems
 
 
 def preflight_revision(
@@ -268,10 +437,10 @@ def preflight_revision(
     :class:`GuardRefused` under ``strict`` when a requirement fails; nothing
     has run at that point.
     """
-    found = analyze_revision(revision, path, migration_fn, checksum)
-    if found is None:
+    plan = revision_plan(revision, path, migration_fn, checksum)
+    if plan is None:
         return None
-    analyzed, touched = found
+    touched = set(plan.touched)
     if guard_ctx is not None:
         read = guard_ctx.begin_revision(revision, connection, touched)
         model = guard_ctx.model
@@ -280,7 +449,8 @@ def preflight_revision(
 
         read = frozenset(touched)
         model = snapshot(connection, tables=sorted(touched)) if touched else SchemaModel()
-    problems = check(analyzed, model)
+    settings = guard_ctx.settings if guard_ctx is not None else None
+    problems = check_plan(plan, model, os.path.basename(path) if path else revision, settings)
     if not problems:
         return touched, read
     where = os.path.basename(path) if path else revision

@@ -90,6 +90,20 @@ def preload(runner: Runner, steps: list[Any], migration_context: Any) -> None:
             tables.update(found[1])
     if tables:
         runner.guard_ctx.ensure_loaded(migration_context.connection, tables)
+    # hook for the guards: the shape later revisions of this run give an object (issue 10)
+    from alembic_guard.runtime.preflight import later_changes_provider
+
+    runner.guard_ctx.later = later_changes_provider(
+        [
+            (
+                str(s.revision.revision),
+                getattr(s.revision, "path", None),
+                s.migration_fn,
+                runner.checksum(getattr(s.revision, "path", None)),
+            )
+            for s in steps
+        ]
+    )
 
 
 def data_preflight(runner: Runner, steps: list[Any], migration_context: Any) -> None:

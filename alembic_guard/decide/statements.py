@@ -1,0 +1,220 @@
+"""Decisions of one raw SQL statement of ``op.execute``, from its analysed effects.
+
+A statement that creates objects is skipped when every object is there with
+the same definition, and refused when one is there with another definition
+(both shown) — unless the revisions after this one give it exactly the shape
+it has: then it is this statement's object, evolved, and skipped with a note.
+A ``DROP`` of objects that are all gone is skipped; a rename whose target
+exists and whose source is gone is skipped (done already).  Anything else
+runs as written.
+
+The model must hold the objects the statement names (the adapter reads the
+tables it touches and the other objects it names from the catalog first).
+
+Pure: no connection, no filesystem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alembic_guard.changes import Change, apply
+from alembic_guard.decide.types import Decision, Step, refuse, skip
+from alembic_guard.identity import (
+    both,
+    compatible_column,
+    describe_column,
+    describe_constraint,
+    describe_index,
+    same_constraint,
+    same_index,
+)
+from alembic_guard.model import ObjRef, SchemaModel
+
+# changes that only add: a statement made of these alone can be skipped when all is there
+ADDING = frozenset(
+    {
+        "PutSchema",
+        "PutTable",
+        "PutColumn",
+        "PutIndex",
+        "PutConstraint",
+        "PutSequence",
+        "PutEnum",
+        "PutExtension",
+        "PutComposite",
+        "PutView",
+        "PutFunction",
+        "PutTrigger",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RawStatement:
+    """One statement of ``op.execute`` text, as the analysis sees it."""
+
+    text: str
+    kind: str  # the parse node: "IndexStmt", "DropStmt", "RenameStmt", ...
+    creates: tuple[ObjRef, ...]
+    drops: tuple[ObjRef, ...]
+    changes: tuple[Change, ...]
+    replace: bool = False  # CREATE OR REPLACE
+    missing_ok: bool = False  # DROP ... IF EXISTS
+
+
+def fact(model: SchemaModel, ref: ObjRef) -> Any:
+    """The model's fact for ``ref`` (``None`` when absent)."""
+    k, q = ref.kind, (ref.schema, ref.name)
+    if k == "relation":
+        return model.tables.get(q) or model.views.get(q)
+    if k == "column":
+        assert ref.parent is not None
+        view = model.views.get((ref.schema, ref.parent))
+        if view is not None:  # a view's column: its name is all the model holds
+            return ref.name if ref.name in view.columns else None
+        return model.column(ref.schema, ref.parent, ref.name)
+    if k == "index":
+        return model.indexes.get(q)
+    if k == "constraint":
+        return model.constraints.get((ref.schema, ref.parent or "", ref.name))
+    if k == "type":
+        return model.enums.get(q) or model.composites.get(q)
+    if k == "function":
+        return model.functions.get(q)
+    if k == "trigger":
+        return model.triggers.get((ref.schema, ref.parent or "", ref.name))
+    if k == "sequence":
+        return model.sequences.get(q)
+    if k == "schema":
+        return ref.name if ref.name in model.schemas else None
+    if k == "extension":
+        return model.extensions.get(ref.name)
+    return None
+
+
+def same_fact(kind: str, have: Any, want: Any) -> bool:
+    """Are two facts of one kind the same definition (as far as the model tells)?"""
+    if kind == "column":
+        return isinstance(have, str) or isinstance(want, str) or compatible_column(have, want)
+    if kind == "index":
+        return bool(have.valid) and same_index(have, want)
+    if kind == "constraint":
+        return same_constraint(have, want)
+    if kind == "relation":
+        if hasattr(have, "columns") and hasattr(want, "columns") and want.columns and have.columns:
+            hc = [c if isinstance(c, str) else c.name for c in have.columns]
+            wc = [c if isinstance(c, str) else c.name for c in want.columns]
+            return hc == wc
+        return True
+    if kind == "type":
+        return getattr(have, "values", None) == getattr(want, "values", None)
+    if kind == "trigger":
+        return (have.table, have.function, have.timing, have.events) == (
+            want.table,
+            want.function,
+            want.timing,
+            want.events,
+        )
+    return True  # sequences, schemas, extensions: there is all the model tells
+
+
+def describe(kind: str, f: Any) -> str:
+    if kind == "column":
+        return describe_column(f)
+    if kind == "index":
+        return describe_index(f)
+    if kind == "constraint":
+        return describe_constraint(f)
+    if kind == "type" and hasattr(f, "values"):
+        return "ENUM (" + ", ".join(repr(v) for v in f.values) + ")"
+    if kind == "relation" and hasattr(f, "columns"):
+        return "(" + ", ".join(c if isinstance(c, str) else c.name for c in f.columns) + ")"
+    if kind == "trigger":
+        events = " OR ".join(e.upper() for e in f.events)
+        return f"{(f.timing or '').upper()} {events} EXECUTE {f.function[1] if f.function else '?'}"
+    return repr(f)
+
+
+def wanted_facts(st: RawStatement) -> dict[ObjRef, Any]:
+    """The facts the statement creates, by reference (from its changes, applied to an empty model)."""
+    scratch = SchemaModel()
+    for change in st.changes:
+        apply(scratch, change)
+    out = {}
+    for ref in st.creates:
+        f = fact(scratch, ref)
+        if f is not None:
+            out[ref] = f
+    return out
+
+
+def evolved(model: SchemaModel, st: RawStatement, ref: ObjRef, later: Sequence[Change]) -> bool:
+    """Does the statement's object, changed by the later revisions, have the shape it has now?"""
+    if not later:
+        return False
+    scratch = model.copy()
+    for change in (*st.changes, *later):
+        try:
+            apply(scratch, change)
+        except (KeyError, AssertionError, ValueError):  # a change for something this scratch lacks
+            continue
+    have, then = fact(model, ref), fact(scratch, ref)
+    return have is not None and then is not None and same_fact(ref.kind, have, then)
+
+
+def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Change] = ()) -> Decision:
+    """Skip, refuse or run one statement; ``later``: the changes of the revisions after this one."""
+    op, target = "execute", " ".join(st.text.split())[:60]
+    run = Decision(
+        op,
+        target,
+        "run",
+        "ran",
+        steps=(Step(st.text, "revision", "the statement's own"),),
+        changes=st.changes,
+    )
+    if st.kind == "RenameStmt" and st.creates and st.drops:
+        source, dest = st.drops[0], st.creates[0]
+        if fact(model, source) is None and fact(model, dest) is not None:
+            return skip(op, target, f"already renamed: {dest} exists and {source} does not")
+        return run
+    if st.drops and not st.creates:
+        if all(fact(model, ref) is None for ref in st.drops):
+            gone = ", ".join(str(r) for r in st.drops[:4])
+            return skip(op, target, f"already gone: {gone}")
+        return run
+    if not st.creates or st.drops or st.replace:
+        return run
+    if any(type(c).__name__ not in ADDING for c in st.changes):
+        return run
+    wants = wanted_facts(st)
+    notes: list[str] = []
+    for ref in st.creates:
+        have = fact(model, ref)
+        if have is None:
+            return run
+        want = wants.get(ref)
+        if want is None or same_fact(ref.kind, have, want):
+            continue
+        if ref.kind == "index" and not have.valid:
+            return run  # the adapter drops the INVALID leftover first
+        if ref.kind == "function":
+            return run  # another argument list: an overload, PostgreSQL decides
+        if evolved(model, st, ref, later):
+            notes.append(f"{ref} has the shape a later revision gives it")
+            continue
+        return refuse(
+            op,
+            target,
+            f"{ref} exists with another definition",
+            "change the SQL to match the database, or change the object in a statement of its own",
+            both(describe(ref.kind, have), describe(ref.kind, want), "SQL"),
+        )
+    shown = ", ".join(str(r) for r in st.creates[:4]) + (" ..." if len(st.creates) > 4 else "")
+    reason = f"already there: {shown}"
+    if notes:
+        reason += "; evolved since: " + "; ".join(notes)
+    return skip(op, target, reason)
