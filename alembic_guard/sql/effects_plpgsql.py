@@ -14,6 +14,7 @@ from typing import Any
 import pglast
 from pglast.parser import ParseError, parse_sql_json
 
+from alembic_guard.model import ObjRef
 from alembic_guard.sql.effects_common import Ctx, Node, Source, const_str, sval
 from alembic_guard.sql.statement import dynamic_key
 
@@ -23,6 +24,10 @@ _CATALOG_RE = re.compile(r"\b(pg_[a-z_]+|information_schema)\b", re.I)
 _NOT_EXISTS_RE = re.compile(r"^\s*not\s+exists\s*\(", re.I)
 _EXISTS_RE = re.compile(r"^\s*exists\s*\(", re.I)
 _QUERY_RE = re.compile(r"\s*(select|with)\b", re.I)
+# PL/pgSQL assignments (parse modes PLPGSQL_ASSIGN1..3): "n := ...", "r.f := ...", "a[1] = ..."
+_ASSIGN_MODES = frozenset({3, 4, 5})
+_IDENT = r'(?:"(?:[^"]|"")*"|[\w$]+)'
+_ASSIGN_TARGET_RE = re.compile(rf"\s*{_IDENT}(?:\s*\.\s*{_IDENT}|\s*\[[^\]]*\])*\s*:?=\s*")
 _DUPLICATE_CONDITIONS = frozenset(
     {
         "duplicate_object",
@@ -154,6 +159,24 @@ def function_body(ctx: Ctx, n: Node, lang: str | None, dispatch: Dispatch) -> No
         ctx.dynamic.extend(p for p in done.dynamic if p not in ctx.dynamic)
 
 
+def _declared_row_types(ctx: Ctx, fn: Node) -> None:
+    """A DO block runs at once: ``r t%ROWTYPE`` needs relation t, ``n t.c%TYPE`` column t.c."""
+    for d in fn.get("datums") or ():
+        datatype = (d.get("PLpgSQL_var") or {}).get("datatype") or {}
+        typname = datatype.get("PLpgSQL_type", {}).get("typname", "")
+        head, _, tail = typname.rpartition("%")
+        if not head:
+            continue
+        # the PL/pgSQL parser gives the names already folded ("RateLimit" and rate_limit alike)
+        names = head.split(".")
+        if tail.lower() == "rowtype":
+            q = ctx.qualified(names)
+            ctx.require(ObjRef("sequence" if q in ctx.known.sequences else "relation", *q))
+        elif tail.lower() == "type" and len(names) >= 2:
+            t = ctx.qualified(names[:-1])
+            ctx.require(ObjRef.column(t[0], t[1], names[-1]))
+
+
 def analyze_do(ctx: Ctx, n: Node, dispatch: Dispatch) -> None:
     """DO block (inner dict of ``DoStmt``): the effects (and locks) of the statements inside it."""
     lang = "plpgsql"
@@ -179,6 +202,7 @@ def analyze_do(ctx: Ctx, n: Node, dispatch: Dispatch) -> None:
     do = _DoBlock(ctx, body, start, dispatch)
     fn = _body_of(tree)
     do.ignore = _datum_names(fn)
+    _declared_row_types(ctx, fn)
     do.stmts([fn.get("action", {})], guarded=False)
 
 
@@ -241,7 +265,12 @@ class _DoBlock:
         self.ctx.merge(sub)
 
     def expr(self, e: Any, guarded: bool) -> None:
-        q = (e or {}).get("PLpgSQL_expr", {}).get("query")
+        pe = (e or {}).get("PLpgSQL_expr", {})
+        q = pe.get("query")
+        if q and pe.get("parseMode") in _ASSIGN_MODES:
+            # an assignment's text is "target := expression": the expression is what is read
+            m = _ASSIGN_TARGET_RE.match(q)
+            q = q[m.end() :] if m else q
         if q and not _CATALOG_RE.search(q):
             # conditions and assignments are expressions; PERFORM's is already a query
             self.sql(q, guarded, prefix="" if _QUERY_RE.match(q) else "SELECT ")

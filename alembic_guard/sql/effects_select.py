@@ -1,11 +1,18 @@
-"""What queries and data statements read and write: relations and columns they require.
+"""What queries and data statements read and write: relations and columns they require, and
+the columns (with types) a query produces.
 
 Pure.  Walks SELECT / INSERT / UPDATE / DELETE parse trees (pglast JSON) with
 a scope per query level: FROM items (tables, joins, subqueries, functions)
-under their aliases, CTE names (which are not relations).  A column reference
-qualified by an alias of a table becomes a column requirement; an unqualified
-one only when exactly one table is in scope (otherwise only the relations are
-required, since which table owns the column is not known without a catalog).
+under their aliases, each with its columns when they are known (from
+:class:`~alembic_guard.sql.effects_known.Known`: what the statements before
+made), and CTE names (which are not relations, and hide a table of that name
+only inside their query).  A column reference qualified by an alias of a
+table becomes a column requirement; an unqualified one belongs to the
+innermost query level with an item that has it, and when the items' columns
+are not known, to the query's single table (with several tables only the
+relations are required).  With ``want``, :func:`read_select` also returns the
+query's :class:`Output`: PostgreSQL's names for its columns, ``*`` expanded,
+and their types where they are plain to see.
 """
 
 from __future__ import annotations
