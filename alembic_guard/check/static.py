@@ -180,6 +180,7 @@ def check_static(
     """
     from alembic_guard.lint import LintContext, all_rules, lint, lock_level
     from alembic_guard.runtime.preflight import check as requirements_check
+    from alembic_guard.sql.statement import may_create
 
     findings: list[Finding] = []
     infos: list[RevisionInfo] = []
@@ -187,6 +188,7 @@ def check_static(
     model = SchemaModel()
     before_reported: SchemaModel | None = None
     blind = False  # a revision could not be read: later "missing" references may be its doing
+    dynamic: list[str] = []  # what the dynamic SQL of the revisions so far may create
     for i, run in enumerate(runs):
         reported = i >= report_from
         if reported and before_reported is None:
@@ -198,6 +200,8 @@ def check_static(
         for a in run.analyzed:
             if reported:
                 for p in requirements_check([a], model):
+                    if dynamic and may_create(dynamic, p.ref):
+                        continue  # dynamic SQL of an earlier revision may create it: known when it runs
                     note = (
                         "" if not blind else " (an earlier revision could not be checked: it may provide it)"
                     )
@@ -215,6 +219,7 @@ def check_static(
                     )
             for change in a.effect.changes:
                 ch.apply(model, change)
+            dynamic.extend(a.effect.dynamic)
         if keep_models:
             models[run.revision] = model.copy()
         if reported:

@@ -333,7 +333,9 @@ def _describe_edge(g: Graph, u: int, v: int) -> str:
     return f"{b.where} keeps its order after {a.where} (both touch {obj})"
 
 
-_EXTENSION_KINDS = frozenset({"function", "type", "relation", "sequence"})
+# what an extension nearly always brings: functions and types (a table of the same schema is far
+# more often a previous tool's bookkeeping, or a typo, than an extension's)
+_EXTENSION_KINDS = frozenset({"function", "type"})
 
 
 def _problems(

@@ -37,10 +37,6 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir())
 STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential")
 
 # (case, stage) -> the issue 10 item that makes it hold; remove the entry when it passes
-_DYNAMIC_CHECK = (
-    "guard-check: a table made by dynamic SQL reads as drift (AG511) and as missing (AG601); "
-    "Effect.dynamic says what such SQL may create"
-)
 _RAW = "issue 10 re-running: raw op.execute DDL is not guarded, data statements run again"
 _HISTORY = "issue 10 re-running: guards refuse an object a later revision evolved; adoption ignores history"
 _NOTX = "issue 10 re-running: no-transaction files run inside a transaction (CONCURRENTLY, COMMIT)"
@@ -48,7 +44,6 @@ XFAIL: dict[tuple[str, str], str] = {
     ("views_ctes", "reapply"): _RAW,
     ("implicit_renames", "reapply"): _RAW,
     ("implicit_renames", "adopt"): _RAW,
-    ("implicit_renames", "check"): _DYNAMIC_CHECK,
     ("outside_objects", "reapply"): _RAW,
     ("reapply_ddl", "reapply"): _RAW,
     ("reapply_ddl", "adopt"): _RAW,
