@@ -6,10 +6,12 @@ Pure: no connection, no filesystem.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, RenameObject
+from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import DataCheck, Decision, Step, missing, refuse, skip
 from alembic_guard.identity import both, compatible_column, describe_column, same_expression
 from alembic_guard.model import (
@@ -84,7 +86,7 @@ def needs_rows_check(c: Column) -> bool:
     return not c.nullable and c.default is None and not c.identity and c.generated is None
 
 
-def decide_add_column(model: SchemaModel, spec: AddColumn) -> Decision:
+def decide_add_column(model: SchemaModel, spec: AddColumn, later: Sequence[Change] = ()) -> Decision:
     q, wanted = spec.table, spec.column
     op, target = "add_column", f"{format_qname(q)}.{wanted.name}"
     table = model.table(*q)
@@ -97,6 +99,11 @@ def decide_add_column(model: SchemaModel, spec: AddColumn) -> Decision:
         if compatible_column(have, wanted):
             tightened = "; NOT NULL since a later change" if have.nullable != wanted.nullable else ""
             return skip(op, target, f"already there ({describe_column(have)}{tightened})")
+        ref = ObjRef.column(q[0], q[1], wanted.name)
+        if explained_by_later(model, (PutColumn(q[0], q[1], wanted),), ref, later):
+            return skip(
+                op, target, f"already there ({describe_column(have)}; evolved since by a later revision)"
+            )
         return refuse(
             op,
             target,

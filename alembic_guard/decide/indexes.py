@@ -5,11 +5,13 @@ Pure: no connection, no filesystem.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alembic_guard import ddl
-from alembic_guard.changes import DropObject, PutIndex
+from alembic_guard.changes import Change, DropObject, PutIndex
 from alembic_guard.decide.constraints import duplicates_check
+from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, missing, refuse, skip
 from alembic_guard.identity import both, describe_index, same_index
 from alembic_guard.model import Index, ObjRef, QName, SchemaModel, format_qname
@@ -35,7 +37,7 @@ def build_lock(q: QName, concurrent: bool) -> str:
     return f"SHARE on {format_qname(q)} (reads go on, writes wait for the build)"
 
 
-def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
+def decide_create_index(model: SchemaModel, spec: CreateIndex, later: Sequence[Change] = ()) -> Decision:
     want = spec.index
     q = want.table
     op, target = "create_index", format_qname(want.qname)
@@ -64,6 +66,10 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex) -> Decision:
     if have is not None and have.valid:
         if same_index(have, want):
             return skip(op, target, f"already there ({describe_index(have)})")
+        if explained_by_later(model, (PutIndex(want),), ObjRef("index", *want.qname), later):
+            return skip(
+                op, target, f"already there ({describe_index(have)}; redefined since by a later revision)"
+            )
         return refuse(
             op,
             target,

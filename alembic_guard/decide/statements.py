@@ -153,10 +153,22 @@ def wanted_facts(st: RawStatement) -> dict[ObjRef, Any]:
 
 def evolved(model: SchemaModel, st: RawStatement, ref: ObjRef, later: Sequence[Change]) -> bool:
     """Does the statement's object, changed by the later revisions, have the shape it has now?"""
+    return explained_by_later(model, st.changes, ref, later)
+
+
+def explained_by_later(
+    model: SchemaModel, changes: Sequence[Change], ref: ObjRef, later: Sequence[Change]
+) -> bool:
+    """Would ``changes`` (what this revision makes) followed by ``later`` (what the revisions after
+    it make) leave the object ``ref`` with the definition it has in ``model`` now?
+
+    Then the object is this revision's, evolved by a later one: re-running the
+    history must not refuse it.
+    """
     if not later:
         return False
     scratch = model.copy()
-    for change in (*st.changes, *later):
+    for change in (*changes, *later):
         try:
             apply(scratch, change)
         except (KeyError, AssertionError, ValueError):  # a change for something this scratch lacks

@@ -5,11 +5,13 @@ Pure: no connection, no filesystem.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, PutTable
 from alembic_guard.decide.columns import missing_reference
+from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import Decision, Step, missing, refuse, skip
 from alembic_guard.identity import compatible_column, describe_column, same_constraint
 from alembic_guard.model import Constraint, Index, ObjRef, QName, SchemaModel, Table, format_qname
@@ -46,8 +48,15 @@ def present(model: SchemaModel, want: Constraint) -> bool:
     return False
 
 
-def decide_create_table(model: SchemaModel, spec: CreateTable) -> tuple[Decision, Reconcile | None]:
-    """The decision, and for an existing table what the reconciliation adds."""
+def decide_create_table(
+    model: SchemaModel, spec: CreateTable, later: Sequence[Change] = ()
+) -> tuple[Decision, Reconcile | None]:
+    """The decision, and for an existing table what the reconciliation adds.
+
+    ``later``: the changes of the revisions after this one; a column whose
+    definition they explain (a type widened, NOT NULL added later) is this
+    revision's column, evolved, not a clash.
+    """
     want = spec.table
     q = want.qname
     op, target = "create_table", format_qname(q)
@@ -74,6 +83,13 @@ def decide_create_table(model: SchemaModel, spec: CreateTable) -> tuple[Decision
     clashes = [
         (h, w) for w in want.columns if (h := have.column(w.name)) is not None and not compatible_column(h, w)
     ]
+    made = (PutTable(want),)
+    evolved = [
+        h.name
+        for h, _ in clashes
+        if explained_by_later(model, made, ObjRef.column(q[0], q[1], h.name), later)
+    ]
+    clashes = [(h, w) for h, w in clashes if h.name not in evolved]
     if clashes:
         details = "\n".join(
             f"  {h.name}: in the database {describe_column(h)}; in the migration {describe_column(w)}"
@@ -89,10 +105,13 @@ def decide_create_table(model: SchemaModel, spec: CreateTable) -> tuple[Decision
         return decision, None
     cols = tuple(w.name for w in want.columns if have.column(w.name) is None)
     cons = tuple(c for c in spec.constraints if c.kind != "primary_key" and not present(model, c))
+    note = f"; evolved since by later revisions: column(s) {', '.join(evolved)}" if evolved else ""
     if not cols and not cons:
-        return skip(op, target, "already there with a compatible shape"), None
-    reason = "reconciled the existing table: added " + ", ".join(
-        [f"column {c}" for c in cols] + [f"constraint {c.name or c.kind}" for c in cons]
+        return skip(op, target, "already there with a compatible shape" + note), None
+    reason = (
+        "reconciled the existing table: added "
+        + ", ".join([f"column {c}" for c in cols] + [f"constraint {c.name or c.kind}" for c in cons])
+        + note
     )
     # the changes are those the reconciliation's own guarded operations make (pre-flight
     # applies them to its scratch model; the adapter leaves them to those operations)

@@ -86,7 +86,7 @@ def create_index(operations: Any, operation: Any, ctx: GuardContext, original: I
         g.run_steps(decide_create_index(model, CreateIndex(spec.index, (), spec.concurrent)).steps, build)
         return
     g.load(q)
-    g.carry_out(decide_create_index(g.model, spec), build)
+    g.carry_out(decide_create_index(g.model, spec, ctx.later_changes()), build)
 
 
 def drop_index(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:

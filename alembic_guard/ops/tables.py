@@ -94,7 +94,7 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
     spec, sa_table, pairs = create_table_spec(operations, operation)
     fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
     g.load(q, *(fk.ref_table for fk in fks if fk.ref_table is not None))
-    d, reconcile = decide_create_table(g.model, spec)
+    d, reconcile = decide_create_table(g.model, spec, ctx.later_changes())
     if reconcile is None:
 
         def create(step: Any) -> None:
