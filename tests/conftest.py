@@ -73,6 +73,7 @@ PG_MATRIX_MODULES = frozenset(
         "test_pg_versions",
         "test_server_features",
         "test_check_server_version",
+        "test_index_progress",
     }
 )
 

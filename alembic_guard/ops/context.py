@@ -38,6 +38,7 @@ class GuardSettings:
     statement_timeout: str | None = None
     concurrent_indexes: bool = False  # CREATE INDEX CONCURRENTLY inside autocommit_block()
     allow_destructive: bool = True  # drops allowed (guard-repair passes False)
+    progress_every_s: float | None = 5.0  # log an index build's progress this often (None: never)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from alembic_guard.model import Index, QName, SchemaModel, Table, format_qname
 from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.columns import expression_sql
 from alembic_guard.ops.context import GuardContext
+from alembic_guard.ops.progress import index_build_progress
 from alembic_guard.ops.registry import Impl
 
 
@@ -74,7 +75,12 @@ def create_index(operations: Any, operation: Any, ctx: GuardContext, original: I
     spec = index_spec(operation, g.dialect, ctx.settings.concurrent_indexes)
 
     def build(step: Step) -> None:
-        original(operations, _concurrent_op(operation) if step.tx == "autocommit" else operation)
+        todo = _concurrent_op(operation) if step.tx == "autocommit" else operation
+        if g.offline:
+            original(operations, todo)
+            return
+        with index_build_progress(g.mc.connection, f"index {g.target}", ctx.settings.progress_every_s):
+            original(operations, todo)
 
     if g.offline:
         g.note(

@@ -68,6 +68,8 @@ class RuntimeSettings:
     # behind a transaction-mode pooler the lock is a lease row: a holder that dies silently
     # frees it after this long (it renews it every third of it while alive)
     lock_lease_s: float = 30.0
+    # log an index build's progress (pg_stat_progress_create_index) this often; None: never
+    progress_every_s: float | None = 5.0
     sources: tuple[str, ...] = ()  # where the values came from, for messages
 
     @property
@@ -106,6 +108,7 @@ _KEYS = {f.name for f in fields(RuntimeSettings)} - {"sources", "profile"}
 _ALIASES = {
     "lock_wait": "lock_wait_s",
     "lock_lease": "lock_lease_s",
+    "progress_every": "progress_every_s",
     "lock_timeout": "lock_timeout_ms",
     "statement_timeout": "statement_timeout_ms",
     "retry_backoff": "retry_backoff_s",
@@ -170,6 +173,9 @@ def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
                 hint="write postgresql://user:password@host:5432/dbname (the server itself, not the pooler)",
             )
         return name, text
+    if name == "progress_every_s":
+        ms = parse_duration_ms(value, key=key, where=where)
+        return name, None if ms is None else ms / 1000.0
     if name == "lock_lease_s":
         ms = parse_duration_ms(value, key=key, where=where, allow_off=False)
         if ms is None or ms < 1000:

@@ -274,6 +274,7 @@ class Runner:
             statement_timeout=s.statement_timeout,
             concurrent_indexes=s.concurrent_indexes,
             allow_destructive=s.allow_destructive,
+            progress_every_s=s.progress_every_s,
         )
         ctx = GuardContext(settings=gs)
         # _configure_session gave the migration connection these very timeouts
