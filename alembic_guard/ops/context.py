@@ -17,7 +17,7 @@ changed it since: see :meth:`GuardContext.begin_revision`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -155,18 +155,39 @@ class GuardContext:
         A guard that finds its object with another definition asks whether
         those changes explain it: then the object is this revision's, evolved
         by a later one (re-running a history), and is skipped with a note.
+        Lazy: computed only when a decision looks at it (a clash), not per operation.
         """
-        if self.later is None:
-            return ()
-        try:
-            return self.later(self.revision)
-        except Exception:  # a later revision pre-flight cannot read: nothing is explained by it
-            return ()
+        return _LaterChanges(self.later, self.revision)
 
     def take_events(self) -> list[OpEvent]:
         """The events recorded since the last call, oldest first."""
         out, self.events = self.events, []
         return out
+
+
+class _LaterChanges(Sequence[Change]):
+    """The later revisions' changes, asked of the runner's hook on first use."""
+
+    def __init__(self, provider: Callable[[str | None], Sequence[Change]] | None, revision: str | None):
+        self._provider, self._revision = provider, revision
+        self._items: Sequence[Change] | None = None
+
+    def _get(self) -> Sequence[Change]:
+        if self._items is None:
+            try:
+                self._items = self._provider(self._revision) if self._provider is not None else ()
+            except Exception:  # a later revision pre-flight cannot read: nothing is explained by it
+                self._items = ()
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self._get())
 
 
 def guard_context(migration_context: Any) -> GuardContext | None:
