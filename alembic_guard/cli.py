@@ -129,8 +129,19 @@ def translate_exception(exc: BaseException) -> GuardError | None:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover
         return None
-    from alembic_guard.errors import ConnectionFailed
+    from alembic_guard.errors import ConnectionFailed, PrivilegeMissing, privilege_needed
+    from alembic_guard.runtime.runner.results import sqlstate_of
 
+    if isinstance(exc, sa_exc.DBAPIError) and sqlstate_of(exc) == "42501":
+        first = error_line(exc)
+        statement = str(exc.statement or "")
+        needed = privilege_needed(first, statement)
+        return PrivilegeMissing(
+            f"the database role lacks {needed}: {first}",
+            hint=f"grant it (GRANT ... TO the role in the URL), or run as a role that has it; the ledger "
+            f"and version table go where env.py's version_table_schema points (else the role's current "
+            f"schema). Statement: {' '.join(statement.split())[:120]}",
+        )
     if isinstance(exc, sa_exc.ArgumentError):
         return UsageError(f"bad database URL: {exc}", hint="use postgresql://user:password@host:port/dbname")
     if isinstance(exc, sa_exc.OperationalError) and getattr(exc, "connection_invalidated", False) is False:
@@ -161,6 +172,13 @@ def install_into_alembic(config_module: ModuleType) -> None:
                 raise
             print(f"FAILED: {scrub(exc.render(), known=_url_of(config, options))}", file=sys.stderr)
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            # a database error a user can meet (a missing privilege...): one line, not a traceback
+            translated = None if getattr(options, "raiseerr", False) else translate_exception(exc)
+            if translated is None:
+                raise
+            print(f"FAILED: {scrub(translated.render(), known=_url_of(config, options))}", file=sys.stderr)
+            sys.exit(translated.exit_code)
 
     cls.run_cmd = run_cmd
 

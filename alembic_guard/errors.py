@@ -14,6 +14,8 @@ way (see :func:`alembic_guard.cli.install_into_alembic`).
 
 from __future__ import annotations
 
+import re
+
 
 class GuardError(Exception):
     """Root of every error alembic_guard raises on purpose."""
@@ -75,3 +77,36 @@ class GuardRefused(GuardError):
     """A guarded operation refused to act; nothing was changed."""
 
     exit_code = 1
+
+
+class PrivilegeMissing(UsageError):
+    """The role lacks a privilege a statement needs (SQLSTATE 42501); nothing of that statement happened."""
+
+
+_DENIED_FOR = re.compile(r"permission denied for (schema|table|sequence|function|database|view|type) (\S+)")
+_MUST_OWN = re.compile(r"must be owner of (\w+(?: \w+)?) (\S+)")
+_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "EXECUTE")
+
+
+def privilege_needed(message: str, statement: str | None = None) -> str:
+    """The privilege PostgreSQL's 42501 message means, in GRANT's words (``CREATE on schema public``).  Pure.
+
+    PostgreSQL names the object but not always the privilege: for a schema it
+    is CREATE when the statement creates something, else USAGE; for a table,
+    the statement's verb.
+    """
+    words = (statement or "").lstrip().split(None, 1)
+    verb = words[0].upper() if words else ""
+    m = _DENIED_FOR.search(message)
+    if m:
+        kind, name = m.group(1), m.group(2).strip('"')
+        if kind == "schema":
+            return f"{'CREATE' if verb in ('CREATE', 'ALTER') else 'USAGE'} on schema {name}"
+        if kind == "database":
+            return f"CREATE on database {name}"
+        privilege = verb if verb in _VERBS else "the needed privilege"
+        return f"{privilege} on {kind} {name}"
+    m = _MUST_OWN.search(message)
+    if m:
+        return f"owner of {m.group(1)} {m.group(2).strip(chr(34))}"
+    return message.strip().splitlines()[0] if message.strip() else "a privilege"

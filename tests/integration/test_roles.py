@@ -1,0 +1,111 @@
+"""As the roles managed platforms hand out: an owner of its own schema, and a role that can create nothing.
+
+From PostgreSQL 15 on, ``public`` is not writable by every role. What the role
+can do works; what it cannot is one line naming the privilege and the object,
+exit 2, nothing half-done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from alembic_guard.errors import privilege_needed
+from alembic_guard.runtime.sandbox import GuardedProject
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def roles(pg_url: str) -> Iterator[tuple[str, str, sa.Engine]]:
+    """(owner URL, nothing URL, superuser engine) on a fresh database; role names unique per database."""
+    db = sa.engine.make_url(pg_url).database or ""
+    owner, nothing = f"{db}_owner", f"{db}_nothing"
+    engine = sa.create_engine(pg_url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql(f'CREATE ROLE "{owner}" LOGIN; CREATE ROLE "{nothing}" LOGIN')
+        c.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{db}" TO "{owner}", "{nothing}"')
+        c.exec_driver_sql(f'CREATE SCHEMA app AUTHORIZATION "{owner}"')
+        c.exec_driver_sql(f'ALTER ROLE "{owner}" IN DATABASE "{db}" SET search_path = app')
+    u = sa.engine.make_url(pg_url)
+    yield (
+        u.set(username=owner).render_as_string(hide_password=False),
+        u.set(username=nothing).render_as_string(hide_password=False),
+        engine,
+    )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql(f'DROP SCHEMA app CASCADE; DROP OWNED BY "{owner}", "{nothing}"')
+        c.exec_driver_sql(f'DROP ROLE "{owner}"; DROP ROLE "{nothing}"')
+    engine.dispose()
+
+
+def _project(tmp_path, url: str) -> GuardedProject:  # type: ignore[no-untyped-def]
+    p = GuardedProject(tmp_path, url)
+    p.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    return p
+
+
+def _relations(engine: sa.Engine, schema: str) -> set[str]:
+    with engine.connect() as c:
+        return set(
+            c.execute(
+                sa.text(
+                    "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(:s) AND relkind = 'r'"
+                ),
+                {"s": schema},
+            ).scalars()
+        )
+
+
+def test_an_owner_of_its_own_schema_migrates_and_keeps_the_ledger_there(tmp_path, roles) -> None:  # type: ignore[no-untyped-def]
+    owner, _nothing, engine = roles
+    p = _project(tmp_path, owner)
+    up = p.run("upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    assert {"t", "alembic_version", "alembic_guard_log"} <= _relations(engine, "app")
+    assert _relations(engine, "public") == set()
+    status = p.run("guard-status")
+    assert status.returncode == 0, status.stderr
+    assert "1 applied, 0 pending, 0 failed" in status.stdout
+
+
+@pytest.mark.parametrize("command", [("upgrade", "head"), ("guard-repair", "--apply")])
+def test_a_role_that_can_create_nothing_gets_one_line_naming_the_privilege(tmp_path, roles, command) -> None:  # type: ignore[no-untyped-def]
+    _owner, nothing, engine = roles
+    p = _project(tmp_path, nothing)
+    done = p.run(*command)
+    assert done.returncode == 2, done.stdout + done.stderr
+    failed = [ln for ln in done.stderr.splitlines() if ln.startswith("FAILED:")]
+    assert failed == [
+        "FAILED: the database role lacks CREATE on schema public: permission denied for schema public"
+    ]
+    assert "Traceback" not in done.stderr and "sqlalche.me" not in done.stderr
+    assert _relations(engine, "public") == set()  # nothing half-done
+
+
+def test_a_table_the_role_does_not_own_is_named(tmp_path, roles) -> None:  # type: ignore[no-untyped-def]
+    owner, _nothing, engine = roles
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql("CREATE TABLE app.theirs (id int PRIMARY KEY)")
+    p = GuardedProject(tmp_path, owner)
+    p.add_revision("r1", None, 'op.add_column("theirs", sa.Column("note", sa.Text), schema="app")')
+    done = p.run("upgrade", "head")
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "owner of table theirs" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("message", "statement", "needed"),
+    [
+        ("permission denied for schema public", "CREATE TABLE t (id int)", "CREATE on schema public"),
+        ("permission denied for schema app", "SELECT 1 FROM app.t", "USAGE on schema app"),
+        ("permission denied for table tasks", "INSERT INTO tasks VALUES (1)", "INSERT on table tasks"),
+        ("must be owner of table tasks", "ALTER TABLE tasks ADD COLUMN x int", "owner of table tasks"),
+        ("permission denied for database app", "CREATE SCHEMA s", "CREATE on database app"),
+    ],
+)
+def test_privilege_needed_speaks_grant(message: str, statement: str, needed: str) -> None:
+    assert privilege_needed(message, statement) == needed
