@@ -12,6 +12,7 @@ statements it carries ("0001_core_tables_idempotent.sql statements 1–3, 5 of 5
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from alembic_guard.importer.render import (
     render_statement,
     sql_block,
 )
+from alembic_guard.importer.transactions import autocommit_reasons
 from alembic_guard.model import ObjRef, canonical_type
 from alembic_guard.sql.statement import Effect, SourceFile, Statement
 
@@ -154,6 +156,9 @@ def build_revisions(
         if name is not None:
             enums.add(name)
     known = frozenset(enums)
+    # why a step must run outside the revision's transaction (None: it need not)
+    reasons = autocommit_reasons([step.statement for step in steps])
+    outside_tx = {id(step): why for step, why in zip(steps, reasons, strict=True)}
 
     runs: list[list[StepLike]] = []
     for step in steps:
@@ -190,15 +195,7 @@ def build_revisions(
             else list(numbers)
         )
         rev = revision_id(src.path, key, src.checksum)
-        imported = tuple(
-            ImportedStep(
-                step.statement.where,
-                step.statement.index + 1,
-                step.note,
-                render_statement(step.sql, enums_known=known),
-            )
-            for step in run
-        )
+        imported = tuple(_imported_step(step, known, outside_tx.get(id(step))) for step in run)
         provides = _unique(ref for step in run for ref in step.effect.provides)
         drops = _unique(ref for step in run for ref in step.effect.drops)
         specs.append(
@@ -217,6 +214,16 @@ def build_revisions(
         )
         down = rev
     return specs
+
+
+def _imported_step(step: StepLike, known: frozenset[str], outside_tx: str | None) -> ImportedStep:
+    rendered = render_statement(step.sql, enums_known=known)
+    note = step.note
+    if outside_tx is not None and not rendered.autocommit:
+        rendered = dataclasses.replace(rendered, autocommit=True)
+        note = f"{note}; " if note else ""
+        note += f"runs outside a transaction: {outside_tx}"
+    return ImportedStep(step.statement.where, step.statement.index + 1, note, rendered)
 
 
 def _unique(refs: Iterable[ObjRef]) -> tuple[ObjRef, ...]:

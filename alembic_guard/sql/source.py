@@ -54,6 +54,16 @@ _SECTION_MARKER = re.compile(
     r"^[ \t]*--[ \t]*(?:migrate:(?P<dbmate>up|down)|\+goose[ \t]+(?P<goose>up|down))\b[^\n]*",
     re.IGNORECASE | re.MULTILINE,
 )
+# Each tool's marker for a file that runs outside a transaction block (each statement on
+# its own): goose, dbmate (on its up marker), sqlx (first line), postgres-migrations.
+# golang-migrate has none: such statements are found by what they do (importer.transactions).
+_NO_TRANSACTION = re.compile(
+    r"^[ \t]*--[ \t]*(?:\+goose[ \t]+NO[ \t]+TRANSACTION"
+    r"|migrate:up\b[^\n]*\btransaction:false"
+    r"|postgres-migrations[ \t]+disable-transaction"
+    r"|no-transaction)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
 _BOM = b"\xef\xbb\xbf"
 _UTF8_HINT = "the file must be UTF-8: convert it (e.g. `iconv -f latin1 -t utf-8`) and run again"
 
@@ -221,12 +231,19 @@ def _read_migration(mig: _Migration, order: int) -> SourceFile:
     if mig.down is not None:
         down_text = _read_text(mig.down, mig.down_rel or mig.down.name)[1]
     base_line = 1
+    no_transaction = _NO_TRANSACTION.search(text) is not None
     if "migrate:" in text or "+goose" in text:
         text, base_line, section_down = _split_sections(text, mig.rel)
         if section_down is not None:
             down_text = section_down
     return SourceFile(
-        path=mig.rel, text=text, order=order, base_line=base_line, down_text=down_text, checksum=checksum
+        path=mig.rel,
+        text=text,
+        order=order,
+        base_line=base_line,
+        down_text=down_text,
+        checksum=checksum,
+        no_transaction=no_transaction,
     )
 
 

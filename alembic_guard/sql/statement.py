@@ -35,6 +35,9 @@ class SourceFile:
     base_line: int = 1
     down_text: str | None = None  # the down part, kept for later use (downgrades)
     checksum: str = ""
+    # the file carries its tool's marker for running outside a transaction block
+    # (goose ``-- +goose NO TRANSACTION``, dbmate ``transaction:false`` ...): see sql.source
+    no_transaction: bool = False
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def line_col(self, char_offset: int) -> tuple[int, int]:

@@ -49,7 +49,6 @@ XFAIL: dict[tuple[str, str], str] = {
     ("reapply_ddl", "adopt"): _RAW,
     ("evolved", "reapply"): _HISTORY,
     ("evolved", "adopt"): _HISTORY,
-    ("no_transaction", "fresh"): _NOTX,
     ("no_transaction", "reapply"): _NOTX,
 }
 
