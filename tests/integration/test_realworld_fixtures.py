@@ -39,17 +39,12 @@ STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential"
 # (case, stage) -> the issue 10 item that makes it hold; remove the entry when it passes
 _RAW = "issue 10 re-running: raw op.execute DDL is not guarded, data statements run again"
 _HISTORY = "issue 10 re-running: guards refuse an object a later revision evolved; adoption ignores history"
-_NOTX = "issue 10 re-running: no-transaction files run inside a transaction (CONCURRENTLY, COMMIT)"
 XFAIL: dict[tuple[str, str], str] = {
-    ("views_ctes", "reapply"): _RAW,
     ("implicit_renames", "reapply"): _RAW,
     ("implicit_renames", "adopt"): _RAW,
-    ("outside_objects", "reapply"): _RAW,
-    ("reapply_ddl", "reapply"): _RAW,
     ("reapply_ddl", "adopt"): _RAW,
     ("evolved", "reapply"): _HISTORY,
     ("evolved", "adopt"): _HISTORY,
-    ("no_transaction", "reapply"): _NOTX,
 }
 
 
