@@ -31,7 +31,7 @@ from typing import Any
 from alembic_guard.quoting import quote_ident
 
 PLUGIN_NAME = "alembic_guard.invalid_objects"
-IGNORED_TABLES = frozenset({"alembic_version", "alembic_guard_log"})
+IGNORED_TABLES = frozenset({"alembic_version", "alembic_guard_log", "alembic_guard_lock"})
 
 _FINDINGS = """
 SELECT 'index' AS what, n.nspname AS schema, t.relname AS tname, i.relname AS name

@@ -47,7 +47,7 @@ __all__ = ["DRIFT_KINDS", "Drift", "DriftKind", "compare", "normalize_expression
 
 Severity = Literal["error", "warning"]
 
-DEFAULT_IGNORED = ("alembic_version", "alembic_guard_log")
+DEFAULT_IGNORED = ("alembic_version", "alembic_guard_log", "alembic_guard_lock")
 
 
 @dataclass(frozen=True, slots=True)

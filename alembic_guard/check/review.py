@@ -103,7 +103,8 @@ def compare(url: str, metadata: Any) -> list[str]:
         engine.dispose()
     # the bookkeeping tables are ours, not the application's
     lines = [d for entry in diffs for d in describe_diff(entry)]
-    return sorted(line for line in lines if "alembic_guard_log" not in line and "alembic_version" not in line)
+    ours = ("alembic_guard_log", "alembic_guard_lock", "alembic_version")
+    return sorted(line for line in lines if not any(name in line for name in ours))
 
 
 @contextlib.contextmanager

@@ -57,7 +57,8 @@ from alembic_guard.redact import error_line, mask_url
 
 __all__ = ["BOOKKEEPING_TABLES", "SnapshotError", "refresh", "snapshot"]
 
-BOOKKEEPING_TABLES = ("alembic_version", "alembic_guard_log")
+# Alembic's version table, the ledger and the lease lock's table (behind a pooler)
+BOOKKEEPING_TABLES = ("alembic_version", "alembic_guard_log", "alembic_guard_lock")
 """Alembic's and alembic_guard's own tables; pass them as ``exclude=`` to leave them out."""
 
 _TABLE_KINDS = {"r": "table", "p": "partitioned", "f": "foreign"}

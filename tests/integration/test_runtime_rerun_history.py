@@ -22,14 +22,14 @@ def test_stamp_base_then_upgrade_head_skips_objects_later_revisions_evolved(tmp_
         "h1",
         None,
         'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.String(10)))\n'
-        'op.execute("CREATE TYPE mood AS ENUM (\'sad\', \'ok\')")',
+        "op.execute(\"CREATE TYPE mood AS ENUM ('sad', 'ok')\")",
     )
     project.add_revision(
         "h2",
         "h1",
         'op.alter_column("t", "a", type_=sa.String(20), nullable=False)\n'
         "with op.get_context().autocommit_block():\n"
-        '    op.execute("ALTER TYPE mood ADD VALUE IF NOT EXISTS \'happy\'")',
+        "    op.execute(\"ALTER TYPE mood ADD VALUE IF NOT EXISTS 'happy'\")",
     )
     env = project.env(ALEMBIC_GUARD_POLICY="strict")
     first = project.run("upgrade", "head", env=env)

@@ -173,3 +173,16 @@ def test_a_function_created_unqualified_lands_in_the_first_schema_of_the_search_
     assert compare(expected, live, search_path=("app", "public")) == []
     # only where the path says: a function of that name in a schema off the path is no excuse
     assert [d.id for d in compare(expected, live, search_path=("other", "public"))] == ["missing-function"]
+
+
+def test_every_bookkeeping_table_is_left_out_of_drift_snapshots_and_autogenerate() -> None:
+    """The lease lock's table (``alembic_guard_lock``) showed up as drift (AG511) after every guarded
+    upgrade, and as a difference in the pytest plugin's round trips."""
+    from alembic_guard.autogen import IGNORED_TABLES
+    from alembic_guard.diff import DEFAULT_IGNORED
+    from alembic_guard.live.snapshot import BOOKKEEPING_TABLES
+    from alembic_guard.runtime.lease import LOCK_TABLE
+    from alembic_guard.runtime.ledger import LEDGER_TABLE
+
+    ours = {"alembic_version", LEDGER_TABLE, LOCK_TABLE}
+    assert set(DEFAULT_IGNORED) == set(BOOKKEEPING_TABLES) == set(IGNORED_TABLES) == ours

@@ -23,9 +23,10 @@ AUTOGENERATE_PLUGINS = ("alembic.autogenerate.*", "alembic_guard.*")
 
 
 def _bookkeeping_names() -> frozenset[str]:
+    from alembic_guard.runtime.lease import LOCK_TABLE
     from alembic_guard.runtime.ledger import LEDGER_TABLE
 
-    return frozenset({LEDGER_TABLE, f"{LEDGER_TABLE}_id_seq"})
+    return frozenset({LEDGER_TABLE, f"{LEDGER_TABLE}_id_seq", LOCK_TABLE})
 
 
 def autogenerate_defaults(configure_kw: dict[str, Any]) -> dict[str, Any]:
