@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from alembic_guard.changes import apply
+from alembic_guard.changes import PutTable, apply
 from alembic_guard.decide.types import DataCheck, Decision, Step
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import DEFAULT_SCHEMA, Constraint, QName, format_qname
@@ -43,6 +43,8 @@ class Guard:
         self.offline: bool = bool(self.mc.as_sql)
         self.dialect = self.mc.dialect
         self.sql: list[str] = []
+        # the table the operation changes (the first one it loads)
+        self.subject: QName | None = None
 
     # -- names -----------------------------------------------------------------
 
@@ -68,6 +70,8 @@ class Guard:
 
     def load(self, *tables: QName) -> None:
         """Make sure the model knows these tables (one batched catalog read for those it never saw)."""
+        if self.subject is None and tables:
+            self.subject = tables[0]
         if not self.offline:
             self.ctx.ensure_loaded(self.mc.connection, tables)
 
@@ -241,6 +245,8 @@ class Guard:
                     raise refusal
         self.run_steps(d.steps, alembic)
         for change in d.changes:
+            if isinstance(change, PutTable):
+                self.ctx.created_here.add(change.table.qname)
             apply(self.model, change)
         self.acted(d.reason)
         return True
@@ -262,9 +268,12 @@ class Guard:
             j = i
             while j < len(steps) and steps[j].tx != "revision":
                 j += 1
-            if all(st.tx == "next" for st in steps[i:j]) and not self.can_commit():
-                # the caller owns the transaction (Alembic cannot commit it): the steps run in it,
-                # holding the earlier steps' locks until it ends, as they would without the guards
+            if all(st.tx == "next" for st in steps[i:j]) and (
+                not self.can_commit() or self.subject in self.ctx.created_here
+            ):
+                # the caller owns the transaction (Alembic cannot commit it), or the table is new
+                # in this revision (empty, seen by nobody: committing early would only cost the
+                # revision its atomicity): the steps run in it, as they would without the guards
                 for step in steps[i:j]:
                     self._step(step, alembic, lock=True)
                 i = j

@@ -84,6 +84,9 @@ class GuardContext:
         self.settings = settings or GuardSettings()
         self.model = model if model is not None else SchemaModel()
         self.events: list[OpEvent] = []
+        # tables a guarded create_table made in the current revision: nobody else sees them
+        # before it commits, so nothing gains from committing the revision's work early for them
+        self.created_here: set[QName] = set()
         self.revision: str | None = None
         # guarded operations running now (nested: a guarded execute calls others); a
         # statement sent while it is 0 came from outside the guards
@@ -115,6 +118,7 @@ class GuardContext:
         """
         self.revision = revision
         self._timeout_tx = None
+        self.created_here = set()
         if connection is None:
             return frozenset()
         if self.session_timeouts:
