@@ -86,6 +86,8 @@ class Result:
     fresh_diff_examples: list[str] = field(default_factory=list)
     reapply_exit: int | None = None
     reapply_failed: list[str] = field(default_factory=list)
+    reapply_ops_done: int | None = None  # from the ledger: ops the re-apply ran
+    reapply_ops_skipped: int | None = None  # and those it skipped (each said so in the log)
     reapply_schema_same: bool | None = None
     reapply_rows_same: bool | None = None
     reapply_examples: list[str] = field(default_factory=list)
@@ -315,6 +317,27 @@ def apply_raw(url: str, sql_dir: Path, no_transaction: set[str] | None = None) -
     return []
 
 
+def ledger_mark(url: str) -> tuple[int, int, int]:
+    """(highest ledger id, ops done, ops skipped) so far: read-only; (0, 0, 0) without a ledger."""
+    eng = _engine(url)
+    try:
+        with eng.connect() as conn:
+            where = conn.exec_driver_sql(
+                "SELECT quote_ident(n.nspname) || '.alembic_guard_log' FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'alembic_guard_log' "
+                "AND c.relkind = 'r' ORDER BY n.nspname = 'public' DESC LIMIT 1"
+            ).scalar()
+            if where is None:
+                return 0, 0, 0
+            row = conn.exec_driver_sql(
+                "SELECT coalesce(max(id), 0), coalesce(sum(ops_done), 0), coalesce(sum(ops_skipped), 0) "
+                f"FROM {where}"
+            ).one()
+            return int(row[0]), int(row[1]), int(row[2])
+    finally:
+        eng.dispose()
+
+
 def _bookkeeping(url: str) -> tuple[str, ...]:
     eng = _engine(url)
     try:
@@ -499,6 +522,7 @@ def run_pipeline(
 
         # 4. guarded re-apply on the same database
         before_rows = checksums(fresh, extra)
+        _mark, done0, skipped0 = ledger_mark(fresh)
         s = env.alembic(["stamp", "base"], fresh)
         if s.returncode != 0:
             r.reapply_failed = [f"stamp base: {_first_error(s.stderr + s.stdout)}"]
@@ -508,6 +532,8 @@ def run_pipeline(
             after = fingerprint(fresh, extra)
             again = diff_lines(got, after)
             r.reapply_schema_same = not again
+            _mark, done1, skipped1 = ledger_mark(fresh)
+            r.reapply_ops_done, r.reapply_ops_skipped = done1 - done0, skipped1 - skipped0
             after_rows = checksums(fresh, extra)
             r.reapply_rows_same = before_rows == after_rows
             r.reapply_examples = (
@@ -578,6 +604,8 @@ def row(r: Result) -> list[str]:
     if r.reapply_schema_same is not None:
         same = {True: "yes", False: "NO", None: "?"}
         reapply = f"schema {same[r.reapply_schema_same]}, rows {same[r.reapply_rows_same]}"
+        if r.reapply_ops_skipped is not None:
+            reapply += f"; {r.reapply_ops_skipped} ops skipped, {r.reapply_ops_done} ran"
     check = "-"
     if r.check_exit is not None:
         drift = "?" if r.check_drift is None else str(r.check_drift)
