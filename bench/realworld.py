@@ -148,6 +148,7 @@ class Env:
         self.inprocess = inprocess
         self.log: list[str] = []
         self._help: dict[str, str] = {}
+        self.outside_declared = False
         p = self.alembic(["guard-init", "migrations"])
         if p.returncode != 0:
             raise RuntimeError(f"guard-init failed: {_first_error(p.stderr + p.stdout)}")
@@ -203,14 +204,23 @@ class Env:
             self._help[command] = str(self.alembic([command, "--help"]).stdout)
         return self._help[command]
 
+    def declare_outside(self, outside: Path | None) -> bool:
+        """Declare the outside objects once, as users do, when this alembic_guard can be told:
+        ``outside_sql`` in ``[tool.alembic_guard]`` of the ``pyproject.toml`` beside alembic.ini."""
+        if outside is None or "--outside-sql" not in self.help_of("guard-plan"):
+            return False
+        (self.work / "pyproject.toml").write_text(
+            f"[tool.alembic_guard]\noutside_sql = {json.dumps(str(outside))}\n"
+        )
+        self.outside_declared = True
+        return True
+
     def outside_args(self, command: str, outside: Path | None, database: str | None) -> list[str]:
-        """How ``command`` is told about the outside objects, if it can be: ``--outside-sql FILE``
-        when it has it (the declaration users write), else ``--database`` of a database that has
-        them (plan and import only: elsewhere --database is the database worked on)."""
-        if outside is None:
+        """How ``command`` is told about the outside objects when they are not declared in
+        pyproject.toml: ``--database`` of a database that has them (plan and import only:
+        elsewhere --database is the database worked on)."""
+        if outside is None or self.outside_declared:
             return []
-        if "--outside-sql" in self.help_of(command):
-            return ["--outside-sql", str(outside)]
         if database and command in ("guard-plan", "guard-import") and "--database" in self.help_of(command):
             return ["--database", database]
         return []
@@ -461,6 +471,7 @@ def run_pipeline(
     try:
         # 1. plan, against a database holding the outside objects
         outside_db = new_db()
+        env.declare_outside(outside)
         p = env.alembic(
             [
                 "guard-plan",
