@@ -301,18 +301,20 @@ def apply_raw(url: str, sql_dir: Path, no_transaction: set[str] | None = None) -
         with eng.connect() as conn:
             raw = conn.connection.dbapi_connection
             for src in load_directory(sql_dir):
+                statements = parse_source(src)
+                if not statements:
+                    continue  # only comments: the driver refuses an empty query, the tools skip it
                 tx = not (src.path in notx or _NO_TX.search(src.text))
                 try:
                     if tx:
                         raw.autocommit = False
                         with raw.cursor() as cur:
-                            if src.text.strip():
-                                cur.execute(src.text)
+                            cur.execute(src.text)
                         raw.commit()
                     else:
                         raw.autocommit = True
                         with raw.cursor() as cur:
-                            for st in parse_source(src):
+                            for st in statements:
                                 cur.execute(st.text)
                 except Exception as exc:
                     if not raw.autocommit:
