@@ -162,7 +162,7 @@ SETS: dict[str, SetSpec] = {
             "b86338da04a040247a07f46100a86dcfb3875909",
             "persistence/sql/migrations/sql",
             "popx",
-            notes="ory/x popx: N_name.<dialect>.up.sql; a postgres file replaces the all-dialect one",
+            notes="ory/x popx: N_name[.<dialect>][.autocommit].up.sql; a postgres file replaces the all one",
         ),
         SetSpec(
             "lemmy",
@@ -270,25 +270,28 @@ def _pop(repo: Path, spec: SetSpec, files: list[str]) -> Listing:
     return [(f, f, None) for f in ups]
 
 
+_POPX = re.compile(r"^(\d+)_([^.]+)(\.[a-z0-9]+)?(\.autocommit)?\.up\.sql$")
+
+
 def _popx(repo: Path, spec: SetSpec, files: list[str]) -> Listing:
-    # popx: per version, a file for this dialect replaces the all-dialect file
-    dialects = ("postgres", "mysql", "sqlite3", "cockroach", "sqlite")
-    by_version: dict[tuple[int, str], dict[str, str]] = {}
+    # popx (ory/x): <version>_<name>[.<dialect>][.autocommit].up.sql, by version; per version a
+    # file for this dialect replaces the all-dialect one; .autocommit runs outside a transaction
+    by_version: dict[tuple[int, str], dict[str, tuple[str, bool]]] = {}
     for f in files:
-        if "/" in f or not f.endswith(".up.sql"):
+        m = _POPX.match(f) if "/" not in f else None
+        if m is None:
             continue
-        stem = f[: -len(".up.sql")]
-        dialect = "all"
-        for d in dialects:
-            if stem.endswith("." + d):
-                dialect, stem = d, stem[: -len(d) - 1]
-                break
-        by_version.setdefault((_int_prefix(stem), stem.split("_", 1)[0]), {})[dialect] = f
+        version, _name, dialect, autocommit = m.groups()
+        if dialect == ".autocommit":  # the autocommit group taken for a dialect, as popx reads it
+            dialect, autocommit = None, ".autocommit"
+        kind = (dialect or ".all")[1:]
+        by_version.setdefault((int(version), version), {})[kind] = (f, bool(autocommit))
     out: Listing = []
     for key in sorted(by_version):
         choice = by_version[key].get("postgres") or by_version[key].get("all")
         if choice is not None:
-            out.append((choice, choice, None))
+            f, autocommit = choice
+            out.append((f, f, "(popx: .autocommit file)" if autocommit else None))
     return out
 
 
