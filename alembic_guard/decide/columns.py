@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, RenameObject
+from alembic_guard.decide.later import moved_on
 from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import DataCheck, Decision, Step, missing, refuse, skip
 from alembic_guard.identity import both, compatible_column, describe_column, same_expression
@@ -111,6 +112,9 @@ def decide_add_column(model: SchemaModel, spec: AddColumn, later: Sequence[Chang
             "change the migration to match the database, or alter the column in a revision of its own",
             both(describe_column(have), describe_column(wanted)),
         )
+    moved = moved_on(model, ObjRef.column(q[0], q[1], wanted.name), (PutColumn(q[0], q[1], wanted),), later)
+    if moved is not None:
+        return skip(op, target, f"not added: {moved.describe()}, and that column is there")
     problem = missing_reference(model, spec.foreign_keys)
     if problem:
         return missing(op, target, problem[0], "create the referenced table and columns first", problem[1])

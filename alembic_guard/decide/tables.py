@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, PutTable
 from alembic_guard.decide.columns import missing_reference
+from alembic_guard.decide.later import moved_on
 from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import Decision, Step, missing, refuse, skip
 from alembic_guard.identity import compatible_column, describe_column, same_constraint
@@ -63,6 +64,9 @@ def decide_create_table(
     have = model.table(*q)
     fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
     if have is None:
+        renamed = moved_on(model, ObjRef.relation(*q), (PutTable(want),), later)
+        if renamed is not None:
+            return skip(op, target, f"not created: {renamed.describe()}, and that table is there"), None
         problem = missing_reference(model, fks)
         if problem:
             return missing(
@@ -103,9 +107,21 @@ def decide_create_table(
             details,
         )
         return decision, None
-    cols = tuple(w.name for w in want.columns if have.column(w.name) is None)
-    cons = tuple(c for c in spec.constraints if c.kind != "primary_key" and not present(model, c))
+    absent = [w.name for w in want.columns if have.column(w.name) is None]
+    # a column a later revision renames (and whose new name is there) or drops is not added back
+    moved = {
+        name: f
+        for name in absent
+        if (f := moved_on(model, ObjRef.column(q[0], q[1], name), made, later)) is not None
+    }
+    cols = tuple(name for name in absent if name not in moved)
+    cons = tuple(
+        c
+        for c in spec.constraints
+        if c.kind != "primary_key" and not present(model, c) and not set(c.columns) & set(moved)
+    )
     note = f"; evolved since by later revisions: column(s) {', '.join(evolved)}" if evolved else ""
+    note += "".join(f"; column {name} not added: {f.describe()}, which is there" for name, f in moved.items())
     if not cols and not cons:
         return skip(op, target, "already there with a compatible shape" + note), None
     reason = (

@@ -1,0 +1,92 @@
+"""Where later revisions take an object this revision makes: renamed, or dropped.
+
+Pure.  Re-running a history (``alembic stamp base`` + ``upgrade head``, or
+``upgrade head`` after an adoption) meets a database where a later revision
+already renamed the column or table this revision adds: adding it again
+leaves an extra object and makes the later rename fail (42701).  The object
+is absent because the history moved it on; :func:`fate` says where
+to (:func:`fate`), and :func:`moved_on` lets the guards skip the addition
+with a note when the renamed object is there with the shape the history
+gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from alembic_guard.changes import Change, DropObject, RenameObject, SetSchema, apply
+from alembic_guard.decide.statements import fact, same_fact
+from alembic_guard.model import ObjRef, SchemaModel
+
+__all__ = ["Fate", "fate", "moved_on"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """What the later revisions do to one object: ``renamed`` (to ``ref``) or ``dropped``."""
+
+    how: Literal["kept", "renamed", "dropped"]
+    ref: ObjRef
+
+    def describe(self) -> str:
+        if self.how == "dropped":
+            return "a later revision drops it"
+        return f"a later revision renames it to {self.ref.name}"
+
+
+def fate(ref: ObjRef, later: Sequence[Change]) -> Fate:
+    """Follow a relation or column through the later changes (renames, schema moves, drops)."""
+    schema, table, name = ref.schema, ref.parent if ref.kind == "column" else ref.name, ref.name
+    column = ref.kind == "column"
+    renamed = False
+    for c in later:
+        if isinstance(c, DropObject):
+            r = c.ref
+            if r.kind == "relation" and (r.schema, r.name) == (schema, table):
+                return Fate("dropped", ref)
+            if column and (r.kind, r.schema, r.parent, r.name) == ("column", schema, table, name):
+                return Fate("dropped", ref)
+        elif isinstance(c, RenameObject):
+            r = c.ref
+            if r.kind == "relation" and (r.schema, r.name) == (schema, table):
+                table, renamed = c.new_name, True
+            elif column and (r.kind, r.schema, r.parent, r.name) == ("column", schema, table, name):
+                name, renamed = c.new_name, True
+        elif isinstance(c, SetSchema):
+            r = c.ref
+            if r.kind == "relation" and (r.schema, r.name) == (schema, table):
+                schema, renamed = c.new_schema, True
+    assert table is not None
+    if ref.kind == "column":
+        final = ObjRef.column(schema, table, name)
+    else:
+        final = ObjRef.relation(schema, table)
+    return Fate("renamed" if renamed else "kept", final)
+
+
+def moved_on(model: SchemaModel, ref: ObjRef, made: Sequence[Change], later: Sequence[Change]) -> Fate | None:
+    """Why an object this revision makes (``made``) and ``model`` lacks needs no making, or ``None``.
+
+    A later revision renames it and the renamed object is in ``model`` with the
+    definition ``made`` followed by ``later`` gives it.  An object a later
+    revision drops is made again: the revisions in between may still use it.
+    """
+    if not later:
+        return None
+    f = fate(ref, later)
+    if f.how != "renamed" or fact(model, f.ref) is None:
+        return None
+    # replay this revision's object through the later changes, without the renamed one in the way
+    scratch = model.copy()
+    apply(scratch, DropObject(f.ref))
+    for change in (*made, *later):
+        try:
+            apply(scratch, change)
+        except (KeyError, AssertionError, ValueError):  # a change for something this scratch lacks
+            continue
+    have, then = fact(model, f.ref), fact(scratch, f.ref)
+    if have is not None and then is not None and same_fact(f.ref.kind, have, then):
+        return f
+    return None
