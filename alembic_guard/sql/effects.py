@@ -1014,6 +1014,16 @@ class _PartsTracker:
         self.indexes: dict[QName, list[Index]] = {}  # plain indexes of each (partitioned) table
         self.partitions: dict[QName, list[QName]] = {}
         self.backed: dict[QName, QName] = {}  # (schema, index name) → table of the constraint it backs
+        self.owned: dict[QName, list[tuple[str, QName]]] = {}  # table → (column, sequence it owns)
+
+    def _dropped_with(self, q: QName) -> list[ObjRef]:
+        """What DROP TABLE takes with the table: its owned sequences, its indexes and key indexes."""
+        out = [ObjRef("sequence", *sq) for _col, sq in self.owned.pop(q, [])]
+        out.extend(ObjRef("index", ix.schema, ix.name) for ix in self.indexes.pop(q, []))
+        for con in self.keys.pop(q, []):
+            if con.name is not None and self.backed.pop((q[0], con.name), None) is not None:
+                out.append(ObjRef("index", q[0], con.name))
+        return out
 
     def _add(self, table: QName, kind: str, name: str, create: bool = False) -> None:
         have = self.parts.setdefault(table, []) if create else self.parts.get(table)
@@ -1091,10 +1101,21 @@ class _PartsTracker:
                 self._add(c.trigger.table, "trigger", c.trigger.name)
             elif t is ch.CopyColumns:
                 self._copy(c, extra)
+            elif t is ch.PutSequence and c.sequence.owned_by is not None:
+                s, tb, col = c.sequence.owned_by
+                self.owned.setdefault((s, tb), []).append((col, c.sequence.qname))
             elif t is ch.DropObject:
                 r = c.ref
                 if r.kind == "relation":
-                    self.parts.pop((r.schema, r.name), None)
+                    q = (r.schema, r.name)
+                    self.parts.pop(q, None)
+                    gone.extend(self._dropped_with(q))
+                elif r.kind == "column" and r.parent is not None:
+                    # a serial / identity column's sequence goes with it
+                    owned = self.owned.get((r.schema, r.parent), [])
+                    gone.extend(ObjRef("sequence", *sq) for col, sq in owned if col == r.name)
+                    owned[:] = [(col, sq) for col, sq in owned if col != r.name]
+                    self._remove((r.schema, r.parent), r.kind, r.name)
                 elif r.parent is not None:
                     self._remove((r.schema, r.parent), r.kind, r.name)
                     if r.kind == "constraint" and self.backed.pop((r.schema, r.name), None) is not None:
@@ -1121,7 +1142,7 @@ class _PartsTracker:
             elif (t is ch.RenameObject or t is ch.SetSchema) and c.ref.kind == "relation":
                 old = (c.ref.schema, c.ref.name)
                 new = (c.ref.schema, c.new_name) if t is ch.RenameObject else (c.new_schema, c.ref.name)
-                for d in (self.keys, self.indexes, self.partitions):
+                for d in (self.keys, self.indexes, self.partitions, self.owned):
                     if old in d:
                         d[new] = d.pop(old)  # type: ignore[assignment]
                 for ix, table in list(self.backed.items()):
