@@ -224,14 +224,37 @@ def add_subcommands(subparsers: Any) -> None:
         parser.set_defaults(cmd=(_runner(mod), [], []))
 
 
+DISTRIBUTION = "alembic-pg-guard"
+"""The name on the package index (``pip install alembic-pg-guard``); the import package: ``alembic_guard``."""
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How the user called us: ``alembic-guard`` (the console script) or ``python -m alembic_guard``."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "python -m alembic_guard" if name in ("__main__.py", "", "-c") else name
+
+
+def version_line(prog: str) -> str:
+    """``--version``: our name and version first, then the Alembic it runs on."""
+    import alembic
+    from alembic_guard import __version__
+
+    return f"{prog} {__version__} ({DISTRIBUTION}; alembic {alembic.__version__})"
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     """``python -m alembic_guard`` / ``alembic-guard``: Alembic's CLI with our commands."""
     import alembic.config
 
     install_into_alembic(alembic.config)
     argv = list(sys.argv[1:] if argv is None else argv)
+    prog = prog or program_name()
+    # Alembic's own --version prints Alembic's version under our program name
+    if "--version" in argv:
+        print(version_line(prog))
+        return
     try:
-        alembic.config.main(argv=argv, prog=prog or "python -m alembic_guard")
+        alembic.config.main(argv=argv, prog=prog)
     except GuardError as exc:
         if "--raiseerr" in argv:
             raise
@@ -248,14 +271,17 @@ def _url_of(config: Any, args: Any) -> str | None:
 
 
 def database_url(config: Any, explicit: str | None = None) -> str | None:
-    """``--database`` wins, then ``DATABASE_URL``, then ``sqlalchemy.url``."""
-    if explicit:
-        return explicit
-    env = os.environ.get("DATABASE_URL")
-    if env:
-        return env
-    try:
-        url = config.get_main_option("sqlalchemy.url")
-    except Exception:
-        return None
-    return url or None
+    """``--database`` wins, then ``DATABASE_URL``, then ``sqlalchemy.url``; normalised.
+
+    The URL is checked and given its driver here (:func:`alembic_guard.dburl.normalize_url`),
+    so a ``mysql://`` URL or a missing driver is a usage error before anything runs.
+    """
+    from alembic_guard.dburl import normalize_url
+
+    url = explicit or os.environ.get("DATABASE_URL")
+    if not url:
+        try:
+            url = config.get_main_option("sqlalchemy.url")
+        except Exception:
+            return None
+    return normalize_url(url) if url else None

@@ -218,8 +218,13 @@ class PostgresServer:
 
     # -- databases ---------------------------------------------------------------
 
-    def url(self, dbname: str = "postgres", driver: str = "psycopg2") -> str:
-        """SQLAlchemy URL of a database on this server (superuser, no password)."""
+    def url(self, dbname: str = "postgres", driver: str | None = None) -> str:
+        """SQLAlchemy URL of a database on this server (superuser, no password).
+
+        ``driver``: ``psycopg2`` or ``psycopg`` (3); by default ``$ALEMBIC_GUARD_TEST_DRIVER``,
+        else ``psycopg2`` — so the whole suite can be run under either driver.
+        """
+        driver = driver or os.environ.get("ALEMBIC_GUARD_TEST_DRIVER") or "psycopg2"
         if self._external_url is not None:
             from sqlalchemy.engine import make_url
 

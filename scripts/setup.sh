@@ -47,6 +47,11 @@ fi
 stamp=".venv/.alembic_guard-installed"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+    # The distribution was called alembic_guard before it became alembic-pg-guard: two
+    # installed copies register the Alembic plugin twice, and Alembic then refuses to import.
+    if .venv/bin/python -m pip show -q alembic_guard >/dev/null 2>&1; then
+        .venv/bin/python -m pip uninstall -q -y alembic_guard >/dev/null 2>&1 || true
+    fi
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,dev]" 2>&1 \
         | grep -v -e "^WARNING: Location" -e "^$" >&2 || true
     .venv/bin/python -c "import alembic_guard, alembic, pglast, sqlalchemy, psycopg2, pytest, hypothesis" \

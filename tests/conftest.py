@@ -74,6 +74,7 @@ PG_MATRIX_MODULES = frozenset(
         "test_server_features",
         "test_check_server_version",
         "test_index_progress",
+        "test_drivers",
     }
 )
 
@@ -87,3 +88,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_report_header(config: pytest.Config) -> str:
     where = os.environ.get("PG_BINDIR") or "found on this machine (find_bindir)"
     return f"PostgreSQL server binaries: {where}"
+
+
+DRIVERS = ("psycopg", "psycopg2")
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    """Each supported DBAPI driver in turn: psycopg (3) and psycopg2."""
+    return str(request.param)
+
+
+@pytest.fixture
+def driver_url(pg_server: PostgresServer, driver: str) -> Iterator[str]:
+    """A fresh, empty database, its URL naming ``driver`` (``postgresql+<driver>://``)."""
+    with pg_server.database() as url:
+        yield url.replace(url.split("://", 1)[0], f"postgresql+{driver}", 1)

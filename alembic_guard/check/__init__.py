@@ -237,7 +237,7 @@ def _as_the_runtime_runs_them(
     """
     from alembic_guard.check import runtime, static
 
-    guarded_runs = static.render_all(scripts, root, runtime.guard_settings(settings))
+    guarded_runs = static.render_all(scripts, root, settings)
     broken = {r.revision for r in guarded_runs if r.rendered.sql is None or r.parse_error is not None}
     guarded = static.check_static(
         guarded_runs,

@@ -25,7 +25,7 @@ from typing import Any
 
 from alembic_guard import changes as ch
 from alembic_guard.check.static import RevisionRun, finding
-from alembic_guard.errors import ConnectionFailed, UsageError
+from alembic_guard.errors import ConnectionFailed
 from alembic_guard.model import DEFAULT_SCHEMA, QName, SchemaModel, format_qname
 from alembic_guard.report.types import (
     DriftItem,
@@ -56,27 +56,15 @@ class LiveResult:
 
 def connect(url: str) -> Any:
     """A NullPool engine for ``url``; a malformed URL is a :class:`UsageError` (password masked)."""
-    from sqlalchemy import create_engine, exc
-    from sqlalchemy.pool import NullPool
+    from alembic_guard.dburl import create_engine
 
-    from alembic_guard.redact import mask_url, scrub
-
-    try:
-        return create_engine(url, poolclass=NullPool)
-    except (exc.ArgumentError, exc.NoSuchModuleError, ValueError) as e:
-        raise UsageError(
-            f"bad database URL {mask_url(url)}: {scrub(str(e), known=url)}",
-            hint="use postgresql://user:password@host:port/dbname",
-        ) from None
+    return create_engine(url)
 
 
 def connection_error(url: str, e: Any) -> ConnectionFailed:
-    from alembic_guard.redact import error_line, mask_url
+    from alembic_guard.dburl import connection_failed
 
-    return ConnectionFailed(
-        f"cannot connect to {mask_url(url)}: {error_line(e, known=url)}",
-        hint="check DATABASE_URL / sqlalchemy.url / --database, that the server runs, and the credentials",
-    )
+    return connection_failed(url, e)
 
 
 def check_live(

@@ -91,10 +91,10 @@ def compare(url: str, metadata: Any) -> list[str]:
     """``compare_metadata`` of ``metadata`` against the database at ``url``.  Read-only."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
 
-    engine = create_engine(url, poolclass=NullPool)
+    from alembic_guard.dburl import create_engine
+
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             mc = MigrationContext.configure(conn, opts={"target_metadata": metadata, "compare_type": True})

@@ -26,25 +26,12 @@ from typing import Any
 
 from alembic_guard.report.types import Finding
 
-__all__ = ["guard_settings", "reconcile"]
+__all__ = ["reconcile"]
 
 # statements the runtime wraps every op in: they say nothing about what the op does
 _WRAPPING = ("SET ", "RESET ", "BEGIN", "COMMIT")
 # findings about the revision's own text, not about what is sent: judged on Alembic's rendering only
 _ABOUT_THE_TEXT = frozenset({"AG001"})
-
-
-def guard_settings(settings: Any) -> Any:
-    """The guarded operations' settings for runtime ``settings`` (a :class:`RuntimeSettings`)."""
-    from alembic_guard.ops.context import GuardSettings
-
-    return GuardSettings(
-        policy=settings.policy,
-        lock_timeout=settings.lock_timeout,
-        statement_timeout=settings.statement_timeout,
-        concurrent_indexes=settings.concurrent_indexes,
-        allow_destructive=settings.allow_destructive,
-    )
 
 
 def _key(f: Finding) -> tuple[str | None, int, str]:

@@ -92,10 +92,9 @@ def adopt(
     happens under the migration lock (the one ``alembic upgrade`` takes), so
     an upgrade never interleaves with it.
     """
-    import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
 
     from alembic_guard.cli import database_url
+    from alembic_guard.dburl import create_engine
     from alembic_guard.runtime.config import load_settings
     from alembic_guard.runtime.lock import lock_key
     from alembic_guard.runtime.pooler import migration_lock
@@ -111,7 +110,7 @@ def adopt(
     db = database_url(config, url)
     if not db:
         raise UsageError("no database URL", hint="set DATABASE_URL or sqlalchemy.url, or pass --database")
-    engine = sa.create_engine(db, poolclass=NullPool)
+    engine = create_engine(db)
     try:
         if dry_run:
             with engine.connect() as conn:

@@ -95,7 +95,7 @@ def load_start(url: str) -> SchemaModel:
     """Snapshot of the database at ``url`` (read-only: catalog queries only)."""
     import sqlalchemy as sa
 
-    from alembic_guard.redact import error_line, mask_url, scrub
+    from alembic_guard.redact import error_line, mask_url
 
     try:
         from alembic_guard.live.snapshot import snapshot
@@ -104,13 +104,9 @@ def load_start(url: str) -> SchemaModel:
             f"--database needs alembic_guard.live.snapshot, which is not available: {exc}",
             hint="upgrade alembic_guard, or plan without --database",
         )
-    try:
-        engine = sa.create_engine(url)
-    except Exception as exc:
-        raise UsageError(
-            f"bad database URL {mask_url(url)}: {scrub(str(exc), known=url)}",
-            hint="use postgresql://user:password@host:port/dbname",
-        )
+    from alembic_guard.dburl import create_engine
+
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             return snapshot(conn)

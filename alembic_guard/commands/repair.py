@@ -18,8 +18,8 @@ import argparse
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
+from alembic_guard.dburl import create_engine
 from alembic_guard.errors import UsageError
 from alembic_guard.model import DEFAULT_SCHEMA
 
@@ -144,7 +144,7 @@ def _read_live(
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
     from alembic_guard.runtime.ledger import Ledger
 
-    engine = sa.create_engine(url, poolclass=NullPool)
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             search_path = search_path_of(conn)

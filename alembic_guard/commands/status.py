@@ -27,9 +27,9 @@ def collect(
     """The status document (what ``--format json`` prints)."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine, exc
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy import exc
 
+    from alembic_guard.dburl import create_engine
     from alembic_guard.redact import error_line, mask_url, scrub
     from alembic_guard.runtime.ledger import Ledger, LedgerRecord
 
@@ -39,13 +39,7 @@ def collect(
         raise UsageError(
             f"cannot read the migration scripts: {e}", hint="check script_location in alembic.ini"
         )
-    try:
-        engine = create_engine(url, poolclass=NullPool)
-    except exc.ArgumentError as e:
-        raise UsageError(
-            f"bad database URL {mask_url(url)}: {scrub(str(e), known=url)}",
-            hint="use postgresql://user:pass@host/db",
-        )
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             mc = MigrationContext.configure(

@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from alembic_guard.quoting import quote_literal
+
 # Schemas PostgreSQL itself owns; pg_temp_N / pg_toast_temp_N are matched by pattern.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -322,7 +324,18 @@ def relations_in(conn: Connection, schema_names: Sequence[str]) -> list[Relation
 
 _PREPARED_NAME = "alembic_guard_relations_detailed"
 _PREPARED_FLAG = "alembic_guard.relations_detailed_prepared"  # in the DBAPI connection's info
-_EXECUTE_PREPARED = sa.text(f"EXECUTE {_PREPARED_NAME} (CAST(:wschemas AS text[]), CAST(:wnames AS text[]))")
+
+
+def _text_array(values: Sequence[str]) -> str:
+    """``values`` as a ``text[]`` literal, for ``EXECUTE``, which takes no bound parameter.
+
+    ``EXECUTE`` is a utility statement: psycopg 3 binds parameters on the server,
+    where PostgreSQL cannot type a ``$1`` inside it ("could not determine data
+    type of parameter $1"); psycopg2 interpolated it on the client.  Literals
+    work under both drivers.  ``%`` is doubled: ``exec_driver_sql`` hands the
+    text to the driver's own placeholder parsing (``%s`` / ``%(name)s``) in both.
+    """
+    return "ARRAY[" + ", ".join(quote_literal(v).replace("%", "%%") for v in values) + "]::text[]"
 
 
 def relations_detailed(
@@ -351,7 +364,9 @@ def relations_detailed(
             )
             conn.exec_driver_sql(f"PREPARE {_PREPARED_NAME} (text[], text[]) AS {body}")
             conn.info[_PREPARED_FLAG] = True
-        rows = conn.execute(_EXECUTE_PREPARED, params)
+        rows = conn.exec_driver_sql(
+            f"EXECUTE {_PREPARED_NAME} ({_text_array(params['wschemas'])}, {_text_array(params['wnames'])})"
+        )
     else:
         rows = conn.execute(_RELATIONS_DETAILED, params)
     return [DetailedRelation(RelationRow(*r[:6]), *r[6:]) for r in rows]

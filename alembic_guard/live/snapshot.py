@@ -154,15 +154,25 @@ def _read_transaction(connection: Connection) -> Iterator[None]:
                 f"lost the connection to {where} while reading its schema: {first}",
                 hint="check that the server is up and reachable, then run the command again",
             ) from None
+        # only a missing privilege is the role's fault; any other error is ours or the server's
+        denied = _sqlstate(exc.orig) == "42501"
         raise SnapshotError(
             f"cannot read the schema of {where}: {first}",
-            hint="connect as a role that may read pg_catalog (the table owner or a superuser)",
+            hint="connect as a role that may read pg_catalog (the table owner or a superuser)"
+            if denied
+            else "run the command again with --raiseerr and report it if it persists",
         ) from None
     except sa.exc.ResourceClosedError as exc:
         raise ConnectionFailed(
             f"cannot read the schema of {_where(connection)}: the connection is closed ({exc})",
             hint="pass an open connection",
         ) from None
+
+
+def _sqlstate(orig: object) -> str | None:
+    """The SQLSTATE of a psycopg2 (``pgcode``) or psycopg 3 (``sqlstate``) error."""
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
 
 
 # -- reading -------------------------------------------------------------------

@@ -23,22 +23,20 @@ from typing import Any, Literal
 
 from alembic_guard.changes import Change
 from alembic_guard.model import QName, SchemaModel
+from alembic_guard.runtime.config import RuntimeSettings, make_settings
 
 GUARD_OPTION = "alembic_guard"
 
 Action = Literal["act", "skip", "refuse", "debt", "unguarded"]
 
 
-@dataclass
-class GuardSettings:
-    """How the guards behave; the runtime fills it from the configuration profile."""
+def standalone_settings() -> RuntimeSettings:
+    """A GuardContext's settings when none are given: the ``dev`` profile, but ``strict``.
 
-    policy: Literal["strict", "lenient"] = "strict"
-    lock_timeout: str | None = "5s"  # SET LOCAL lock_timeout before lock-taking statements
-    statement_timeout: str | None = None
-    concurrent_indexes: bool = False  # CREATE INDEX CONCURRENTLY inside autocommit_block()
-    allow_destructive: bool = True  # drops allowed (guard-repair passes False)
-    progress_every_s: float | None = 5.0  # log an index build's progress this often (None: never)
+    Guards used outside the runtime (tests, tools, the harness) refuse what
+    they cannot apply instead of skipping it: nobody reads a debt there.
+    """
+    return make_settings(policy="strict")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +73,13 @@ class GuardContext:
     kept other runs out; whoever sets it calls :meth:`forget` after anything
     else ran (the guarded runtime does, after SQL it could not follow)."""
 
-    def __init__(self, settings: GuardSettings | None = None, model: SchemaModel | None = None):
+    def __init__(self, settings: RuntimeSettings | None = None, model: SchemaModel | None = None):
         # importing the registry here makes "a GuardContext exists" imply
         # "the replaced operations are installed"
         from alembic_guard.ops import registry
 
         registry.install()
-        self.settings = settings or GuardSettings()
+        self.settings = settings or standalone_settings()
         self.model = model if model is not None else SchemaModel()
         self.events: list[OpEvent] = []
         # tables a guarded create_table made in the current revision: nobody else sees them

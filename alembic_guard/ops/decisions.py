@@ -9,7 +9,7 @@ database.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops as aops
 
@@ -28,13 +28,15 @@ from alembic_guard.model import QName, SchemaModel
 from alembic_guard.ops.base import qname_of
 from alembic_guard.ops.columns import add_column_spec, alter_column_spec
 from alembic_guard.ops.constraints import constraint_spec
-from alembic_guard.ops.context import GuardSettings
 from alembic_guard.ops.indexes import index_spec
 from alembic_guard.ops.tables import create_table_spec
 
+if TYPE_CHECKING:  # the runtime imports the ops: its package imported here would be a cycle
+    from alembic_guard.runtime.config import RuntimeSettings
+
 
 def decide_operation(
-    operations: Any, operation: Any, model: SchemaModel, settings: GuardSettings
+    operations: Any, operation: Any, model: SchemaModel, settings: RuntimeSettings
 ) -> Decision | None:
     """The decision the guarded operation would make on ``model``; ``None``: not a guarded kind.
 

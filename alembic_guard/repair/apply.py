@@ -24,14 +24,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import GuardError, GuardRefused
 from alembic_guard.model import Constraint, QName, SchemaModel, format_qname
 from alembic_guard.ops.base import driver_sql
-from alembic_guard.ops.context import GuardContext, GuardSettings
+from alembic_guard.ops.context import GuardContext
 from alembic_guard.redact import error_line
 from alembic_guard.repair.plan import RepairPlan, RepairStep
+from alembic_guard.runtime.config import make_settings
 from alembic_guard.runtime.ledger import repair_step
 
 log = logging.getLogger("alembic_guard.repair")
@@ -65,11 +65,12 @@ def apply_plan(
     the whole run; writes ``alembic_guard_log`` on another.  ``live`` is the
     snapshot the plan was made from: the guards decide from a copy of it.
     """
+    from alembic_guard.dburl import create_engine
     from alembic_guard.runtime.ledger import Ledger
     from alembic_guard.runtime.lock import lock_key
     from alembic_guard.runtime.pooler import migration_lock
 
-    engine = sa.create_engine(url, poolclass=NullPool)
+    engine = create_engine(url)
     result = ApplyResult()
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as admin:
@@ -124,8 +125,8 @@ def _run(
     record: int,
     lock_timeout: str | None,
 ) -> None:
-    settings = GuardSettings(
-        policy="strict", lock_timeout=lock_timeout, concurrent_indexes=True, allow_destructive=False
+    settings = make_settings(
+        policy="strict", lock_timeout=lock_timeout or "off", concurrent_indexes=True, allow_destructive=False
     )
     ctx = GuardContext(settings, model=live.copy())
     for i, step in enumerate(plan.steps, 1):

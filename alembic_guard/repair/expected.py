@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.pool import NullPool
 
+from alembic_guard.dburl import create_engine
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.model import ObjRef, SchemaModel
 from alembic_guard.quoting import quote_ident
@@ -134,7 +134,7 @@ def scratch_name(database: str, pid: int | None = None) -> str:
 
 
 def _engine(url: URL) -> sa.Engine:
-    return sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    return create_engine(url, isolation_level="AUTOCOMMIT")
 
 
 def _may_create_database(url: URL) -> bool:
@@ -232,7 +232,7 @@ def _from_scratch_database(config: Any, url: URL, targets: tuple[str, ...]) -> E
                     hint="fix the failing revision (try `alembic upgrade head` on an empty database), "
                     "or run guard-repair with --replay",
                 ) from exc
-        engine = sa.create_engine(scratch, poolclass=NullPool)
+        engine = create_engine(scratch)
         try:
             with engine.connect() as conn:
                 model = snapshot(conn, exclude=BOOKKEEPING_TABLES)

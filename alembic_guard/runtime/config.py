@@ -8,7 +8,15 @@ first: the profile's defaults, ``[tool.alembic_guard]`` in ``pyproject.toml``
 ``ALEMBIC_GUARD_*`` environment variables, explicit keyword overrides.
 
 Durations accept ``ms``, ``s``, ``min`` and ``h`` (a bare number means
-seconds); ``0``, ``off`` or ``none`` switch a timeout off.
+seconds); ``0``, ``off`` or ``none`` switch a timeout off.  Every value is
+checked when it is read, ranges included (PostgreSQL takes at most
+2147483647 ms for a timeout), and a file that cannot be read as what it claims
+to be (TOML, INI, UTF-8) is a :class:`UsageError` naming the file, the key and
+the value: nothing runs on a half-understood configuration.
+
+:class:`RuntimeSettings` is the one settings model: the runtime, the guarded
+operations (:class:`alembic_guard.ops.GuardContext`) and guard-repair all take
+it.  Its defaults are the ``dev`` profile's.
 """
 
 from __future__ import annotations
@@ -37,7 +45,13 @@ ENV_PREFIX = "ALEMBIC_GUARD_"
 # URL, golden-file regeneration, the docs base URL of reports.  Any other
 # unknown ALEMBIC_GUARD_* variable is a typo worth an error.
 NON_SETTING_VARIABLES = frozenset(
-    {ENV_PREFIX + "TEST_URL", ENV_PREFIX + "UPDATE_GOLDEN", ENV_PREFIX + "DOCS_URL", ENV_PREFIX + "PROFILE"}
+    {
+        ENV_PREFIX + "TEST_URL",
+        ENV_PREFIX + "TEST_DRIVER",
+        ENV_PREFIX + "UPDATE_GOLDEN",
+        ENV_PREFIX + "DOCS_URL",
+        ENV_PREFIX + "PROFILE",
+    }
 )
 
 
@@ -47,7 +61,7 @@ PLANNING_KEYS = frozenset({"outside_objects", "outside_sql"})
 
 @dataclass(frozen=True, slots=True)
 class RuntimeSettings:
-    """Everything the runner needs to know about how careful to be."""
+    """How careful the runtime and the guarded operations are; the defaults are the ``dev`` profile."""
 
     profile: str = "dev"
     policy: Policy = "lenient"
@@ -84,9 +98,7 @@ class RuntimeSettings:
 
 PROFILES: dict[str, RuntimeSettings] = {
     # A developer's machine: skip-and-log what cannot apply, fail fast on a busy lock.
-    "dev": RuntimeSettings(
-        profile="dev", policy="lenient", lock_wait_s=60.0, lock_timeout_ms=5000, retries=3
-    ),
+    "dev": RuntimeSettings(),
     # CI must fail on anything a production run would have to skip.
     "ci": RuntimeSettings(profile="ci", policy="strict", lock_wait_s=300.0, lock_timeout_ms=10000, retries=1),
     # Start-up in production: never block readers for long, retry, build indexes concurrently,
@@ -118,6 +130,10 @@ _ALIASES = {
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|h)?\s*$", re.IGNORECASE)
 _UNIT_MS = {"ms": 1.0, "s": 1000.0, "sec": 1000.0, "min": 60000.0, "h": 3600000.0, None: 1000.0}
+MAX_DURATION_MS = 2_147_483_647
+"""PostgreSQL's limit for ``lock_timeout`` / ``statement_timeout`` (INT_MAX ms, about 24.8 days);
+the same bound keeps the waits and back-off of the runtime finite."""
+MAX_RETRIES = 100
 
 
 def parse_duration_ms(value: Any, *, key: str, where: str, allow_off: bool = True) -> int | None:
@@ -137,7 +153,13 @@ def parse_duration_ms(value: Any, *, key: str, where: str, allow_off: bool = Tru
             hint='write a number with a unit: "500ms", "5s", "2min" ("off" disables it)',
         )
     unit = m.group(2).lower() if m.group(2) else None
-    return round(float(m.group(1)) * _UNIT_MS[unit])
+    ms = float(m.group(1)) * _UNIT_MS[unit]
+    if not ms <= MAX_DURATION_MS:  # also catches an overflow to inf
+        raise UsageError(
+            f"{where}: {key} = {value!r} is too long (at most {MAX_DURATION_MS} ms, about 24 days)",
+            hint='write a shorter duration, e.g. "10min", or "off" to disable it',
+        )
+    return round(ms)
 
 
 def _parse_bool(value: Any, *, key: str, where: str) -> bool:
@@ -204,6 +226,11 @@ def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
             n = -1
         if n < 0 or isinstance(value, bool):
             raise UsageError(f"{where}: retries = {value!r} is not a count", hint="use a whole number ≥ 0")
+        if n > MAX_RETRIES:
+            raise UsageError(
+                f"{where}: retries = {value!r} is too many",
+                hint=f"use a whole number from 0 to {MAX_RETRIES}",
+            )
         return name, n
     return name, _parse_bool(value, key=key, where=where)
 
@@ -217,37 +244,100 @@ def _check_profile(name: str, where: str) -> str:
     return text
 
 
-def _read_pyproject(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _read_text(path: Path) -> str | None:
+    """The file's text; ``None`` when it cannot be opened; bytes that are not UTF-8 are a UsageError."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def _read_pyproject(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    text = _read_text(path)
+    if text is None:
         return {}, {}
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax")
-    section = data.get("tool", {}).get("alembic_guard", {})
+        raise UsageError(f"{path}: not valid TOML: {exc}", hint="fix the file's syntax") from None
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UsageError(f"{path}: tool = {tool!r} must be a table", hint="write [tool.alembic_guard]")
+    section = tool.get("alembic_guard", {})
     if not isinstance(section, dict):
-        raise UsageError(f"{path}: [tool.alembic_guard] must be a table")
+        raise UsageError(
+            f"{path}: [tool.alembic_guard] must be a table, not {section!r}",
+            hint='write [tool.alembic_guard] with keys such as profile = "prod"',
+        )
     profiles = section.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise UsageError(
+            f"{path}: [tool.alembic_guard] profiles = {profiles!r} must be a table of profiles",
+            hint="write [tool.alembic_guard.profiles.prod] and its keys",
+        )
+    for name, table in profiles.items():
+        where = f"{path} [tool.alembic_guard.profiles.{name}]"
+        _check_profile(str(name), where)
+        if not isinstance(table, dict):
+            raise UsageError(
+                f"{where}: must be a table of settings, not {table!r}",
+                hint=f'write [tool.alembic_guard.profiles.{name}] and keys such as lock_timeout = "3s"',
+            )
     flat = {k: v for k, v in section.items() if k != "profiles"}
-    return flat, {str(k).lower(): v for k, v in profiles.items() if isinstance(v, dict)}
+    return flat, {str(k).lower(): v for k, v in profiles.items()}
+
+
+def read_ini(path: str | os.PathLike[str]) -> configparser.ConfigParser | None:
+    """``path`` parsed as Alembic parses it (no interpolation check here); ``None`` when it cannot be opened.
+
+    A duplicate section or key, a line outside any section, or bytes that are
+    not UTF-8 are a :class:`UsageError` naming the file and line: Alembic's
+    own reader would stop with a traceback.  Read-only.
+    """
+    text = _read_text(Path(path))
+    if text is None:
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        first = " ".join(str(exc).split())
+        raise UsageError(
+            f"{path}: not a valid INI file: {first}", hint="fix or remove the offending line"
+        ) from None
+    return parser
 
 
 def _read_ini(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
-    except OSError:
+    parser = read_ini(path)
+    if parser is None:
         return {}, {}
-    except configparser.Error as exc:
-        raise UsageError(f"{path}: cannot read: {exc}", hint="fix the file's syntax")
     base: dict[str, Any] = dict(parser["alembic_guard"]) if parser.has_section("alembic_guard") else {}
-    profiles = {
-        s.split(":", 1)[1].strip().lower(): dict(parser[s])
-        for s in parser.sections()
-        if s.startswith("alembic_guard:")
-    }
+    profiles: dict[str, dict[str, Any]] = {}
+    for section in parser.sections():
+        if section.startswith("alembic_guard:"):
+            name = _check_profile(section.split(":", 1)[1], f"{path} [{section}]")
+            profiles[name] = dict(parser[section])
     return base, profiles
+
+
+def make_settings(profile: str = "dev", **values: Any) -> RuntimeSettings:
+    """``profile``'s settings with ``values`` (friendly spellings: ``lock_timeout="2s"``), checked.
+
+    For code that builds settings itself (tests, tools, guard-repair); a run
+    reads them with :func:`load_settings`.  Raises :class:`UsageError`.
+    """
+    chosen = _check_profile(profile, "profile argument")
+    coerced = dict(_coerce(key, value, "argument") for key, value in values.items())
+    return replace(PROFILES[chosen], **coerced)
 
 
 def load_settings(

@@ -224,8 +224,9 @@ class Ledger:
             f"UPDATE {self.qualified} SET steps = steps || CAST(:s AS jsonb) WHERE id = :id"
         )
         self._add_event = text(
-            f"UPDATE {self.qualified} SET events = events || jsonb_build_object(:k, CAST(:v AS jsonb)) "
-            "WHERE id = :id"
+            # CAST(:k AS text): psycopg 3 binds on the server, where an untyped $1 cannot be resolved
+            f"UPDATE {self.qualified} "
+            "SET events = events || jsonb_build_object(CAST(:k AS text), CAST(:v AS jsonb)) WHERE id = :id"
         )
         self._host = socket.gethostname()
 

@@ -385,10 +385,10 @@ def check_plan(plan: RevisionPlan, model: SchemaModel, where: str, settings: Any
     from alembic.operations import Operations
 
     from alembic_guard.changes import apply
-    from alembic_guard.ops.context import GuardSettings
+    from alembic_guard.ops.context import standalone_settings
     from alembic_guard.ops.decisions import decide_operation
 
-    settings = settings or GuardSettings()
+    settings = settings or standalone_settings()
     scratch = model.copy()
     operations = Operations(_offline("postgresql"))
     executed = dict(plan.statements)

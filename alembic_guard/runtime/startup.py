@@ -9,55 +9,65 @@ from typing import Any
 
 from alembic_guard.errors import UsageError
 from alembic_guard.runtime.config import load_settings
-from alembic_guard.runtime.runner import RESULT_ATTR, SETTINGS_ATTR, URL_ATTR, RunResult
+from alembic_guard.runtime.runner import RESULT_ATTR, SETTINGS_ATTR, STARTUP_ATTR, URL_ATTR, RunResult
 
 log = logging.getLogger("alembic_guard")
 
-STARTUP_ATTR = "alembic_guard.startup"
-
 
 def upgrade_on_startup(
-    url_or_config: Any = None,
+    config: str | os.PathLike[str] | Any = "alembic.ini",
     *,
+    url: str | None = None,
     profile: str | None = "prod",
     target: str = "head",
-    ini_path: str | os.PathLike[str] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Upgrade the database to ``target`` with lock, ledger, pre-flight and guards; return the result.
 
-    ``url_or_config``: a database URL (it wins over ``DATABASE_URL`` and
-    ``sqlalchemy.url``), an ``alembic.config.Config``, or ``None`` to use
-    ``alembic.ini`` (``ini_path``, default ``./alembic.ini``) and
-    ``DATABASE_URL``.  ``profile`` defaults to ``prod`` (lenient, short
-    ``lock_timeout``, retries); other keywords override settings
-    (``lock_wait="2min"``, ``policy="strict"``, ...).  Safe to call from every
-    replica at once: one migrates, the others wait for the lock and find the
-    work done.  Blocks until then; raises a :class:`GuardError` on failure.
+    ``config``: the path of ``alembic.ini`` (default ``./alembic.ini``) or an
+    ``alembic.config.Config``.  ``url``: the database URL; without it
+    ``DATABASE_URL``, then ``sqlalchemy.url``.  ``profile`` defaults to
+    ``prod`` (lenient, short ``lock_timeout``, retries); other keywords
+    override settings (``lock_wait="2min"``, ``policy="strict"``, ...).  Safe
+    to call from every replica at once: one migrates, the others wait for the
+    lock and find the work done.  Blocks until then; raises a
+    :class:`GuardError` on failure (a bad argument, URL or setting is a
+    :class:`UsageError`).
     """
     from alembic.config import Config
 
     from alembic import command
 
-    if isinstance(url_or_config, Config):
-        config = url_or_config
+    if isinstance(config, Config):
+        cfg = config
     else:
-        path = Path(ini_path or "alembic.ini")
+        if not isinstance(config, (str, os.PathLike)):
+            raise UsageError(
+                f"upgrade_on_startup: the first argument must be an alembic.ini path or an Alembic Config, "
+                f"not {type(config).__name__}",
+                hint='call upgrade_on_startup("alembic.ini", url=...)',
+            )
+        if "://" in os.fspath(config):
+            raise UsageError(
+                "upgrade_on_startup: the first argument is the alembic.ini path, not a database URL",
+                hint='pass the URL by name: upgrade_on_startup("alembic.ini", url=DATABASE_URL)',
+            )
+        path = Path(config)
         if not path.is_file():
             raise UsageError(
                 f"{path}: no such Alembic configuration file",
-                hint="pass ini_path= or an alembic.config.Config (guard-init creates one)",
+                hint="pass the path of alembic.ini or an alembic.config.Config (guard-init creates one)",
             )
-        config = Config(str(path))
-        if url_or_config is not None:
-            config.attributes[URL_ATTR] = str(url_or_config)
-    config.attributes[SETTINGS_ATTR] = load_settings(
-        ini_path=config.config_file_name, profile=profile, overrides=settings
+        cfg = Config(str(path))
+    if url is not None:
+        cfg.attributes[URL_ATTR] = str(url)
+    cfg.attributes[SETTINGS_ATTR] = load_settings(
+        ini_path=cfg.config_file_name, profile=profile, overrides=settings
     )
     # env.py leaves the application's logging configuration alone when this is set.
-    config.attributes[STARTUP_ATTR] = True
-    command.upgrade(config, target)
-    result = config.attributes.get(RESULT_ATTR)
+    cfg.attributes[STARTUP_ATTR] = True
+    command.upgrade(cfg, target)
+    result = cfg.attributes.get(RESULT_ATTR)
     if not isinstance(result, RunResult):
         raise UsageError(
             "env.py does not run alembic_guard: no guarded run took place",

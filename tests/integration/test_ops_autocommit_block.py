@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.operations import Operations
 
-from alembic_guard.ops import GuardContext, GuardSettings
+from alembic_guard.ops import GuardContext, make_settings
 from alembic_guard.ops.harness import operations
 
 BASE = """
@@ -125,7 +125,7 @@ def test_op_inside_explicit_autocommit_block(
     _, run, check = case
     for attempt in ("act", "skip"):
         # concurrent_indexes: the guards' own autocommit steps meet the revision's block
-        ctx = GuardContext(GuardSettings(concurrent_indexes=True))
+        ctx = GuardContext(make_settings(policy="strict", concurrent_indexes=True))
         with operations(conn, ctx) as op, op.get_context().autocommit_block():
             run(op)
         assert ctx.events, attempt

@@ -14,7 +14,7 @@ from alembic.operations import ops as aops
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
-from alembic_guard.ops import GuardContext, GuardSettings, registry
+from alembic_guard.ops import GuardContext, make_settings, registry
 from alembic_guard.ops.harness import offline_operations, operations
 
 
@@ -98,7 +98,7 @@ def test_tables_never_loaded_are_loaded_lazily(conn: sa.Connection) -> None:
 
 @pytest.mark.db
 def test_lock_timeout_is_set_in_the_transaction(conn: sa.Connection) -> None:
-    ctx = GuardContext(GuardSettings(lock_timeout="1234ms", statement_timeout="7s"))
+    ctx = GuardContext(make_settings(policy="strict", lock_timeout="1234ms", statement_timeout="7s"))
     with operations(conn, ctx) as op:
         op.add_column("tasks", sa.Column("due", sa.Date))
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "1234ms"
@@ -108,7 +108,7 @@ def test_lock_timeout_is_set_in_the_transaction(conn: sa.Connection) -> None:
 
 @pytest.mark.db
 def test_concurrent_build_restores_session_timeouts(conn: sa.Connection) -> None:
-    ctx = GuardContext(GuardSettings(lock_timeout="2s", concurrent_indexes=True))
+    ctx = GuardContext(make_settings(policy="strict", lock_timeout="2s", concurrent_indexes=True))
     with operations(conn, ctx) as op:
         op.create_index("ix_title", "tasks", ["title"])
     assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
@@ -123,7 +123,7 @@ def test_lock_timeout_refuses_rather_than_queues(pg_url: str, conn: sa.Connectio
     try:
         with engine.connect() as holder:
             holder.exec_driver_sql("BEGIN; LOCK TABLE tasks IN ACCESS SHARE MODE")
-            ctx = GuardContext(GuardSettings(lock_timeout="100ms"))
+            ctx = GuardContext(make_settings(policy="strict", lock_timeout="100ms"))
             with pytest.raises(sa.exc.OperationalError, match="lock timeout"), operations(conn, ctx) as op:
                 op.add_column("tasks", sa.Column("due", sa.Date))
             holder.rollback()
@@ -201,9 +201,9 @@ def _render(ctx: GuardContext | None) -> str:
 
 
 def test_offline_renders_guarded_sql_with_comments() -> None:
-    out = _render(GuardContext(GuardSettings(concurrent_indexes=True)))
+    out = _render(GuardContext(make_settings(policy="strict", concurrent_indexes=True)))
     assert "-- alembic_guard: online: skipped when tasks.project_id exists" in out
-    assert "SET LOCAL lock_timeout = '5s';" in out
+    assert "SET LOCAL lock_timeout = '5000ms';" in out  # one settings model: the runtime's rendering
     assert "CREATE INDEX CONCURRENTLY ix_p ON tasks (project_id);" in out
     assert "COMMIT;" in out  # the concurrent build leaves the transaction
     assert "FOREIGN KEY (project_id) REFERENCES projects (id) NOT VALID;" in out

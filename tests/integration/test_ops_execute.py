@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
-from alembic_guard.ops import GuardContext, GuardSettings
+from alembic_guard.ops import GuardContext, make_settings
 from alembic_guard.ops.harness import offline_operations, operations
 
 OLD = """
@@ -126,7 +126,7 @@ def test_seed_legacy_file_on_a_fresh_database(conn: sa.Connection, policy: str) 
     sql = (LEGACY / "0001_core_tables_idempotent.sql").read_text()
     conn.exec_driver_sql("DROP TABLE tasks, projects")
     conn.commit()
-    ctx = GuardContext(GuardSettings(policy=policy))  # type: ignore[arg-type]
+    ctx = GuardContext(make_settings(policy=policy))
     if policy == "strict":
         needed = r"column tasks.project_id does not exist \(needed by"
         with pytest.raises(GuardRefused, match=needed), operations(conn, ctx) as op:

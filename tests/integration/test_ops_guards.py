@@ -19,7 +19,7 @@ from alembic.operations import Operations
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
-from alembic_guard.ops import GuardContext, GuardSettings
+from alembic_guard.ops import GuardContext, make_settings
 from alembic_guard.ops.harness import operations, row_checksums
 
 BASE = """
@@ -597,7 +597,7 @@ def test_guarded_op(case: Case, conn: sa.Connection, caplog: pytest.LogCaptureFi
     if case.setup:
         conn.exec_driver_sql(case.setup)
         conn.commit()
-    ctx = GuardContext(GuardSettings(**case.settings))
+    ctx = GuardContext(make_settings(**{"policy": "strict", **case.settings}))
     caplog.set_level(logging.INFO, logger="alembic_guard.ops")
     refused: GuardRefused | None = None
     with operations(conn, ctx) as op:

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.operations import Operations
 
-from alembic_guard.ops import GuardContext, GuardSettings
+from alembic_guard.ops import GuardContext, make_settings
 from alembic_guard.ops.harness import operations
 
 GATE_KEY = 424242
@@ -302,7 +302,7 @@ def test_step_holds_the_lock_the_docs_claim(claim: Claim, engine: sa.Engine) -> 
     def run() -> None:
         try:
             with engine.connect() as conn:
-                ctx = GuardContext(GuardSettings(concurrent_indexes=claim.concurrent))
+                ctx = GuardContext(make_settings(policy="strict", concurrent_indexes=claim.concurrent))
                 with operations(conn, ctx) as op:
                     claim.op(op)
                 events.extend(ctx.events)

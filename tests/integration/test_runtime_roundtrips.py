@@ -59,7 +59,7 @@ def test_tables_are_read_once_per_run_while_only_guarded_operations_change_them(
     # raw SQL: its changes reach the model through the analysis, not the catalog, so the
     # revision after it reads what it touches again
     project.add_revision("r5", "r4", 'op.add_column("seen", sa.Column("w", sa.Integer))')
-    result = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev", lock_timeout="2s")
+    result = upgrade_on_startup(project.ini, url=pg_url, profile="dev", lock_timeout="2s")
     assert result.applied == ("r1", "r2", "r3", "r4", "r5")
 
     # one read of every table the run touches before the first revision, one more for r5
@@ -106,7 +106,7 @@ def test_a_schema_change_outside_the_run_is_caught_by_a_fresh_read_and_one_retry
     )
     project.add_revision("r2", "r1", outside)
     project.add_revision("r3", "r2", 'op.add_column("t", sa.Column("c", sa.Integer))')
-    result = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev")
+    result = upgrade_on_startup(project.ini, url=pg_url, profile="dev")
 
     assert result.heads_after == ("r3",) and result.retries == 1
     r3 = [r for r in result.revisions if r.revision == "r3"]
@@ -124,9 +124,9 @@ def test_a_rerun_on_an_up_to_date_database_reads_nothing_per_revision(
     tmp_path: Path, pg_url: str, statements: list[str]
 ) -> None:
     project = _project(tmp_path, pg_url)
-    upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev")
+    upgrade_on_startup(project.ini, url=pg_url, profile="dev")
     statements.clear()
-    again = upgrade_on_startup(pg_url, ini_path=project.ini, profile="dev")
+    again = upgrade_on_startup(project.ini, url=pg_url, profile="dev")
     assert again.applied == () and again.heads_after == ("r4",)
     # the version table, and nothing of the schema: a replica at head pays one look
     assert not [s for s in statements if "relations_detailed" in s or "pg_catalog" in s]

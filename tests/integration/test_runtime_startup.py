@@ -22,7 +22,7 @@ def test_upgrade_on_startup_applies_then_finds_nothing_to_do(tmp_path, pg_url, c
     project.add_revision("u2", "u1", 'op.create_index("a_id_ix", "a", ["id"])')
 
     caplog.set_level(logging.INFO, logger="alembic_guard")
-    result = alembic_guard.upgrade_on_startup(pg_url, ini_path=project.ini)
+    result = alembic_guard.upgrade_on_startup(project.ini, url=pg_url)
     assert isinstance(result, RunResult)
     assert result.applied == ("u1", "u2")
     assert (result.heads_before, result.heads_after) == ((), ("u2",))
@@ -34,7 +34,7 @@ def test_upgrade_on_startup_applies_then_finds_nothing_to_do(tmp_path, pg_url, c
     assert any(m.startswith("applied u1 in ") for m in messages)
     assert any(m.startswith("database at u2: 2 revision(s) applied") for m in messages)
 
-    again = alembic_guard.upgrade_on_startup(pg_url, ini_path=project.ini, lock_wait="5s")
+    again = alembic_guard.upgrade_on_startup(project.ini, url=pg_url, lock_wait="5s")
     assert again.applied == () and again.heads_before == ("u2",)
 
 
@@ -45,12 +45,34 @@ def test_upgrade_on_startup_failure_raises_a_guard_error(tmp_path, pg_url, monke
     with pytest.raises(
         GuardError, match=r"revision f1 \(0001_f1.py\) failed at statement \d+: SQLSTATE 22012"
     ):
-        alembic_guard.upgrade_on_startup(pg_url, ini_path=project.ini)
+        alembic_guard.upgrade_on_startup(project.ini, url=pg_url)
 
 
-def test_upgrade_on_startup_usage_errors(tmp_path):
+def test_upgrade_on_startup_usage_errors(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="no such Alembic configuration file"):
-        alembic_guard.upgrade_on_startup("postgresql://x/y", ini_path=tmp_path / "missing.ini")
+        alembic_guard.upgrade_on_startup(tmp_path / "missing.ini", url="postgresql://x/y")
+    # the old form, a URL first: said plainly, not "Could not parse SQLAlchemy URL" or a missing file
+    with pytest.raises(UsageError, match=r"the first argument is the alembic\.ini path, not a database URL"):
+        alembic_guard.upgrade_on_startup("postgresql://x/y")
     project = GuardedProject(tmp_path, "postgresql://x/y")
     with pytest.raises(UsageError, match="unknown profile 'staging'"):
-        alembic_guard.upgrade_on_startup(ini_path=project.ini, profile="staging")
+        alembic_guard.upgrade_on_startup(project.ini, profile="staging")
+    # the documented default: ./alembic.ini
+    monkeypatch.chdir(project.ini.parent)
+    with pytest.raises(UsageError, match="unknown profile 'staging'"):
+        alembic_guard.upgrade_on_startup(profile="staging")
+
+
+def test_upgrade_on_startup_takes_an_alembic_config(tmp_path, pg_url, monkeypatch):
+    """The documented signature: ``upgrade_on_startup("alembic.ini" | Config, *, url=None, profile=...)``."""
+    from alembic.config import Config
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    project = GuardedProject(tmp_path, "postgresql://nobody@127.0.0.1:1/none")
+    project.add_revision("c1", None, 'op.create_table("c", sa.Column("id", sa.Integer))')
+    result = alembic_guard.upgrade_on_startup(Config(str(project.ini)), url=pg_url, profile="dev")
+    assert result.applied == ("c1",)
+    # DATABASE_URL is used when no url= is given (the quickstart's form)
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.chdir(project.ini.parent)
+    assert alembic_guard.upgrade_on_startup("alembic.ini").applied == ()

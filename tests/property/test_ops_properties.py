@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
 from alembic_guard.model import SchemaModel
-from alembic_guard.ops import GuardContext, GuardSettings
+from alembic_guard.ops import GuardContext, make_settings
 from alembic_guard.ops.harness import operations, row_checksums
 from alembic_guard.testing import PostgresServer
 
@@ -213,7 +213,7 @@ def test_an_op_on_a_missing_column_never_reaches_the_server(
     sent: list[str] = []
     with database(pg_server, sc.setup) as conn:
         sa.event.listen(conn, "before_cursor_execute", lambda _c, _cur, stmt, *_: sent.append(stmt))
-        ctx = GuardContext(GuardSettings(policy=policy))  # type: ignore[arg-type]
+        ctx = GuardContext(make_settings(policy=policy))
         refused = run(conn, lambda op: apply_ops(op, [bad]), ctx)
     assert not [s for s in sent if ghost in s]
     last = ctx.events[-1]

@@ -43,6 +43,7 @@ from alembic_guard.runtime.runner.entry import (
     AUTOGENERATE_PLUGINS,
     RESULT_ATTR,
     SETTINGS_ATTR,
+    STARTUP_ATTR,
     autogenerate_defaults,
     run_migrations,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "AUTOGENERATE_PLUGINS",
     "RESULT_ATTR",
     "SETTINGS_ATTR",
+    "STARTUP_ATTR",
     "URL_ATTR",
     "MigrationFailed",
     "RevisionOutcome",

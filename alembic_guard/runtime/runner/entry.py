@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
-
+from alembic_guard.dburl import create_engine, normalize_url
 from alembic_guard.ops.context import GUARD_OPTION
 from alembic_guard.runtime.config import load_settings
+from alembic_guard.runtime.log_level import follow_alembic_logger
 from alembic_guard.runtime.runner.results import RunResult
 from alembic_guard.runtime.runner.run import Runner
 from alembic_guard.runtime.runner.session import resolve_url
 
 SETTINGS_ATTR = "alembic_guard.settings"
 RESULT_ATTR = "alembic_guard.result"
+STARTUP_ATTR = "alembic_guard.startup"  # set by upgrade_on_startup: the application owns logging
 
 
 AUTOGENERATE_PLUGINS = ("alembic.autogenerate.*", "alembic_guard.*")
@@ -62,11 +62,10 @@ def autogenerate_defaults(configure_kw: dict[str, Any]) -> dict[str, Any]:
 
 def _offline_guard_context(config: Any) -> Any:
     """The guarded operations' context for ``--sql``: the configured profile's settings, no database."""
-    from alembic_guard.check.runtime import guard_settings
     from alembic_guard.ops.context import GuardContext
 
     settings = config.attributes.get(SETTINGS_ATTR) or load_settings(ini_path=config.config_file_name)
-    return GuardContext(settings=guard_settings(settings))
+    return GuardContext(settings=settings)
 
 
 def _no_server_side_prepares(url: str) -> dict[str, Any]:
@@ -92,6 +91,8 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
     context = getattr(context, "_proxy", None) or context
     configure_kw = autogenerate_defaults(configure_kw)
     config = context.config
+    if not config.attributes.get(STARTUP_ATTR):
+        follow_alembic_logger()
     if context.is_offline_mode():
         url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url") or "postgresql://"
         # the guarded operations render what they would send online under the profile
@@ -99,7 +100,7 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
         # "-- alembic_guard: online: ..." comment saying what they would check first
         configure_kw.setdefault(GUARD_OPTION, _offline_guard_context(config))
         context.configure(
-            url=url,
+            url=normalize_url(url, need_driver=False),
             target_metadata=target_metadata,
             literal_binds=True,
             dialect_opts={"paramstyle": "named"},
@@ -113,8 +114,8 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
     if settings is None:
         settings = load_settings(ini_path=config.config_file_name)
     # direct_url reaches the server itself: the lock and the DDL go there, not through a pooler
-    url = settings.direct_url or resolve_url(config)
-    engine = create_engine(url, poolclass=NullPool, connect_args=_no_server_side_prepares(url))
+    url = normalize_url(settings.direct_url) if settings.direct_url else resolve_url(config)
+    engine = create_engine(url, connect_args=_no_server_side_prepares(url))
     try:
         result = Runner(context, engine, settings, target_metadata, dict(configure_kw)).run()
     finally:

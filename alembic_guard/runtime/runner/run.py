@@ -264,19 +264,10 @@ class Runner:
 
     def _new_guard_context(self) -> Any:
         try:
-            from alembic_guard.ops.context import GuardContext, GuardSettings
+            from alembic_guard.ops.context import GuardContext
         except ImportError:  # the guarded operations are not installed in this build
             return None
-        s = self.settings
-        gs = GuardSettings(
-            policy=s.policy,
-            lock_timeout=s.lock_timeout,
-            statement_timeout=s.statement_timeout,
-            concurrent_indexes=s.concurrent_indexes,
-            allow_destructive=s.allow_destructive,
-            progress_every_s=s.progress_every_s,
-        )
-        ctx = GuardContext(settings=gs)
+        ctx = GuardContext(settings=self.settings)
         # _configure_session gave the migration connection these very timeouts
         ctx.session_timeouts = True
         # under the migration lock, tables only guarded operations changed need no

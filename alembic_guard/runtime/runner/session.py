@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ProgrammingError
 
+from alembic_guard.dburl import normalize_url
 from alembic_guard.errors import UsageError
 from alembic_guard.quoting import quote_ident
 from alembic_guard.runtime.config import RuntimeSettings
@@ -96,4 +97,4 @@ def resolve_url(config: Any) -> str:
             "no database URL: DATABASE_URL is not set and alembic.ini has no sqlalchemy.url",
             hint="export DATABASE_URL=postgresql://user:password@host/dbname",
         )
-    return str(url)
+    return normalize_url(str(url))
