@@ -45,7 +45,7 @@ def driver_installed(driver: str) -> bool:
     """Whether the DBAPI module ``driver`` can be imported (cached: checked once per process)."""
     try:
         importlib.import_module(driver)
-    except ImportError:  # not installed, or psycopg without a libpq to load
+    except Exception:  # not installed, psycopg without a libpq to load, a broken installation
         return False
     return True
 

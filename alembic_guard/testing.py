@@ -221,56 +221,50 @@ class PostgresServer:
     def url(self, dbname: str = "postgres", driver: str | None = None) -> str:
         """SQLAlchemy URL of a database on this server (superuser, no password).
 
-        ``driver``: ``psycopg2`` or ``psycopg`` (3); by default ``$ALEMBIC_GUARD_TEST_DRIVER``,
-        else ``psycopg2`` — so the whole suite can be run under either driver.
+        ``driver``: ``psycopg`` (3) or ``psycopg2``; by default
+        ``$ALEMBIC_GUARD_TEST_DRIVER``, else the one a bare ``postgresql://`` URL
+        would use (:func:`alembic_guard.dburl.installed_driver`), so the whole
+        suite can be run under either driver.
         """
-        driver = driver or os.environ.get("ALEMBIC_GUARD_TEST_DRIVER") or "psycopg2"
+        from alembic_guard.dburl import installed_driver
+
+        driver = driver or os.environ.get("ALEMBIC_GUARD_TEST_DRIVER") or installed_driver() or "psycopg"
         if self._external_url is not None:
             from sqlalchemy.engine import make_url
 
-            u = make_url(self._external_url).set(database=dbname)
-            if driver:
-                u = u.set(drivername=f"postgresql+{driver}")
+            u = make_url(self._external_url).set(database=dbname, drivername=f"postgresql+{driver}")
             return u.render_as_string(hide_password=False)
         return f"postgresql+{driver}://{self.user}@{self.host}:{self.port}/{dbname}"
 
-    def _admin(self) -> object:
-        import psycopg2
-        from sqlalchemy.engine import make_url
+    def _admin_sql(self, sql: str, *, retry_in_use: bool = False) -> None:
+        """Run one statement on the ``postgres`` database in autocommit (CREATE / DROP DATABASE)."""
+        from alembic_guard.dburl import create_engine
 
-        u = make_url(self.url("postgres"))
-        conn = psycopg2.connect(
-            host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database
-        )
-        conn.autocommit = True
-        return conn
-
-    def create_database(self, name: str | None = None, template: str = "template1") -> str:
-        """Create an empty database and return its SQLAlchemy URL (psycopg2 driver)."""
-        name = name or f"t_{os.getpid()}_{next(self._counter)}_{uuid.uuid4().hex[:6]}"
-        conn = self._admin()
+        engine = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
         try:
-            with conn.cursor() as cur:  # type: ignore[attr-defined]
+            with engine.connect() as conn:
                 # template databases can be "in use" for a moment after a test
                 for attempt in range(50):
                     try:
-                        cur.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}")
-                        break
-                    except Exception as exc:  # psycopg2.errors.ObjectInUse
-                        if "being accessed" not in str(exc) or attempt == 49:
+                        conn.exec_driver_sql(sql)
+                        return
+                    except Exception as exc:  # ObjectInUse (55006), under either driver
+                        if not retry_in_use or "being accessed" not in str(exc) or attempt == 49:
                             raise
                         time.sleep(0.1)
         finally:
-            conn.close()  # type: ignore[attr-defined]
+            engine.dispose()
+
+    def create_database(self, name: str | None = None, template: str = "template1") -> str:
+        """Create an empty database and return its SQLAlchemy URL (see :meth:`url` for the driver)."""
+        name = name or f"t_{os.getpid()}_{next(self._counter)}_{uuid.uuid4().hex[:6]}"
+        self._admin_sql(
+            f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}", retry_in_use=True
+        )
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        conn = self._admin()
-        try:
-            with conn.cursor() as cur:  # type: ignore[attr-defined]
-                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        finally:
-            conn.close()  # type: ignore[attr-defined]
+        self._admin_sql(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
 
     @contextlib.contextmanager
     def database(self) -> Iterator[str]:

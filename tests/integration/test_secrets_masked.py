@@ -351,7 +351,7 @@ def test_refused_connection_errors_show_no_secret(setup: dict, pg_server: Postgr
         assert_no_secret(run.all, f"{' '.join(argv)} on a closed port ({form.name})")
     plan = run_cli(project, "guard-plan", str(setup["sql_dir"]), "--database", closed, database_url=None)
     assert plan.code == 2, plan.all
-    assert plan.err.startswith("FAILED: cannot read the database postgresql+psycopg2://"), plan.err
+    assert plan.err.startswith("FAILED: cannot connect to postgresql+psycopg2://"), plan.err
     assert_no_secret(plan.all, f"guard-plan on a closed port ({form.name})")
 
 
