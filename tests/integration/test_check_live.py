@@ -111,7 +111,8 @@ def test_exit_codes_and_masked_connection_error(tmp_path, pg_url):
     bad = p.run("guard-check", env=p.env(DATABASE_URL="postgresql://app:s3cret@127.0.0.1:1/x"))
     assert bad.returncode == 2
     assert "s3cret" not in bad.stdout + bad.stderr
-    assert bad.stderr.startswith("FAILED: cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/x"), bad.stderr
+    expected = "FAILED: cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/x"
+    assert bad.stderr.startswith(expected), bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 2  # the message and its hint
     garbage = p.run("guard-check", "--database", "nonsense://")
     assert garbage.returncode == 2 and "Traceback" not in garbage.stderr
