@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from alembic_guard.errors import GuardError, UsageError
 from alembic_guard.redact import error_line, scrub
+from alembic_guard.revision_files import graph_warnings_as_errors
 
 INTERNAL_ERROR = 3
 """Exit code of an unexpected exception (a bug), distinct from 1 = problems found."""
@@ -77,7 +78,8 @@ def _runner(mod: CommandModule) -> Callable[[Any], None]:
 def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raiseerr: bool = False) -> int:
     """Run one command; map errors to (message on stderr, exit code)."""
     try:
-        code = int(mod.run(config, args) or 0)
+        with graph_warnings_as_errors():
+            code = int(mod.run(config, args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:
@@ -93,7 +95,7 @@ def execute(mod: CommandModule, config: Any, args: argparse.Namespace, *, raisee
     except Exception as exc:  # a bug or an unexpected environment problem
         if raiseerr:
             raise
-        translated = translate_exception(exc)
+        translated = explain_failure(exc, config)
         if translated is not None:
             print(f"FAILED: {scrub(translated.render(), known=_url_of(config, args))}", file=sys.stderr)
             return translated.exit_code
@@ -121,6 +123,41 @@ def _pipe_closed() -> int:
     except (OSError, ValueError):  # stdout is not a file descriptor (captured in-process)
         pass
     return SIGPIPE_EXIT
+
+
+def explain_failure(exc: BaseException, config: Any) -> GuardError | None:
+    """A failure a user can fix, as one clear :class:`GuardError`; ``None`` for what may be a bug.
+
+    In order: configuration that cannot be read (``alembic.ini`` with a
+    duplicate section or key, a ``pyproject.toml`` that is not TOML, bytes that
+    are not UTF-8, a bad ``ALEMBIC_GUARD_*`` value: what
+    :func:`alembic_guard.runtime.config.load_settings` refuses), a broken
+    revision file (:func:`alembic_guard.revision_files.diagnose` reads them as
+    text), a database / driver error (:func:`translate_exception`).  Read-only.
+    """
+    import configparser
+
+    if isinstance(exc, GuardError):
+        return exc
+    if config is not None:
+        from alembic_guard.runtime.config import load_settings
+
+        try:
+            load_settings(ini_path=getattr(config, "config_file_name", None))
+        except UsageError as unreadable:
+            return unreadable
+        except Exception:  # not ours to explain
+            pass
+    if isinstance(exc, configparser.Error):
+        path = getattr(config, "config_file_name", None) or "alembic.ini"
+        return UsageError(f"{path}: {' '.join(str(exc).split())}", hint="fix the file")
+    if config is not None:
+        from alembic_guard.revision_files import diagnose
+
+        broken = diagnose(config)
+        if broken is not None:
+            return broken
+    return translate_exception(exc)
 
 
 def translate_exception(exc: BaseException) -> GuardError | None:
@@ -166,19 +203,21 @@ def install_into_alembic(config_module: ModuleType) -> None:
         # A guard refusing inside Alembic's own commands (upgrade, stamp...):
         # one line and our exit code, like our commands, not a traceback.
         try:
-            original_run_cmd(self, config, options)
+            with graph_warnings_as_errors():
+                original_run_cmd(self, config, options)
         except GuardError as exc:
             if getattr(options, "raiseerr", False):
                 raise
             print(f"FAILED: {scrub(exc.render(), known=_url_of(config, options))}", file=sys.stderr)
             sys.exit(exc.exit_code)
         except Exception as exc:
-            # a database error a user can meet (a missing privilege...): one line, not a traceback
-            translated = None if getattr(options, "raiseerr", False) else translate_exception(exc)
-            if translated is None:
+            # a broken revision file or alembic.ini, a database error a user can meet (explain_failure
+            # ends with translate_exception): one line, not a traceback
+            problem = None if getattr(options, "raiseerr", False) else explain_failure(exc, config)
+            if problem is None:
                 raise
-            print(f"FAILED: {scrub(translated.render(), known=_url_of(config, options))}", file=sys.stderr)
-            sys.exit(translated.exit_code)
+            print(f"FAILED: {scrub(problem.render(), known=_url_of(config, options))}", file=sys.stderr)
+            sys.exit(problem.exit_code)
 
     cls.run_cmd = run_cmd
 

@@ -45,6 +45,19 @@ def load_metadata(config: Any, spec: str | None, root: str) -> Any:
             raise UsageError(
                 f"--metadata {spec}: {exc}", hint="check the module path and attribute name"
             ) from None
+        except Exception as exc:  # the models module itself fails to import
+            raise UsageError(
+                f"--metadata {spec}: importing {module_name} failed: {type(exc).__name__}: {exc}",
+                hint="run `python -c 'import " + module_name + "'` to see the error",
+            ) from None
+        import sqlalchemy as sa
+
+        metadatas = obj if isinstance(obj, (list, tuple)) else [obj]
+        if not metadatas or not all(isinstance(m, sa.MetaData) for m in metadatas):
+            raise UsageError(
+                f"--metadata {spec}: is a {type(obj).__name__}, not a SQLAlchemy MetaData",
+                hint="point at the MetaData, e.g. --metadata myapp.models:Base.metadata",
+            )
         return obj
     return _metadata_from_env(config)
 

@@ -85,6 +85,11 @@ def load_script_directory(config: Any) -> Any:
     try:
         return ScriptDirectory.from_config(config)
     except Exception as exc:  # alembic raises CommandError for a missing script_location
+        from alembic_guard.cli import explain_failure
+
+        explained = explain_failure(exc, config)  # an unreadable alembic.ini / pyproject.toml, named
+        if explained is not None:
+            raise explained from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(
             f"cannot read the migration scripts: {first}", hint="check script_location in alembic.ini"
@@ -96,6 +101,9 @@ def ordered_scripts(script_dir: Any) -> list[Any]:
     try:
         return list(reversed(list(script_dir.walk_revisions("base", "heads"))))
     except Exception as exc:  # a revision that does not import, a cycle, a missing down_revision
+        from alembic_guard.revision_files import check
+
+        check(script_dir)  # names the file and what is wrong with it, when it can tell
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(
             f"cannot load the revisions in {script_dir.dir}: {first}",

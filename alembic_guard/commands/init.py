@@ -32,8 +32,14 @@ def run(config: Any, args: argparse.Namespace) -> int:
     ini_name = getattr(config, "config_file_name", None) or "alembic.ini"
     ini_path = Path(ini_name)
     template = resources.files("alembic_guard").joinpath("templates").joinpath(TEMPLATE)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "versions").mkdir()
+    try:  # the directory first: nothing is written when it cannot be created
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "versions").mkdir()
+    except OSError as exc:
+        raise UsageError(
+            f"{target}: cannot create the directory: {exc.strerror or exc}",
+            hint="choose a directory you can write to",
+        ) from None
     for entry in sorted(template.iterdir(), key=lambda e: e.name):
         if entry.name == _INI_TEMPLATE or entry.name.startswith((".", "__")) or not entry.is_file():
             continue

@@ -36,6 +36,11 @@ def collect(
     try:
         script = ScriptDirectory.from_config(config)
     except Exception as e:  # alembic raises CommandError for a missing script_location
+        from alembic_guard.cli import explain_failure
+
+        explained = explain_failure(e, config)  # an unreadable alembic.ini / pyproject.toml, named
+        if explained is not None:
+            raise explained from e
         raise UsageError(
             f"cannot read the migration scripts: {e}", hint="check script_location in alembic.ini"
         )

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alembic_guard.errors import UsageError
+from alembic_guard.errors import GuardError, UsageError
 from alembic_guard.runtime.config import load_settings
 from alembic_guard.runtime.runner import RESULT_ATTR, SETTINGS_ATTR, STARTUP_ATTR, URL_ATTR, RunResult
 
@@ -66,7 +66,19 @@ def upgrade_on_startup(
     )
     # env.py leaves the application's logging configuration alone when this is set.
     cfg.attributes[STARTUP_ATTR] = True
-    command.upgrade(cfg, target)
+    from alembic_guard.cli import explain_failure
+    from alembic_guard.revision_files import graph_warnings_as_errors
+
+    try:
+        with graph_warnings_as_errors():
+            command.upgrade(cfg, target)
+    except GuardError:
+        raise
+    except Exception as exc:  # a broken revision file or alembic.ini: one UsageError naming it
+        problem = explain_failure(exc, cfg)
+        if problem is None:
+            raise
+        raise problem from exc
     result = cfg.attributes.get(RESULT_ATTR)
     if not isinstance(result, RunResult):
         raise UsageError(

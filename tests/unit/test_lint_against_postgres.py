@@ -8,6 +8,7 @@ the linter says cannot run in a transaction are run in one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import psycopg2
@@ -76,7 +77,7 @@ IN_TRANSACTION = [
 
 
 def _connect(url: str) -> psycopg2.extensions.connection:
-    return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    return psycopg2.connect(re.sub(r"^postgresql\+\w+://", "postgresql://", url))  # a libpq URI
 
 
 @pytest.fixture
