@@ -36,7 +36,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from alembic_guard.errors import GuardError
+from alembic_guard.errors import GuardError, UsageError
 from alembic_guard.model import QName, SchemaModel
 from alembic_guard.plan import Plan, plan_directory
 from alembic_guard.render import plan_text
@@ -303,11 +303,26 @@ def run(sql_dir: Path) -> int:
     return 0 if ok else 1
 
 
+def example_app() -> None:
+    """The demo runs the example application of a checkout (``alembic/`` beside ``alembic_guard/``).
+
+    It is not shipped in the package: installed, ``alembic/`` beside the
+    package is Alembic's own.  Raises :class:`UsageError` saying so.
+    """
+    if not (DEFAULT_SQL.is_dir() and PRODUCTION_SCRIPT.is_file()):
+        raise UsageError(
+            "the demo needs the example application of a checkout of alembic_guard (alembic/legacy_sql "
+            f"and alembic/production_state.py beside the package), not found under {DEFAULT_SQL.parent}",
+            hint="run it from a checkout: bash scripts/demo.sh (the installed package does not ship the app)",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alembic_guard.demo", description=__doc__.splitlines()[0])
     parser.add_argument("sql_dir", nargs="?", default=str(DEFAULT_SQL), help="legacy SQL directory")
     args = parser.parse_args(argv)
     try:
+        example_app()
         return run(Path(args.sql_dir))
     except GuardError as exc:
         print(f"FAILED: {exc.render()}", file=sys.stderr)

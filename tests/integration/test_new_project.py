@@ -26,6 +26,7 @@ pytestmark = pytest.mark.db
 
 ROOT = Path(__file__).resolve().parents[2]
 PIP = (sys.executable, "-m", "pip", "-q", "--disable-pip-version-check")
+VERBOSE_PIP = (sys.executable, "-m", "pip", "-v", "--disable-pip-version-check")
 
 MODELS = """\
 import sqlalchemy as sa
@@ -55,13 +56,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / name, src / name)
     out = work / "dist"
     build = subprocess.run(
-        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(src)],
+        # -v: the build's own output, where setuptools would warn that a template package is "absent"
+        [*VERBOSE_PIP, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(src)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert build.returncode == 0, build.stdout + build.stderr
-    assert "Package would be ignored" not in build.stderr  # the templates are declared, not "absent"
+    assert "Package would be ignored" not in build.stdout + build.stderr  # templates declared, not "absent"
     (found,) = out.glob("alembic_pg_guard-*.whl")
     return found
 
@@ -124,6 +126,9 @@ def test_new_project_from_the_wheel(tmp_path, wheel, pg_server, only_psycopg2):
         version = run("alembic-guard", "--version")
         assert version.stdout.startswith("alembic-guard 0.1.0 (alembic-pg-guard; alembic "), version.stdout
         assert "guard-init" in run("alembic", "--help").stdout
+        # the demo runs a checkout's example app, which the package does not ship: it says so
+        demo = run("python", "-m", "alembic_guard.demo", code=2)
+        assert demo.stderr.startswith("FAILED: the demo needs the example application"), demo.stderr
 
         run("alembic", "guard-init", "migrations")
         (project / "models.py").write_text(MODELS)
