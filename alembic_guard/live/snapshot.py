@@ -155,7 +155,9 @@ def _read_transaction(connection: Connection) -> Iterator[None]:
                 hint="check that the server is up and reachable, then run the command again",
             ) from None
         # only a missing privilege is the role's fault; any other error is ours or the server's
-        denied = _sqlstate(exc.orig) == "42501"
+        from alembic_guard.runtime.runner.results import sqlstate_of  # either driver's SQLSTATE
+
+        denied = sqlstate_of(exc) == "42501"
         raise SnapshotError(
             f"cannot read the schema of {where}: {first}",
             hint="connect as a role that may read pg_catalog (the table owner or a superuser)"
@@ -167,12 +169,6 @@ def _read_transaction(connection: Connection) -> Iterator[None]:
             f"cannot read the schema of {_where(connection)}: the connection is closed ({exc})",
             hint="pass an open connection",
         ) from None
-
-
-def _sqlstate(orig: object) -> str | None:
-    """The SQLSTATE of a psycopg2 (``pgcode``) or psycopg 3 (``sqlstate``) error."""
-    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
-    return code if isinstance(code, str) else None
 
 
 # -- reading -------------------------------------------------------------------

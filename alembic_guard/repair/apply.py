@@ -33,6 +33,7 @@ from alembic_guard.redact import error_line
 from alembic_guard.repair.plan import RepairPlan, RepairStep
 from alembic_guard.runtime.config import make_settings
 from alembic_guard.runtime.ledger import repair_step
+from alembic_guard.runtime.runner.results import sqlstate_of
 
 log = logging.getLogger("alembic_guard.repair")
 
@@ -141,7 +142,7 @@ def _run(
         except sa.exc.DBAPIError as exc:
             _reset(conn)
             first = error_line(exc)
-            sqlstate = getattr(exc.orig, "pgcode", None)
+            sqlstate = sqlstate_of(exc)  # psycopg2's pgcode or psycopg 3's sqlstate
             result.failed.append((step, f"{what}: {first}" + (f" (SQLSTATE {sqlstate})" if sqlstate else "")))
             log.warning("repair step %d failed: %s", i, first)
             continue
