@@ -17,6 +17,11 @@ from hypothesis import settings
 
 from alembic_guard.testing import PostgresServer, shared_server
 
+# The suite's databases use psycopg2 unless ALEMBIC_GUARD_TEST_DRIVER says otherwise (many tests
+# open raw psycopg2 connections from pg_url); the `driver` fixture below runs the driver-dependent
+# part under both, and `ALEMBIC_GUARD_TEST_DRIVER=psycopg bash scripts/test.sh` runs all of it under 3.
+os.environ.setdefault("ALEMBIC_GUARD_TEST_DRIVER", "psycopg2")
+
 # Property tests: bounded by default; HYPOTHESIS_PROFILE=long for longer runs.
 settings.register_profile("default", max_examples=60, deadline=None)
 settings.register_profile("db", max_examples=15, deadline=None)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic_guard.changes import Change
 from alembic_guard.model import QName, SchemaModel
-from alembic_guard.runtime.config import RuntimeSettings, make_settings
+
+if TYPE_CHECKING:  # the runtime imports this module: importing its package here would be a cycle
+    from alembic_guard.runtime.config import RuntimeSettings
 
 GUARD_OPTION = "alembic_guard"
 
@@ -36,6 +38,8 @@ def standalone_settings() -> RuntimeSettings:
     Guards used outside the runtime (tests, tools, the harness) refuse what
     they cannot apply instead of skipping it: nobody reads a debt there.
     """
+    from alembic_guard.runtime.config import make_settings
+
     return make_settings(policy="strict")
 
 
