@@ -148,8 +148,9 @@ def add_column_sql(table: QName, c: Column) -> str:
     return f"ALTER TABLE {qualified(table)} ADD COLUMN {column_sql(c)}"
 
 
-def drop_column_sql(table: QName, name: str) -> str:
-    return f"ALTER TABLE {qualified(table)} DROP COLUMN {quote_ident(name)}"
+def drop_column_sql(table: QName, name: str, *, if_exists: bool = False) -> str:
+    guard = "IF EXISTS " if if_exists else ""
+    return f"ALTER TABLE {qualified(table)} DROP COLUMN {guard}{quote_ident(name)}"
 
 
 def add_constraint_not_valid_sql(c: Constraint) -> str:
@@ -179,8 +180,9 @@ def drop_index_sql(index: QName, *, concurrently: bool = False, if_exists: bool 
     )
 
 
-def drop_table_sql(table: QName) -> str:
-    return f"DROP TABLE {qualified(table)}"
+def drop_table_sql(table: QName, *, kind: str = "TABLE", if_exists: bool = False) -> str:
+    """``DROP TABLE`` (or ``VIEW`` / ``MATERIALIZED VIEW`` with ``kind``)."""
+    return f"DROP {kind} {'IF EXISTS ' if if_exists else ''}{qualified(table)}"
 
 
 def set_not_null_sql(table: QName, column: str, *, null: bool = False) -> str:

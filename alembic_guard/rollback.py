@@ -20,9 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alembic_guard import ddl
 from alembic_guard.diff import Drift, compare, make_drift
 from alembic_guard.model import ObjRef, QName, SchemaModel, format_qname
-from alembic_guard.repair.plan import NEEDS_DESTRUCTIVE, RepairStep, Unrepaired, qualified, quote_ident
+from alembic_guard.repair.plan import NEEDS_DESTRUCTIVE, RepairStep, Unrepaired
 
 __all__ = [
     "RollbackReport",
@@ -169,7 +170,7 @@ def _inverse(ref: ObjRef, sql: str, live: SchemaModel, revision: str | None) -> 
         return RepairStep(
             drift,
             "drop_index",
-            (f"DROP INDEX CONCURRENTLY IF EXISTS {qualified((ref.schema, ref.name))}",),
+            (ddl.drop_index_sql((ref.schema, ref.name), concurrently=True),),
             f"SHARE UPDATE EXCLUSIVE on {ix.table[1]}",
             table=ix.table,
             transactional=False,
@@ -180,7 +181,7 @@ def _inverse(ref: ObjRef, sql: str, live: SchemaModel, revision: str | None) -> 
         return RepairStep(
             drift,
             "drop_column",
-            (f"ALTER TABLE {qualified(table)} DROP COLUMN IF EXISTS {quote_ident(ref.name)}",),
+            (ddl.drop_column_sql(table, ref.name, if_exists=True),),
             f"ACCESS EXCLUSIVE on {table[1]}, briefly; the column's values are lost",
             table=table,
             destructive=True,
@@ -189,7 +190,7 @@ def _inverse(ref: ObjRef, sql: str, live: SchemaModel, revision: str | None) -> 
         return RepairStep(
             drift,
             "drop_constraint",
-            (f"ALTER TABLE {qualified(table)} DROP CONSTRAINT IF EXISTS {quote_ident(ref.name)}",),
+            (ddl.drop_constraint_sql(table, ref.name, if_exists=True),),
             f"ACCESS EXCLUSIVE on {table[1]}, briefly",
             table=table,
             destructive=True,
@@ -202,7 +203,7 @@ def _inverse(ref: ObjRef, sql: str, live: SchemaModel, revision: str | None) -> 
         return RepairStep(
             drift,
             "drop_view" if kind != "TABLE" else "drop_table",
-            (f"DROP {kind} IF EXISTS {qualified(q)}",),
+            (ddl.drop_table_sql(q, kind=kind, if_exists=True),),
             f"ACCESS EXCLUSIVE on {ref.name}; rows are lost"
             if kind == "TABLE"
             else "ACCESS EXCLUSIVE, briefly",

@@ -13,7 +13,7 @@ from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, RenameObject
 from alembic_guard.decide.later import moved_on
 from alembic_guard.decide.statements import explained_by_later
-from alembic_guard.decide.types import DataCheck, Decision, Step, missing, refuse, skip
+from alembic_guard.decide.types import DataCheck, Decision, Step, destructive, missing, refuse, skip
 from alembic_guard.identity import both, compatible_column, describe_column, same_expression
 from alembic_guard.model import (
     Column,
@@ -243,12 +243,7 @@ def decide_drop_column(model: SchemaModel, spec: DropColumn) -> Decision:
     if table is None or table.column(name) is None:
         return skip(op, target, "already gone")
     if not spec.allow_destructive:
-        return refuse(
-            op,
-            target,
-            "dropping a column destroys its data, and destructive operations are not allowed",
-            "allow destructive operations (--allow-destructive) if this is intended",
-        )
+        return destructive(op, target, "a column destroys its data")
     step = Step(
         ddl.drop_column_sql(q, name),
         "revision",

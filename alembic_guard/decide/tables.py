@@ -13,7 +13,7 @@ from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, 
 from alembic_guard.decide.columns import missing_reference
 from alembic_guard.decide.later import moved_on
 from alembic_guard.decide.statements import explained_by_later
-from alembic_guard.decide.types import Decision, Step, missing, refuse, skip
+from alembic_guard.decide.types import Decision, Step, destructive, missing, refuse, skip
 from alembic_guard.identity import compatible_column, describe_column, same_constraint
 from alembic_guard.model import Constraint, Index, ObjRef, QName, SchemaModel, Table, format_qname
 
@@ -142,11 +142,6 @@ def decide_drop_table(model: SchemaModel, spec: DropTable) -> Decision:
     if model.table(*q) is None:
         return skip(op, target, "already gone")
     if not spec.allow_destructive:
-        return refuse(
-            op,
-            target,
-            "dropping a table destroys its rows, and destructive operations are not allowed",
-            "allow destructive operations (--allow-destructive) if this is intended",
-        )
+        return destructive(op, target, "a table destroys its rows")
     step = Step(ddl.drop_table_sql(q), "revision", f"ACCESS EXCLUSIVE on {format_qname(q)}", alembic=True)
     return Decision(op, target, "run", "dropped", steps=(step,), changes=(DropObject(ObjRef.relation(*q)),))

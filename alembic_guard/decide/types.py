@@ -89,3 +89,13 @@ def refuse(op: str, target: str, reason: str, hint: str, details: str | None = N
 
 def missing(op: str, target: str, what: str, hint: str, ref: ObjRef | None = None) -> Decision:
     return Decision(op, target, "missing", what, hint, requires=ref)
+
+
+def destructive(op: str, target: str, what: str) -> Decision:
+    """The refusal of a drop when destructive operations are not allowed (guard-repair's default)."""
+    return refuse(
+        op,
+        target,
+        f"dropping {what}, and destructive operations are not allowed",
+        "allow destructive operations (--allow-destructive) if this is intended",
+    )

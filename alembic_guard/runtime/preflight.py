@@ -68,55 +68,42 @@ class Problem:
         return f"{self.statement} requires {self.ref.describe()}"
 
 
-def render_revision_sql(
-    migration_fn: Callable[..., Any], dialect_name: str = "postgresql", ops_out: list[Any] | None = None
-) -> str | None:
+def render_revision_sql(migration_fn: Callable[..., Any], dialect_name: str = "postgresql") -> str | None:
     """The SQL ``migration_fn`` would emit, rendered offline; ``None`` if it cannot render.
 
-    ``ops_out``, when given, receives every Alembic operation the revision
-    invokes, in order (for the run's data pre-flight).
-
     Touches no database.  A revision that reads data (``op.get_bind()``) cannot
-    render offline; pre-flight then relies on the guarded operations alone.
+    render offline.  (Pre-flight itself records operations instead:
+    :func:`record_operations`.)
     """
+    buf = _buffer(dialect_name)
+    buf.seek(0)
+    buf.truncate()
+    return buf.getvalue() if _run_offline(migration_fn, dialect_name, None) else None
+
+
+def _run_offline(
+    migration_fn: Callable[..., Any], dialect_name: str, invoke: Callable[[Any], Any] | None
+) -> bool:
+    """Run ``migration_fn`` on the process' offline context (``invoke`` replacing execution); ok?"""
     from alembic.operations import Operations
 
     from alembic import op as op_module
 
-    # One offline context per process, its buffer emptied per revision:
-    # configuring a MigrationContext costs more than rendering a revision.
-    if dialect_name not in _OFFLINE:
-        buf = io.StringIO()
-        _OFFLINE[dialect_name] = (buf, None)
-    buf, offline = _OFFLINE[dialect_name]
-    buf.seek(0)
-    buf.truncate()
     # Operations.context() replaces the global ``op`` proxy and removes it on
     # exit; the online run's proxy must be put back afterwards.
     outer = getattr(op_module, "_proxy", None)
     try:
-        if offline is None:
-            offline = _offline_context(dialect_name, buf)
-            _OFFLINE[dialect_name] = (buf, offline)
-        with Operations.context(offline) as operations:
-            if ops_out is not None:
-                operations.invoke = _recording(operations.invoke, ops_out)  # type: ignore[method-assign,assignment]
+        with Operations.context(_offline(dialect_name)) as operations:
+            if invoke is not None:
+                operations.invoke = invoke  # type: ignore[method-assign,assignment]
             migration_fn()
     except Exception as exc:
-        log.debug("pre-flight: cannot render the revision offline (%s: %s)", type(exc).__name__, exc)
-        return None
+        log.debug("pre-flight: cannot run the revision offline (%s: %s)", type(exc).__name__, exc)
+        return False
     finally:
         if outer is not None:
             outer._install_proxy()
-    return buf.getvalue()
-
-
-def _recording(invoke: Callable[[Any], Any], out: list[Any]) -> Callable[[Any], Any]:
-    def record(operation: Any) -> Any:
-        out.append(operation)
-        return invoke(operation)  # still rendered: create_table's Table may be used by the revision
-
-    return record
+    return True
 
 
 def _offline_context(dialect_name: str, buf: io.StringIO) -> Any:
@@ -230,10 +217,7 @@ def record_operations(migration_fn: Callable[..., Any], dialect_name: str = "pos
     ``None`` when it cannot run offline (it reads data through ``op.get_bind()``,
     say): what it does is then unknown and the guarded operations alone decide.
     """
-    from alembic.operations import Operations
     from alembic.operations import ops as aops
-
-    from alembic import op as op_module
 
     out: list[Any] = []
 
@@ -243,19 +227,12 @@ def record_operations(migration_fn: Callable[..., Any], dialect_name: str = "pos
             return operation.to_table()  # op.create_table returns its Table; revisions use it
         return None
 
-    offline = _offline(dialect_name)
-    outer = getattr(op_module, "_proxy", None)
-    try:
-        with Operations.context(offline) as operations:
-            operations.invoke = record  # type: ignore[method-assign]
-            migration_fn()
-    except Exception as exc:
-        log.debug("pre-flight: cannot run the revision offline (%s: %s)", type(exc).__name__, exc)
-        return None
-    finally:
-        if outer is not None:
-            outer._install_proxy()
-    return out
+    return out if _run_offline(migration_fn, dialect_name, record) else None
+
+
+def _buffer(dialect_name: str) -> io.StringIO:
+    _offline(dialect_name)
+    return _OFFLINE[dialect_name][0]
 
 
 def _offline(dialect_name: str) -> Any:
