@@ -195,11 +195,14 @@ def _refusal(guard: Any, operations: Any, operation: Any, ctx: Any) -> tuple[QNa
 
 
 def refusal_error(refusals: Sequence[DataRefusal]) -> GuardRefused:
-    """The run's refusal: the first problem in the message, all of them in the details."""
+    """The run's refusal: the first problem in the message (its rows in the details), then the others.
+
+    Each problem is said once: the first one's message is the error's own line.
+    """
     first = refusals[0]
     where = os.path.basename(first.path) if first.path else first.revision
-    details = []
-    for r in refusals:
+    details = [first.error.details] if first.error.details else []
+    for r in refusals[1:]:
         file = os.path.basename(r.path) if r.path else r.revision
         details.append(f"revision {r.revision} ({file}), table {format_qname(r.table)}: {r.error.message}")
         if r.error.details:
@@ -207,5 +210,5 @@ def refusal_error(refusals: Sequence[DataRefusal]) -> GuardRefused:
     return GuardRefused(
         f"data pre-flight refused the run before any revision ran: {first.error.message} (in {where})",
         hint=f"{first.error.hint}; nothing was changed: no pending revision was applied",
-        details="\n".join(details),
+        details="\n".join(details) or None,
     )

@@ -38,6 +38,12 @@ CASES = {
         'op.create_unique_constraint("uq_item_owner_name", "item", ["owner_id", "name"])',
         ("item", "uq_item_owner_name", "1 value group(s)", "(owner_id=1, name='a') × 2"),
     ),
+    # issue 12 item 7: a unique index gets the unique constraint's data pre-flight
+    "unique_index": (
+        "UPDATE item SET name = 'a' WHERE id = 3",
+        'op.create_index("ix_item_owner_name_u", "item", ["owner_id", "name"], unique=True)',
+        ("item", "unique index ix_item_owner_name_u", "1 value group(s)", "(owner_id=1, name='a') × 2"),
+    ),
     "orphan": (
         "UPDATE item SET owner_id = 99 WHERE id IN (2, 3)",
         'op.create_foreign_key("fk_item_owner", "item", "owner", ["owner_id"], ["id"])',
@@ -103,6 +109,9 @@ def test_dirty_data_refuses_the_run_before_any_revision(tmp_path, pg_url, case, 
     assert "(revision d4)" in out and "0004_d4.py" in out
     for word in words:
         assert word in out, (word, out)
+    # the refusal is printed once (issue 12 item 7): its sample keys and its message
+    assert out.count(words[-1]) == 1, out
+    assert out.count("data pre-flight refused the run before any revision ran") == 1, out
 
     # nothing changed: version, schema (d2's column, d3's index), data
     assert _fetch(pg_url, "SELECT version_num FROM alembic_version") == [("d1",)]
