@@ -190,7 +190,9 @@ def refuse_run(runner: Runner, revision: str, path: str | None, error: Any, even
     runner.outcomes.append(RevisionOutcome(revision, "upgrade", "failed", 0.0, 1, 0, 0))
     # the error itself reaches the caller (the CLI prints it as FAILED: ...): the log only
     # says where it is recorded, so the refusal is printed once (issue 12 item 7)
-    log.error("revision %s: the run was refused before any revision ran (ledger record %s)", revision, record_id)
+    log.error(
+        "revision %s: the run was refused before any revision ran (ledger record %s)", revision, record_id
+    )
     raise error
 
 
