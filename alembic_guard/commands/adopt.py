@@ -71,6 +71,40 @@ def read_legacy_rows(connection: Any, table: str) -> list[tuple[str, bool]] | No
     return [(str(r[0]), bool(r[1]) if dirty else False) for r in rows]
 
 
+def revision_changes(script: Any, revisions: Any) -> list[Any]:
+    """Each revision's model changes, in history order (``None`` where unknown); no database.
+
+    Each ``upgrade()`` is rendered offline and its SQL analysed, all revisions
+    in one pass (a statement is analysed knowing what the earlier ones made),
+    so the changes name what PostgreSQL names (the index behind a primary key,
+    a serial column's sequence), as guard-import's record of the revision does.
+    A revision that cannot be rendered offline (it reads data through
+    ``op.get_bind()``) has unknown changes and is judged by that record.
+    """
+    from alembic_guard.runtime.preflight import render_revision_sql
+    from alembic_guard.sql.effects import analyze_all
+    from alembic_guard.sql.parse import parse_text
+
+    statements: list[Any] = []
+    known: list[bool] = []
+    for r in revisions:
+        sql = render_revision_sql(script.get_revision(r.revision).module.upgrade)
+        try:
+            parsed = parse_text(sql, r.path) if sql is not None else None
+        except Exception:  # SQL our grammar does not read: judged by guard-import's record
+            parsed = None
+        known.append(parsed is not None)
+        statements.extend(parsed or ())
+    try:
+        analyzed = analyze_all(statements)
+    except Exception:  # the analysis failed as a whole: every revision judged on its own
+        return [None] * len(revisions)
+    by_path: dict[str, list[Any]] = {}
+    for a in analyzed:
+        by_path.setdefault(a.statement.file, []).extend(a.effect.changes)
+    return [tuple(by_path.get(r.path, ())) if ok else None for r, ok in zip(revisions, known, strict=True)]
+
+
 def _current_revisions(connection: Any) -> tuple[str, ...]:
     from alembic.runtime.migration import MigrationContext
 
@@ -161,7 +195,7 @@ def _decide_and_stamp(
     current = _current_revisions(conn)
     conn.rollback()
 
-    decision = decide_mod.decide(revisions, live, legacy)
+    decision = decide_mod.decide(revisions, live, legacy, history=revision_changes(script, revisions))
     out(f"Database {mask_url(db)}")
     shown_table = legacy_table if legacy is not None else None
     for line in decide_mod.render_decision(decision, legacy_table=shown_table):

@@ -5,6 +5,17 @@ by guard-import), the live schema model and what a legacy runner's tracking
 table claims; returns the verdicts and the revision to stamp.  Reading the
 database and stamping are :mod:`alembic_guard.commands.adopt`'s job.
 
+History counts (:func:`decide` with each revision's model changes): a
+revision is judged by what it *and the later revisions* leave behind.  The
+changes of every revision are replayed in order (``M_k``: the model after
+revision ``k``); the stamp is the last revision ``k`` at which the live schema
+agrees with ``M_k`` on every object revisions 1..k touch (an object created
+and later dropped is expected gone, a renamed one under its new name, a
+changed column with its latest type).  A database the raw files built agrees
+at the head.  Each revision's verdict lists what differs: for revisions up to
+the stamp nothing (they agree by construction), for the later ones against
+the model of the whole history (what ``upgrade head`` still has to do).
+
 The live schema is the only authority: a legacy tracking table is reported
 against it, never trusted over it.  The one thing the schema cannot show is a
 revision that changes no schema object (data statements only); such a
@@ -19,8 +30,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from alembic_guard import changes as ch
+from alembic_guard.decide.statements import fact, same_fact
+from alembic_guard.identity import describe_column
 from alembic_guard.importer.module import ImportedRevision
-from alembic_guard.model import ObjRef, SchemaModel
+from alembic_guard.model import Column, ObjRef, SchemaModel
 
 __all__ = ["AdoptDecision", "LegacyClaim", "Verdict", "decide", "match_version"]
 
@@ -47,6 +61,10 @@ class Verdict:
     still_there: tuple[ObjRef, ...] = ()  # objects it drops that still exist
     invalid: tuple[ObjRef, ...] = ()
     claimed: bool = False  # its source file is listed in the legacy table
+    # objects there with another definition than the history gives them: (object, expected, live)
+    different: tuple[tuple[ObjRef, str, str], ...] = ()
+    # data only, and a later revision is present: the legacy runner ran the files in order
+    inferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +152,23 @@ def decide(
     revisions: Sequence[ImportedRevision],
     model: SchemaModel,
     legacy_rows: Sequence[tuple[str, bool]] | None = None,
+    history: Sequence[Sequence[ch.Change] | None] | None = None,
 ) -> AdoptDecision:
-    """Classify every revision (base first) and pick the fully present prefix to stamp.
+    """Classify every revision (base first) and pick the revision to stamp.
 
     ``legacy_rows``: ``(version, dirty)`` rows of the legacy tracking table, or
-    ``None`` when there is no such table.  Read-only.
+    ``None`` when there is no such table.  ``history``: each revision's model
+    changes (``None`` for one whose changes are unknown), aligned with
+    ``revisions``; without it each revision is judged on its own and the fully
+    present prefix is stamped.  Read-only.
     """
     files = sorted({r.source_file for r in revisions if r.source_file})
     claims = tuple(
         LegacyClaim(version, match_version(version, files), dirty) for version, dirty in (legacy_rows or ())
     )
     claimed_files = {c.source_file for c in claims if c.source_file and not c.dirty}
+    if history is not None:
+        return _decide_with_history(revisions, model, history, claimed_files, claims)
     verdicts = tuple(classify(r, model, r.source_file in claimed_files) for r in revisions)
     adopted = 0
     for v in verdicts:
@@ -154,6 +178,210 @@ def decide(
         break
     stamp = verdicts[adopted - 1].revision.revision if adopted else None
     return AdoptDecision(verdicts, stamp, adopted, claims)
+
+
+# --------------------------------------------------------------------------
+# Judging against the replayed history
+# --------------------------------------------------------------------------
+
+
+def touched(change: ch.Change) -> tuple[ObjRef, ...]:
+    """The objects one model change creates, changes or removes (renames: both names)."""
+    c: object = change
+    if isinstance(c, ch.PutTable):
+        t = c.table
+        return (
+            ObjRef.relation(t.schema, t.name),
+            *(ObjRef.column(t.schema, t.name, x.name) for x in t.columns),
+        )
+    if isinstance(c, ch.CopyColumns):
+        return (ObjRef.relation(c.schema, c.table),)
+    if isinstance(c, ch.PutColumn):
+        return (ObjRef.column(c.schema, c.table, c.column.name),)
+    if isinstance(c, ch.AlterColumn):
+        return (ObjRef.column(c.schema, c.table, c.name),)
+    if isinstance(c, ch.DropObject):
+        return (c.ref,)
+    if isinstance(c, ch.RenameObject):
+        return (c.ref, ObjRef(c.ref.kind, c.ref.schema, c.new_name, c.ref.parent))
+    if isinstance(c, ch.SetSchema):
+        return (c.ref, ObjRef(c.ref.kind, c.new_schema, c.ref.name, c.ref.parent))
+    if isinstance(c, ch.PutIndex):
+        return (ObjRef("index", c.index.schema, c.index.name),)
+    if isinstance(c, ch.PutConstraint):
+        con = c.constraint
+        return (ObjRef("constraint", con.table[0], con.name, con.table[1]),) if con.name else ()
+    if isinstance(c, ch.ValidateConstraint):
+        return (ObjRef("constraint", c.schema, c.name, c.table),)
+    if isinstance(c, ch.PutView):
+        return (ObjRef.relation(c.view.schema, c.view.name),)
+    if isinstance(c, ch.PutSequence):
+        return (ObjRef("sequence", c.sequence.schema, c.sequence.name),)
+    if isinstance(c, ch.PutEnum):
+        return (ObjRef("type", c.enum.schema, c.enum.name),)
+    if isinstance(c, ch.AddEnumValue | ch.RenameEnumValue):
+        return (ObjRef("type", c.schema, c.name),)
+    if isinstance(c, ch.PutComposite):
+        return (ObjRef("type", c.composite.schema, c.composite.name),)
+    if isinstance(c, ch.PutExtension):
+        return (ObjRef("extension", c.extension.schema, c.extension.name),)
+    if isinstance(c, ch.PutFunction):
+        return (ObjRef("function", c.function.schema, c.function.name),)
+    if isinstance(c, ch.PutTrigger):
+        tr = c.trigger
+        return (ObjRef("trigger", tr.table[0], tr.name, tr.table[1]),)
+    return ()
+
+
+def _shown(ref: ObjRef, value: object) -> str:
+    if isinstance(value, Column):
+        return describe_column(value)
+    return "there" if value is not None else "absent"
+
+
+def _agree(ref: ObjRef, expected: object, live: object) -> bool:
+    """Does the live object have the definition the history gives it (both absent counts)?"""
+    if expected is None or live is None:
+        return expected is None and live is None
+    if ref.kind == "relation":
+        return True  # its columns are judged one by one
+    if isinstance(expected, Column) and isinstance(live, Column):
+        return same_fact("column", live, expected) and live.nullable == expected.nullable
+    return bool(same_fact(ref.kind, live, expected))
+
+
+@dataclass(slots=True)
+class _Judged:
+    missing: list[ObjRef]
+    still: list[ObjRef]
+    invalid: list[ObjRef]
+    different: list[tuple[ObjRef, str, str]]
+    agreed: int
+
+
+def _judge(refs: Sequence[ObjRef], expected: SchemaModel, live: SchemaModel) -> _Judged:
+    j = _Judged([], [], [], [], 0)
+    for ref in refs:
+        want, have = fact(expected, ref), fact(live, ref)
+        if want is None and ref.kind == "index" and _key_named(expected, ref):
+            continue  # the index of a key: the replayed model holds it as the constraint only
+        if _agree(ref, want, have):
+            j.agreed += want is not None  # something it leaves behind is there
+        elif have is None:
+            j.missing.append(ref)
+        elif want is None:
+            j.still.append(ref)
+        else:
+            if ref.kind == "index" and not getattr(have, "valid", True):
+                j.invalid.append(ref)
+                j.missing.append(ref)
+            else:
+                j.different.append((ref, _shown(ref, want), _shown(ref, have)))
+    return j
+
+
+def _key_named(model: SchemaModel, ref: ObjRef) -> bool:
+    """Is ``ref`` (an index) the index behind a primary key / unique / exclusion constraint?"""
+    return any(
+        k[0] == ref.schema and k[2] == ref.name and c.kind in ("primary_key", "unique", "exclude")
+        for k, c in model.constraints.items()
+    )
+
+
+def _footprint(changes: Sequence[ch.Change]) -> tuple[ObjRef, ...]:
+    seen: dict[ObjRef, None] = {}
+    for c in changes:
+        for ref in touched(c):
+            seen.setdefault(ref, None)
+    return tuple(seen)
+
+
+def _decide_with_history(
+    revisions: Sequence[ImportedRevision],
+    live: SchemaModel,
+    history: Sequence[Sequence[ch.Change] | None],
+    claimed_files: set[str],
+    claims: tuple[LegacyClaim, ...],
+) -> AdoptDecision:
+    states: list[SchemaModel] = []  # M_k after each revision
+    model = SchemaModel()
+    for changes in history:
+        model = model.copy()
+        for c in changes or ():
+            try:
+                ch.apply(model, c)
+            except (KeyError, AssertionError, ValueError):  # replay is tolerant; an odd change is skipped
+                continue
+        states.append(model)
+    end = states[-1] if states else SchemaModel()
+    # what the revision's changes touch, and what guard-import recorded it leaves behind or
+    # removes (the analysis names what PostgreSQL names: the key behind an inline UNIQUE)
+    feet = [
+        _footprint((*c, *(ch.DropObject(r) for r in rev.drops))) + tuple(rev.provides)
+        if c is not None
+        else ()
+        for rev, c in zip(revisions, history, strict=True)
+    ]
+    feet = [tuple(dict.fromkeys(f)) for f in feet]
+
+    # the stamp: the last revision whose state the live schema shows on everything touched so far
+    stamp_at = 0
+    seen: dict[ObjRef, None] = {}
+    for k, rev in enumerate(revisions, start=1):
+        changes = history[k - 1]
+        if not rev.imported:
+            break  # not written by guard-import: nothing recorded to trust it by
+        if changes is None and classify(rev, live).status != "present":
+            break
+        for ref in feet[k - 1]:
+            seen.setdefault(ref, None)
+        j = _judge(tuple(seen), states[k - 1], live)
+        if not (j.missing or j.still or j.different):
+            stamp_at = k
+    # a data-only revision can't be seen in the schema: at the end of the stamped run it needs
+    # the legacy table's word
+    while stamp_at and not feet[stamp_at - 1] and history[stamp_at - 1] is not None:
+        rev = revisions[stamp_at - 1]
+        if rev.source_file in claimed_files:
+            break
+        stamp_at -= 1
+
+    verdicts: list[Verdict] = []
+    for k, rev in enumerate(revisions, start=1):
+        claimed = rev.source_file in claimed_files
+        changes = history[k - 1]
+        if not rev.imported:
+            verdicts.append(Verdict(rev, "foreign", claimed=claimed))
+            continue
+        if changes is None:
+            verdicts.append(classify(rev, live, claimed))
+            continue
+        if not feet[k - 1]:
+            verdicts.append(Verdict(rev, "unverifiable", claimed=claimed, inferred=k <= stamp_at))
+            continue
+        if k <= stamp_at:
+            verdicts.append(Verdict(rev, "present", claimed=claimed))
+            continue
+        j = _judge(feet[k - 1], end, live)
+        if not (j.missing or j.still or j.different):
+            status: Status = "present"
+        elif j.agreed == 0:
+            status = "absent"
+        else:
+            status = "partial"
+        verdicts.append(
+            Verdict(
+                rev,
+                status,
+                tuple(j.missing),
+                tuple(j.still),
+                tuple(j.invalid),
+                claimed,
+                tuple(j.different),
+            )
+        )
+    stamp = revisions[stamp_at - 1].revision if stamp_at else None
+    return AdoptDecision(tuple(verdicts), stamp, stamp_at, claims)
 
 
 def _refs_text(refs: Sequence[ObjRef]) -> str:
@@ -183,6 +411,10 @@ def render_decision(decision: AdoptDecision, *, legacy_table: str | None) -> lis
             lines.append(f"{'':16}INVALID (to rebuild): {_refs_text(v.invalid)}")
         if v.still_there:
             lines.append(f"{'':16}should be dropped but still there: {_refs_text(v.still_there)}")
+        for ref, want, have in v.different:
+            lines.append(f"{'':16}another definition: {ref.describe()}: {have} (the history gives {want})")
+        if v.inferred:
+            lines.append(f"{'':16}data only: taken as applied, a later revision is present")
     if legacy_table is not None:
         if not decision.claims:
             lines.append(f"Legacy table {legacy_table}: not found or empty; decided from the schema alone.")

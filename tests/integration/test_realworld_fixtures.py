@@ -43,10 +43,7 @@ _RAW = "issue 10 re-running: raw op.execute DDL is not guarded, data statements 
 _HISTORY = "issue 10 re-running: guards refuse an object a later revision evolved; adoption ignores history"
 XFAIL: dict[tuple[str, str], str] = {
     ("implicit_renames", "reapply"): _RAW,
-    ("implicit_renames", "adopt"): _RAW,
-    ("reapply_ddl", "adopt"): _RAW,
     ("evolved", "reapply"): _HISTORY,
-    ("evolved", "adopt"): _HISTORY,
 }
 
 

@@ -1,0 +1,83 @@
+"""guard-adopt judges each revision by what it and the later ones leave behind (issue 10).
+
+tests/fixtures/adopt_history (see its README): types widened twice, a table
+and an index created then dropped, a column renamed.  Before, a database the
+raw files built was stamped at nothing (001 read "partial"), and ``upgrade
+head`` replayed 002 over a 30-character title: 22001 value too long for
+type character varying(20).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.config import Config
+from test_adopt import current, revisions_by_file, run_adopt
+from test_import import assert_same_schema, do_import, live, make_env
+
+from alembic import command
+from alembic_guard.sql.parse import parse_text
+
+pytestmark = pytest.mark.db
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "adopt_history"
+
+
+def apply_files(url: str, names: list[str]) -> None:
+    """The raw files, as a legacy runner applies them: in order, each statement as written."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for name in names:
+                for st in parse_text((FIXTURE / name).read_text()):
+                    conn.exec_driver_sql(st.text)
+    finally:
+        engine.dispose()
+
+
+FILES = sorted(p.name for p in FIXTURE.glob("*.sql"))
+
+
+def test_a_database_the_files_built_is_stamped_at_head(tmp_path: Path, pg_server: object) -> None:
+    from alembic_guard.testing import PostgresServer
+
+    assert isinstance(pg_server, PostgresServer)
+    with pg_server.database() as url:
+        apply_files(url, FILES)
+        cfg = make_env(tmp_path, url)
+        do_import(cfg, FIXTURE)
+        revs = revisions_by_file(tmp_path)
+        code, out = run_adopt(cfg)
+        assert code == 0, "\n".join(out)
+        assert current(url) == [revs[-1][0]], "\n".join(out)
+        assert out[-1] == f"Stamped {revs[-1][0]} ({len(revs)} of {len(revs)} revisions present)."
+        assert [line.split()[:2] for line in out if line.startswith(" * ")] == [["*", "present"]] * len(revs)
+        command.upgrade(cfg, "head")  # nothing left to run
+
+
+def test_a_database_part_way_is_stamped_where_it_is_and_upgrade_completes(
+    tmp_path: Path, pg_server: object
+) -> None:
+    from alembic_guard.testing import PostgresServer
+
+    assert isinstance(pg_server, PostgresServer)
+    with pg_server.database() as url, pg_server.database() as fresh:
+        apply_files(url, FILES[:2])  # 001 and 002: title varchar(20), draft still there
+        cfg = make_env(tmp_path, url)
+        do_import(cfg, FIXTURE)
+        revs = revisions_by_file(tmp_path)
+        code, out = run_adopt(cfg)
+        text = "\n".join(out)
+        assert code == 0, text
+        assert current(url) == [revs[1][0]], text
+        # what the rest still has to do, judged against the end of the history
+        widened = "column note.title: character varying(20) NULL (the history gives text NULL)"
+        assert f"another definition: {widened}" in text
+        assert "should be dropped but still there: relation draft" in text
+        command.upgrade(cfg, "head")
+        fresh_cfg = Config(str(tmp_path / "alembic.ini"))
+        fresh_cfg.set_main_option("sqlalchemy.url", fresh)
+        command.upgrade(fresh_cfg, "head")
+        assert_same_schema(live(fresh), live(url))
