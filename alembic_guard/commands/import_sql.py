@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         default=None,
         help="plan from what this database already has, e.g. a platform's schemas and roles "
-        "(default: DATABASE_URL when set)",
+        "(only when given: DATABASE_URL is not read, so the revisions never depend on the app's database)",
     )
     add_outside_arguments(parser)
     parser.add_argument(
@@ -140,7 +140,9 @@ def run(config: Any, args: argparse.Namespace) -> int:
         order=args.order,
         dry_run=args.dry_run,
         version_table=getattr(args, "version_table", None) or "alembic_version",
-        planning=planning_inputs(config, args),
+        # only an explicit --database: DATABASE_URL is usually the application's database, which
+        # may hold these very objects already (the adoption case) — the revisions must not depend on it
+        planning=planning_inputs(config, args, env_url=False),
     )
     sys.stdout.flush()
     return 0

@@ -61,10 +61,10 @@ def add_outside_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def planning_inputs(config: Any, args: argparse.Namespace) -> dict[str, Any]:
+def planning_inputs(config: Any, args: argparse.Namespace, *, env_url: bool = True) -> dict[str, Any]:
     """``start``, ``outside`` and ``extension_lookup`` for :func:`~alembic_guard.plan.plan_directory`.
 
-    The database is ``--database`` or ``DATABASE_URL`` only: ``sqlalchemy.url`` of an
+    The database is ``--database`` or (with ``env_url``) ``DATABASE_URL`` only: ``sqlalchemy.url`` of an
     alembic.ini nearby is the app's database, not necessarily the one these files are meant
     for.  Outside objects come from ``[tool.alembic_guard]`` of the ``pyproject.toml`` beside
     alembic.ini (or in the working directory) and from ``--outside-sql``.  With a database,
@@ -75,7 +75,7 @@ def planning_inputs(config: Any, args: argparse.Namespace) -> dict[str, Any]:
     from alembic_guard import outside as outside_mod
     from alembic_guard.cli import database_url
 
-    url = database_url(None, getattr(args, "database", None))
+    url = database_url(None, getattr(args, "database", None)) if env_url else getattr(args, "database", None)
     ini = getattr(config, "config_file_name", None) if config is not None else None
     base = Path(ini).resolve().parent if isinstance(ini, str) else Path.cwd()
     declared = outside_mod.load(
