@@ -32,15 +32,27 @@ log = logging.getLogger("alembic_guard")
 DEFAULT_PORT = 5432
 
 
+def _dialed(conn: Connection, url: str) -> tuple[str, int]:
+    """The host and port libpq really dialled: after PGHOST / PGPORT, ``?host=`` and defaults.
+
+    psycopg2 and psycopg 3 both expose them as ``connection.info``; the URL is
+    the fallback for a driver that does not.
+    """
+    info = getattr(getattr(conn.connection, "dbapi_connection", None), "info", None)
+    host, port = getattr(info, "host", None), getattr(info, "port", None)
+    if host is not None and port:
+        return str(host), int(port)
+    u = make_url(url)
+    return u.host or "", u.port or DEFAULT_PORT
+
+
 def proxy_between(conn: Connection, url: str) -> str | None:
     """Why we believe a proxy sits between ``url`` and the server, or ``None``.  One read-only query."""
-    u = make_url(url)
-    host = u.host or ""
+    host, client_port = _dialed(conn, url)
     # a Unix-socket client (no host, or a directory as host) talks to the server it names
     if not host or host.startswith("/"):
         return None
     server_port = conn.execute(text("SELECT inet_server_port()")).scalar()
-    client_port = u.port or DEFAULT_PORT
     if server_port is None:
         return f"the client reached {host}:{client_port} over TCP, the server accepted it on a Unix socket"
     if int(server_port) != client_port:

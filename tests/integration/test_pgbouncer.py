@@ -193,3 +193,14 @@ def test_the_direct_url_is_never_printed(tmp_path, bouncer, pg_url: str) -> None
     )
     assert done.returncode == 0, done.stderr
     assert secret not in done.stdout + done.stderr
+
+
+def test_a_url_without_its_port_is_not_taken_for_a_proxy(pg_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """libpq takes the port from PGPORT when the URL has none: the probe compares what it dialled."""
+    u = sa.engine.make_url(pg_url)
+    monkeypatch.setenv("PGPORT", str(u.port))
+    portless = u.set(port=None).render_as_string(hide_password=False)
+    engine = sa.create_engine(portless)
+    with engine.connect() as conn:
+        assert proxy_between(conn, portless) is None
+    engine.dispose()
