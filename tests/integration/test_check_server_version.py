@@ -48,7 +48,8 @@ def test_the_live_servers_version_decides(tmp_path, pg_url: str) -> None:
     found = _ag701(done)
     if major < 17:
         assert done.returncode == 1, done.stderr
-        assert [(f["revision"], f["severity"]) for f in found] == [("r2", "error")]
+        # one finding per feature the statement needs (on 14: MERGE itself too)
+        assert {(f["revision"], f["severity"]) for f in found} == {("r2", "error")}
         assert (
             f"MERGE ... RETURNING needs PostgreSQL 17, the target is PostgreSQL {major}"
             in found[0]["message"]
