@@ -191,7 +191,9 @@ def _decide_and_stamp(
     from alembic_guard.redact import mask_url
 
     legacy = read_legacy_rows(conn, legacy_table)
-    live = snapshot(conn, exclude=(*BOOKKEEPING_TABLES, legacy_table.rpartition(".")[2]))
+    # the legacy table stays in the snapshot: no revision touches it, unless the history
+    # creates a table of that name itself (then it is judged as any other)
+    live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
     current = _current_revisions(conn)
     conn.rollback()
 

@@ -25,6 +25,7 @@ ran, and otherwise ends it (``upgrade head`` then runs it, through the guards).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ from typing import Literal
 
 from alembic_guard import changes as ch
 from alembic_guard.decide.statements import fact, same_fact
-from alembic_guard.identity import describe_column
+from alembic_guard.identity import describe_column, describe_index
 from alembic_guard.importer.module import ImportedRevision
-from alembic_guard.model import Column, ObjRef, SchemaModel
+from alembic_guard.model import Column, Constraint, Index, ObjRef, SchemaModel, format_qname
 
 __all__ = ["AdoptDecision", "LegacyClaim", "Verdict", "decide", "match_version"]
 
@@ -236,6 +237,11 @@ def touched(change: ch.Change) -> tuple[ObjRef, ...]:
 def _shown(ref: ObjRef, value: object) -> str:
     if isinstance(value, Column):
         return describe_column(value)
+    if isinstance(value, Constraint):
+        target = f" → {format_qname(value.ref_table)}" if value.ref_table else ""
+        return f"{value.kind.replace('_', ' ')} ({', '.join(value.columns)}){target}"
+    if isinstance(value, Index):
+        return describe_index(value)
     return "there" if value is not None else "absent"
 
 
@@ -245,8 +251,27 @@ def _agree(ref: ObjRef, expected: object, live: object) -> bool:
         return expected is None and live is None
     if ref.kind == "relation":
         return True  # its columns are judged one by one
+    # the shape only: expressions (a generated column's, an index predicate, a CHECK) as the
+    # analysis keeps them and as the catalog deparses them differ in form; guard-check
+    # compares them once the database is adopted
     if isinstance(expected, Column) and isinstance(live, Column):
-        return same_fact("column", live, expected) and live.nullable == expected.nullable
+        return (live.type, live.nullable, live.generated is None) == (
+            expected.type,
+            expected.nullable,
+            expected.generated is None,
+        )
+    if isinstance(expected, Index) and isinstance(live, Index):
+        return live.valid and (live.table, live.columns, live.unique) == (
+            expected.table,
+            expected.columns,
+            expected.unique,
+        )
+    if isinstance(expected, Constraint) and isinstance(live, Constraint):
+        return (
+            live.kind == expected.kind
+            and (not live.columns or not expected.columns or set(live.columns) == set(expected.columns))
+            and (expected.ref_table is None or live.ref_table == expected.ref_table)
+        )
     return bool(same_fact(ref.kind, live, expected))
 
 
@@ -324,64 +349,73 @@ def _decide_with_history(
     ]
     feet = [tuple(dict.fromkeys(f)) for f in feet]
 
-    # the stamp: the last revision whose state the live schema shows on everything touched so far
-    stamp_at = 0
+    last_touch = {ref: k for k, f in enumerate(feet, start=1) for ref in f}
+    # against the whole history: what each revision still lacks (what `upgrade head` would do)
+    final: list[Verdict] = []
+    for k, rev in enumerate(revisions, start=1):
+        claimed = rev.source_file in claimed_files
+        if not rev.imported:
+            final.append(Verdict(rev, "foreign", claimed=claimed))
+        elif history[k - 1] is None:
+            final.append(classify(rev, live, claimed))
+        elif not feet[k - 1]:
+            final.append(Verdict(rev, "unverifiable", claimed=claimed))
+        else:
+            # each object is judged with the last revision that touches it (that one gives it
+            # its final shape); a revision whose objects later ones all touch again is judged on
+            # all of them
+            mine = tuple(r for r in feet[k - 1] if last_touch[r] == k) or feet[k - 1]
+            final.append(_verdict(rev, _judge(mine, end, live), claimed))
+
+    # the stamp: the last revision whose state the live schema shows on everything touched so
+    # far; or, when the database holds the whole history but for a few objects, the run of
+    # revisions present against the whole history (the rest is completed by `upgrade head`)
+    matched = 0
     seen: dict[ObjRef, None] = {}
     for k, rev in enumerate(revisions, start=1):
-        changes = history[k - 1]
-        if not rev.imported:
-            break  # not written by guard-import: nothing recorded to trust it by
-        if changes is None and classify(rev, live).status != "present":
-            break
+        if not rev.imported or (history[k - 1] is None and final[k - 1].status != "present"):
+            break  # not written by guard-import (nothing recorded to trust it by), or not there
         for ref in feet[k - 1]:
             seen.setdefault(ref, None)
         j = _judge(tuple(seen), states[k - 1], live)
         if not (j.missing or j.still or j.different):
-            stamp_at = k
+            matched = k
+    prefix = 0
+    for k, v in enumerate(final, start=1):
+        if v.status != "present" and v.status != "unverifiable":
+            break
+        if v.status == "present":
+            prefix = k
+    stamp_at = max(matched, prefix)
     # a data-only revision can't be seen in the schema: at the end of the stamped run it needs
     # the legacy table's word
-    while stamp_at and not feet[stamp_at - 1] and history[stamp_at - 1] is not None:
-        rev = revisions[stamp_at - 1]
-        if rev.source_file in claimed_files:
+    while stamp_at and final[stamp_at - 1].status == "unverifiable":
+        if revisions[stamp_at - 1].source_file in claimed_files:
             break
         stamp_at -= 1
 
     verdicts: list[Verdict] = []
-    for k, rev in enumerate(revisions, start=1):
-        claimed = rev.source_file in claimed_files
-        changes = history[k - 1]
-        if not rev.imported:
-            verdicts.append(Verdict(rev, "foreign", claimed=claimed))
-            continue
-        if changes is None:
-            verdicts.append(classify(rev, live, claimed))
-            continue
-        if not feet[k - 1]:
-            verdicts.append(Verdict(rev, "unverifiable", claimed=claimed, inferred=k <= stamp_at))
-            continue
-        if k <= stamp_at:
-            verdicts.append(Verdict(rev, "present", claimed=claimed))
-            continue
-        j = _judge(feet[k - 1], end, live)
-        if not (j.missing or j.still or j.different):
-            status: Status = "present"
-        elif j.agreed == 0:
-            status = "absent"
-        else:
-            status = "partial"
-        verdicts.append(
-            Verdict(
-                rev,
-                status,
-                tuple(j.missing),
-                tuple(j.still),
-                tuple(j.invalid),
-                claimed,
-                tuple(j.different),
-            )
-        )
+    for k, v in enumerate(final, start=1):
+        if k <= stamp_at and v.status == "unverifiable":
+            v = dataclasses.replace(v, inferred=not v.claimed)
+        elif k <= matched and v.status not in ("present", "foreign"):
+            # it agrees with the state after the stamp; what the later revisions change is theirs
+            v = Verdict(v.revision, "present", claimed=v.claimed)
+        verdicts.append(v)
     stamp = revisions[stamp_at - 1].revision if stamp_at else None
     return AdoptDecision(tuple(verdicts), stamp, stamp_at, claims)
+
+
+def _verdict(rev: ImportedRevision, j: _Judged, claimed: bool) -> Verdict:
+    if not (j.missing or j.still or j.different):
+        status: Status = "present"
+    elif j.agreed == 0:
+        status = "absent"
+    else:
+        status = "partial"
+    return Verdict(
+        rev, status, tuple(j.missing), tuple(j.still), tuple(j.invalid), claimed, tuple(j.different)
+    )
 
 
 def _refs_text(refs: Sequence[ObjRef]) -> str:
