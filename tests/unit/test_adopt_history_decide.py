@@ -78,3 +78,17 @@ def test_a_changed_type_is_explained_by_both_definitions() -> None:
         "another definition: column note.heading: character varying(20) NULL (the history gives text NULL)"
         in text
     )
+
+
+def test_an_expression_index_as_the_catalog_deparses_it_agrees() -> None:
+    """The catalog writes ``lower((email)::text)`` where the SQL said ``lower(email)``."""
+    users = Table("public", "users", (Column("email", "character varying(255)"),))
+    history = (
+        (PutTable(users), PutIndex(Index("public", "users_email", ("public", "users"), ("lower(email)",)))),
+    )
+    live = replay_changes(history)
+    live.indexes[("public", "users_email")] = Index(
+        "public", "users_email", ("public", "users"), ("lower((email)::text)",)
+    )
+    d = decide([rev(1)], live, None, history=history)
+    assert (d.stamp, [v.status for v in d.verdicts]) == ("r1", ["present"])
