@@ -15,30 +15,23 @@ have_pg_server() {
     return 1
 }
 
-if ! have_pg_server; then
+# apt_install PACKAGE WHAT: install a Debian package as root, else say what is missing (exit 2).
+apt_install() {
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing the PostgreSQL server (apt-get install postgresql)" >&2
+        echo "setup: installing $2 (apt-get install $1)" >&2
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq >/dev/null
-        apt-get install -y -qq postgresql >/dev/null
+        apt-get install -y -qq "$1" >/dev/null
     else
-        echo "setup: PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql or set PG_BINDIR" >&2
+        echo "setup: $2 not found; install it (Debian: apt-get install $1)" >&2
         exit 2
     fi
-fi
+}
 
+# The PostgreSQL server (or PG_BINDIR), for the throwaway test servers.
+have_pg_server || apt_install postgresql "the PostgreSQL server (initdb, pg_ctl; or set PG_BINDIR)"
 # PgBouncer: the pooling tests run a real one (Debian package; not started as a service).
-if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing PgBouncer (apt-get install pgbouncer)" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null
-        apt-get install -y -qq pgbouncer >/dev/null
-    else
-        echo "setup: pgbouncer not found; install it (Debian: apt-get install pgbouncer) for the pooling tests" >&2
-        exit 2
-    fi
-fi
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer "PgBouncer"
 
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
