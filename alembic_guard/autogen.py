@@ -28,10 +28,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from alembic_guard.model import BOOKKEEPING_TABLES
 from alembic_guard.quoting import quote_ident
 
 PLUGIN_NAME = "alembic_guard.invalid_objects"
-IGNORED_TABLES = frozenset({"alembic_version", "alembic_guard_log", "alembic_guard_lock"})
+IGNORED_TABLES = frozenset(BOOKKEEPING_TABLES)
 
 _FINDINGS = """
 SELECT 'index' AS what, n.nspname AS schema, t.relname AS tname, i.relname AS name

@@ -34,6 +34,7 @@ from alembic_guard.identity import (
     same_index,
 )
 from alembic_guard.model import (
+    BOOKKEEPING_TABLES,
     DEFAULT_SCHEMA,
     Constraint,
     ObjRef,
@@ -47,7 +48,7 @@ __all__ = ["DRIFT_KINDS", "Drift", "DriftKind", "compare", "normalize_expression
 
 Severity = Literal["error", "warning"]
 
-DEFAULT_IGNORED = ("alembic_version", "alembic_guard_log", "alembic_guard_lock")
+DEFAULT_IGNORED = BOOKKEEPING_TABLES
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,12 @@ from typing import Literal
 
 DEFAULT_SCHEMA = "public"
 
+# The tables alembic_guard and Alembic keep in a migrated database: never the application's
+# schema, so drift, snapshots, autogenerate and reviews leave them out.
+LEDGER_TABLE = "alembic_guard_log"
+LOCK_TABLE = "alembic_guard_lock"
+BOOKKEEPING_TABLES = ("alembic_version", LEDGER_TABLE, LOCK_TABLE)
+
 QName = tuple[str, str]
 """``(schema, name)`` of a schema-level object (table, view, index, type...)."""
 

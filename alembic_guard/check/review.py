@@ -116,7 +116,8 @@ def compare(url: str, metadata: Any) -> list[str]:
         engine.dispose()
     # the bookkeeping tables are ours, not the application's
     lines = [d for entry in diffs for d in describe_diff(entry)]
-    ours = ("alembic_guard_log", "alembic_guard_lock", "alembic_version")
+    from alembic_guard.model import BOOKKEEPING_TABLES as ours
+
     return sorted(line for line in lines if not any(name in line for name in ours))
 
 

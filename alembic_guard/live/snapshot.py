@@ -38,6 +38,7 @@ from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.live import catalog
 from alembic_guard.live.catalog import RelationRow
 from alembic_guard.model import (
+    BOOKKEEPING_TABLES,
     Column,
     CompositeType,
     Constraint,
@@ -58,7 +59,6 @@ from alembic_guard.redact import error_line, mask_url
 __all__ = ["BOOKKEEPING_TABLES", "SnapshotError", "refresh", "snapshot"]
 
 # Alembic's version table, the ledger and the lease lock's table (behind a pooler)
-BOOKKEEPING_TABLES = ("alembic_version", "alembic_guard_log", "alembic_guard_lock")
 """Alembic's and alembic_guard's own tables; pass them as ``exclude=`` to leave them out."""
 
 _TABLE_KINDS = {"r": "table", "p": "partitioned", "f": "foreign"}

@@ -34,12 +34,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from alembic_guard.model import LOCK_TABLE
 from alembic_guard.quoting import quote_ident
 from alembic_guard.runtime.lock import AdvisoryLock, LockHolder, LockLost
 
 log = logging.getLogger("alembic_guard")
-
-LOCK_TABLE = "alembic_guard_lock"
 
 
 class LeaseLock(AdvisoryLock):

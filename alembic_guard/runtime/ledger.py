@@ -32,10 +32,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import alembic_guard
+from alembic_guard.model import LEDGER_TABLE
 from alembic_guard.quoting import quote_ident
 from alembic_guard.redact import scrub
-
-LEDGER_TABLE = "alembic_guard_log"
 
 STATUSES = ("running", "succeeded", "failed", "rolled_back", "abandoned")
 
