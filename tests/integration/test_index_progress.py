@@ -44,42 +44,39 @@ def test_a_concurrent_build_held_by_a_writer_logs_its_phase(tmp_path, pg_url: st
     engine = sa.create_engine(pg_url)
     writer = engine.connect()
     writer.execute(sa.text("INSERT INTO t (id, v) VALUES (1, 1)"))  # open: the build must wait for it
-    log_path = tmp_path / "upgrade.log"
-    with open(log_path, "w") as log_file:
-        proc = p.popen("upgrade", "head", env=env)
-        try:
-            # autocommit: inside one transaction the statistics views would show one snapshot
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as probe:
-                for _ in range(6000):
-                    phase = probe.execute(
-                        sa.text("SELECT phase FROM pg_stat_progress_create_index WHERE relid = 't'::regclass")
-                    ).scalar()
-                    if phase == "waiting for writers before build":
-                        break
-                    assert proc.poll() is None, proc.communicate()
-                    probe.execute(sa.text("SELECT pg_sleep(0.05)"))
-                else:
-                    raise AssertionError("the build never waited for the writer")
-                # read the process's log as it comes, until the progress line is there (bounded)
-                seen = ""
-                assert proc.stderr is not None
-                fd = proc.stderr.fileno()
-                os.set_blocking(fd, False)
-                for _ in range(6000):
-                    if select.select([fd], [], [], 0.05)[0]:
-                        chunk = os.read(fd, 65536).decode()
-                        seen += chunk
-                        log_file.write(chunk)
-                    if "building index ix_t_v: waiting for writers before build" in seen:
-                        break
-                    assert proc.poll() is None, seen
-                else:
-                    raise AssertionError(f"no progress line: {seen}")
-        finally:
-            writer.commit()
-            writer.close()
-        os.set_blocking(fd, True)
-        _out, rest = proc.communicate(timeout=300)
+    proc = p.popen("upgrade", "head", env=env)
+    try:
+        # autocommit: inside one transaction the statistics views would show one snapshot
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as probe:
+            for _ in range(6000):
+                phase = probe.execute(
+                    sa.text("SELECT phase FROM pg_stat_progress_create_index WHERE relid = 't'::regclass")
+                ).scalar()
+                if phase == "waiting for writers before build":
+                    break
+                assert proc.poll() is None, proc.communicate()
+                probe.execute(sa.text("SELECT pg_sleep(0.05)"))
+            else:
+                raise AssertionError("the build never waited for the writer")
+            # read the process's log as it comes, until the progress line is there (bounded)
+            seen = ""
+            assert proc.stderr is not None
+            fd = proc.stderr.fileno()
+            os.set_blocking(fd, False)
+            for _ in range(6000):
+                if select.select([fd], [], [], 0.05)[0]:
+                    chunk = os.read(fd, 65536).decode()
+                    seen += chunk
+                if "building index ix_t_v: waiting for writers before build" in seen:
+                    break
+                assert proc.poll() is None, seen
+            else:
+                raise AssertionError(f"no progress line: {seen}")
+    finally:
+        writer.commit()
+        writer.close()
+    os.set_blocking(fd, True)
+    _out, rest = proc.communicate(timeout=300)
     engine.dispose()
     assert proc.returncode == 0, seen + rest
     assert "building index ix_t_v: waiting for writers before build" in seen
