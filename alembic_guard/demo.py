@@ -38,8 +38,8 @@ from sqlalchemy.pool import NullPool
 
 from alembic_guard.errors import GuardError, UsageError
 from alembic_guard.model import QName, SchemaModel
+from alembic_guard.output import plan_text
 from alembic_guard.plan import Plan, plan_directory
-from alembic_guard.render import plan_text
 from alembic_guard.testing import PostgresServer
 
 DEFAULT_SQL = Path(__file__).resolve().parent.parent / "alembic" / "legacy_sql"

@@ -4,7 +4,7 @@
 directory (:mod:`.static`, no database), then, with a database URL and not
 ``offline``, the live checks (:mod:`.live`) and, for a PR review, the
 autogenerate comparison (:mod:`.review`).  Rendering is elsewhere
-(:mod:`alembic_guard.report`).
+(:mod:`alembic_guard.output`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import alembic_guard
 from alembic_guard.errors import UsageError
-from alembic_guard.report.types import Report, Section
+from alembic_guard.output.report import Report, Section
 
 __all__ = ["CheckOptions", "collect"]
 
@@ -181,7 +181,7 @@ def _suppress(findings: list[Any], runs: Any) -> list[Any]:
     rule = get_rule("AG001")
     unused = None
     if rule is not None:
-        from alembic_guard.report.types import Finding
+        from alembic_guard.output.report import Finding
 
         unused = Finding(
             rule.code,

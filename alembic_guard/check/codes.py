@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alembic_guard.report.types import Severity
+from alembic_guard.output.report import Severity
 
 
 @dataclass(frozen=True, slots=True)

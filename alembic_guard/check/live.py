@@ -27,7 +27,7 @@ from alembic_guard import changes as ch
 from alembic_guard.check.static import RevisionRun, finding
 from alembic_guard.errors import ConnectionFailed
 from alembic_guard.model import DEFAULT_SCHEMA, QName, SchemaModel, format_qname
-from alembic_guard.report.types import (
+from alembic_guard.output.report import (
     DriftItem,
     Finding,
     Location,

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from alembic_guard.errors import UsageError
+from alembic_guard.output.report import Section
 from alembic_guard.redact import error_line
-from alembic_guard.report.types import Section
 
 
 def load_metadata(config: Any, spec: str | None, root: str) -> Any:

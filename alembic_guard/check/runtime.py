@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from alembic_guard.report.types import Finding
+from alembic_guard.output.report import Finding
 
 __all__ = ["reconcile"]
 

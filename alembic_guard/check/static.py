@@ -19,10 +19,10 @@ from typing import Any
 
 from alembic_guard import changes as ch
 from alembic_guard.check.codes import CODES
-from alembic_guard.check.render import OfflineRenderer, Rendered
+from alembic_guard.check.offline_sql import OfflineRenderer, Rendered
 from alembic_guard.errors import SourceError, UsageError
 from alembic_guard.model import SchemaModel
-from alembic_guard.report.types import Finding, Location, RevisionInfo, StatementInfo
+from alembic_guard.output.report import Finding, Location, RevisionInfo, StatementInfo
 from alembic_guard.sql.statement import AnalyzedStatement, SourceFile, Statement
 
 # rules the guarded operations make moot: they skip what exists, so every op is idempotent

@@ -20,7 +20,7 @@ import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from alembic_guard.report.types import Finding, Location
+from alembic_guard.output.report import Finding, Location
 
 __all__ = ["Suppression", "apply", "find"]
 

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(config: Any, args: argparse.Namespace) -> int:
     from alembic_guard.check import CheckOptions, collect
     from alembic_guard.cli import database_url
-    from alembic_guard.report import render
+    from alembic_guard.output import render_check
 
     url = None if args.offline else database_url(config, args.database)
     options = CheckOptions(
@@ -80,7 +80,7 @@ def run(config: Any, args: argparse.Namespace) -> int:
     docs_url = os.environ.get("ALEMBIC_GUARD_DOCS_URL")
     if docs_url:  # forks and mirrors point SARIF's help links at their own docs
         report = dataclasses.replace(report, docs_url=docs_url)
-    text = render(report, args.format)
+    text = render_check(report, args.format)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as fh:

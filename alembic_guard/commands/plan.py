@@ -120,8 +120,8 @@ def load_start(url: str) -> SchemaModel:
 
 
 def run(config: Any, args: argparse.Namespace) -> int:
+    from alembic_guard.output import render_plan
     from alembic_guard.plan import plan_directory
-    from alembic_guard.render import plan_json, plan_text
 
     result = plan_directory(
         args.sql_dir,
@@ -129,8 +129,5 @@ def run(config: Any, args: argparse.Namespace) -> int:
         version_table=getattr(args, "version_table", None) or "alembic_version",
         **planning_inputs(config, args),
     )
-    if args.format == "json":
-        sys.stdout.write(plan_json.render(result))
-    else:
-        sys.stdout.write(plan_text.render(result, title=args.sql_dir))
+    sys.stdout.write(render_plan(result, args.format, title=args.sql_dir))
     return 0 if result.ok else 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic_guard.check import suppress
-from alembic_guard.report.types import Finding, Location
+from alembic_guard.output.report import Finding, Location
 
 REVISION = """\
 def upgrade():

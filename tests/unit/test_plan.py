@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from alembic_guard.model import Column, ObjRef, SchemaModel, Table
+from alembic_guard.output import plan_json, plan_text
 from alembic_guard.plan import plan, plan_directory, position_of
-from alembic_guard.render import plan_json, plan_text
 from alembic_guard.sql.statement import AnalyzedStatement, Effect, Requirement, SourceFile, Statement
 
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from alembic_guard.check.codes import all_codes
-from alembic_guard.report import render
-from alembic_guard.report.types import (
+from alembic_guard.output import render_check
+from alembic_guard.output.report import (
     DriftItem,
     Finding,
     Location,
@@ -73,7 +73,7 @@ def test_every_json_field_is_documented_in_report_schema_md():
         Section("ok", "1 difference(s)"),
         (DriftItem("missing", "column t.a", "error", "m", "h"),),
     )
-    doc = json.loads(render(report, "json"))
+    doc = json.loads(render_check(report, "json"))
     documented = set(re.findall(r"`([a-z_$]+)`", (DOCS / "report-schema.md").read_text(encoding="utf-8")))
     dotted = set(re.findall(r"`(?:[a-z_]+(?:\[\])?\.)+([a-z_]+)`", (DOCS / "report-schema.md").read_text()))
     # by_code's keys are codes, not fields

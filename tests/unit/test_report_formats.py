@@ -7,9 +7,9 @@ import json
 from alembic_guard.check.codes import all_codes
 from alembic_guard.diff import DRIFT_KINDS
 from alembic_guard.lint import all_rules
-from alembic_guard.report import render
-from alembic_guard.report.markdown import LIMIT
-from alembic_guard.report.types import Finding, Location, Report, RevisionInfo, Section, StatementInfo
+from alembic_guard.output import render_check
+from alembic_guard.output.check_markdown import LIMIT
+from alembic_guard.output.report import Finding, Location, Report, RevisionInfo, Section, StatementInfo
 
 
 def _finding(i: int, severity: str = "error", located: bool = True) -> Finding:
@@ -47,7 +47,7 @@ def _report(findings: list[Finding], revisions: int = 1, strict: bool = False) -
 
 def test_sarif_has_the_structure_the_spec_requires():
     doc = json.loads(
-        render(_report([_finding(1), _finding(2, "warning"), _finding(3, located=False)]), "sarif")
+        render_check(_report([_finding(1), _finding(2, "warning"), _finding(3, located=False)]), "sarif")
     )
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
     assert isinstance(doc["runs"], list) and len(doc["runs"]) == 1
@@ -75,10 +75,10 @@ def test_sarif_has_the_structure_the_spec_requires():
 
 
 def test_markdown_fits_a_pr_comment_and_keeps_details_per_revision():
-    small = render(_report([_finding(1)], revisions=3), "markdown")
+    small = render_check(_report([_finding(1)], revisions=3), "markdown")
     assert small.count("<details>") == 3 == small.count("</details>")
     assert "```sql" in small and "| 10 | SHARE |" in small
-    big = render(_report([_finding(i) for i in range(2000)], revisions=120), "markdown")
+    big = render_check(_report([_finding(i) for i in range(2000)], revisions=120), "markdown")
     assert len(big) <= LIMIT
     assert "SQL listings and statement tables left out" in big
     assert big.count("<details>") == 120 == big.count("</details>")
@@ -90,5 +90,5 @@ def test_failed_follows_errors_and_strict():
     assert not _report([_finding(1, "warning")]).failed
     assert _report([_finding(1, "warning")], strict=True).failed
     assert not _report([], strict=True).failed
-    text = render(_report([_finding(1, "warning")], strict=True), "text")
+    text = render_check(_report([_finding(1, "warning")], strict=True), "text")
     assert text.splitlines()[-1] == "FAILED: 0 error(s), 1 warning(s) (--strict: warnings count as errors)"

@@ -15,7 +15,7 @@ import pytest
 from alembic.config import Config
 
 from alembic_guard.check import CheckOptions, collect
-from alembic_guard.report import FORMATS, render
+from alembic_guard.output import CHECK_FORMATS, render_check
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report"
 PROJECT = FIXTURES / "project"
@@ -41,10 +41,10 @@ def report():
     return dataclasses.replace(found, tool_version="VERSION")
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", sorted(CHECK_FORMATS))
 def test_golden(report, fmt, monkeypatch):
     monkeypatch.delenv("ALEMBIC_GUARD_DOCS_URL", raising=False)
-    out = render(report, fmt)
+    out = render_check(report, fmt)
     assert str(PROJECT) not in out and "/tmp" not in out  # no absolute paths
     golden = GOLDEN / f"check.{SUFFIX[fmt]}"
     if UPDATE:
@@ -69,7 +69,7 @@ def test_fixture_findings_are_the_intended_ones(report):
 
 
 def test_json_is_deterministic_and_versioned(report):
-    first, second = render(report, "json"), render(report, "json")
+    first, second = render_check(report, "json"), render_check(report, "json")
     assert first == second
     doc = json.loads(first)
     assert (doc["schema"], doc["version"]) == ("alembic-guard/check", 1)

@@ -10,10 +10,10 @@ statement; project-wide findings point at the Alembic configuration file.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from alembic_guard.report.types import Finding, Report
+from alembic_guard.output.common import json_document
+from alembic_guard.output.report import Finding, Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -135,4 +135,4 @@ def document(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
+    return json_document(document(report))

@@ -19,9 +19,9 @@ Objects are written as ``ObjRef.describe()`` strings (``column tasks.project_id`
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from alembic_guard.output.common import json_document
 from alembic_guard.plan.types import Plan
 
 VERSION = 1
@@ -84,4 +84,4 @@ def to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def render(plan: Plan) -> str:
-    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    return json_document(to_dict(plan))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alembic_guard.output.common import one_line
 from alembic_guard.plan.types import Plan, PlanStep
 from alembic_guard.sql.statement import Effect
 
@@ -50,8 +51,7 @@ def render(plan: Plan, title: str = "") -> str:
     for k, step in enumerate(plan.steps, 1):
         s = step.statement
         mark = _mark(step)
-        sql = " ".join(step.sql.split())
-        excerpt = sql if len(sql) <= 72 else sql[:71] + "…"
+        excerpt = one_line(step.sql, 72)
         lines.append(f"{k:>{width}}. {s.file}:{s.line}{'  [' + mark + ']' if mark else ''}")
         lines.append(f"{' ' * width}  {excerpt}")
         lines.append(f"{' ' * width}  -- {effect_summary(step.effect)}")

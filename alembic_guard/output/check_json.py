@@ -7,10 +7,10 @@ then position), so the same inputs give the same bytes.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from alembic_guard.report.types import SCHEMA_NAME, SCHEMA_VERSION, Finding, Report, Section
+from alembic_guard.output.common import json_document
+from alembic_guard.output.report import SCHEMA_NAME, SCHEMA_VERSION, Finding, Report, Section
 
 
 def _finding(f: Finding) -> dict[str, Any]:
@@ -92,4 +92,4 @@ def document(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
+    return json_document(document(report))

@@ -10,7 +10,8 @@ findings beyond what fits are counted instead of shown.
 
 from __future__ import annotations
 
-from alembic_guard.report.types import Finding, Report, RevisionInfo
+from alembic_guard.output.common import shorten
+from alembic_guard.output.report import Finding, Report, RevisionInfo
 
 LIMIT = 65_536
 _BUDGET = LIMIT - 1_024  # room for the truncation notes
@@ -50,7 +51,7 @@ def _finding(f: Finding) -> list[str]:
         f"  - help: {_esc(f.help)}",
     ]
     if f.sql:
-        lines.append(f"  - SQL: {_code(f.sql if len(f.sql) <= 300 else f.sql[:299] + '…')}")
+        lines.append(f"  - SQL: {_code(shorten(f.sql, 300))}")
     return lines
 
 
@@ -76,7 +77,7 @@ def _revision(report: Report, rev: RevisionInfo, with_sql: bool, with_tables: bo
     if rev.statements and with_tables:
         lines += ["| line | lock | statement |", "|---:|---|---|"]
         for st in rev.statements:
-            sql = _code(st.sql if len(st.sql) <= 120 else st.sql[:119] + "…")
+            sql = _code(shorten(st.sql, 120))
             sizes = "".join(f" — {z.table}: {_size(z.total_bytes)}, {z.describe_rows()}" for z in st.sizes)
             tx = "" if st.transactional else " (outside a transaction)"
             lines.append(f"| {st.line} | {st.lock}{tx}{sizes} | {sql.replace('|', chr(92) + '|')} |")

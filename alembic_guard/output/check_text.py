@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
-from alembic_guard.report.types import Finding, Report
+from alembic_guard.output.common import one_line
+from alembic_guard.output.report import Finding, Report
 
 
 def _finding_lines(f: Finding, indent: str) -> list[str]:
     where = f"{f.location}: " if f.location else ""
     lines = [f"{indent}{where}{f.severity} {f.code} {f.rule_id}: {f.message}"]
     if f.sql:
-        sql = " ".join(f.sql.split())
-        lines.append(f"{indent}    sql: {sql if len(sql) <= 160 else sql[:159] + '…'}")
+        lines.append(f"{indent}    sql: {one_line(f.sql, 160)}")
     lines.append(f"{indent}    help: {f.help}")
     return lines
 

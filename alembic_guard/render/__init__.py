@@ -1,1 +1,0 @@
-"""Report renderers: one module per output format.  Pure (return text)."""
