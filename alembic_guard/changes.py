@@ -137,6 +137,16 @@ class ValidateConstraint:
 
 
 @dataclass(frozen=True, slots=True)
+class AlterConstraint:
+    """``ALTER TABLE ... ALTER CONSTRAINT name [NOT] DEFERRABLE``."""
+
+    schema: str
+    table: str
+    name: str
+    deferrable: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PutView:
     view: View
     replace: bool = False
@@ -205,6 +215,7 @@ Change = (
     | PutIndex
     | PutConstraint
     | ValidateConstraint
+    | AlterConstraint
     | PutView
     | PutSequence
     | PutEnum
@@ -589,6 +600,13 @@ def _validate_constraint(m: SchemaModel, c: ValidateConstraint) -> None:
         m.constraints[key] = dataclasses.replace(con, validated=True)
 
 
+def _alter_constraint(m: SchemaModel, c: AlterConstraint) -> None:
+    key = (c.schema, c.table, c.name)
+    con = m.constraints.get(key)
+    if con is not None:
+        m.constraints[key] = dataclasses.replace(con, deferrable=c.deferrable)
+
+
 def _put_view(m: SchemaModel, c: PutView) -> None:
     m.views[c.view.qname] = c.view
 
@@ -658,6 +676,7 @@ _APPLY: dict[type, Callable[[SchemaModel, Any], None]] = {
     PutIndex: _put_index,
     PutConstraint: _put_constraint,
     ValidateConstraint: _validate_constraint,
+    AlterConstraint: _alter_constraint,
     PutView: _put_view,
     PutSequence: _put_sequence,
     PutEnum: _put_enum,

@@ -212,7 +212,7 @@ def touched(change: ch.Change) -> tuple[ObjRef, ...]:
     if isinstance(c, ch.PutConstraint):
         con = c.constraint
         return (ObjRef("constraint", con.table[0], con.name, con.table[1]),) if con.name else ()
-    if isinstance(c, ch.ValidateConstraint):
+    if isinstance(c, ch.ValidateConstraint | ch.AlterConstraint):
         return (ObjRef("constraint", c.schema, c.name, c.table),)
     if isinstance(c, ch.PutView):
         return (ObjRef.relation(c.view.schema, c.view.name),)

@@ -1204,6 +1204,13 @@ def analyze_all(statements: Iterable[Statement], start: SchemaModel | None = Non
     return out
 
 
+# ``DROP FUNCTION f(int)``, ``ALTER FUNCTION``, ``COMMENT ON FUNCTION``, ``GRANT ... ON FUNCTION``:
+# the name is followed by its argument types, not called
+_NAMED_NOT_CALLED = re.compile(
+    r"\b(?:function|procedure|routine)\s+(?:if\s+exists\s+)?(?:(?:\"[^\"]*\"|[\w$]+)\s*\.\s*)?$", re.I
+)
+
+
 class _DynamicCalls:
     """Functions whose body creates objects (statically or through dynamic SQL), and their calls.
 
@@ -1233,7 +1240,11 @@ class _DynamicCalls:
             return eff
         if self._pattern is None:
             return eff
-        found = {m.group(1).lower() for m in self._pattern.finditer(st.text)}
+        found = {
+            m.group(1).lower()
+            for m in self._pattern.finditer(st.text)
+            if not _NAMED_NOT_CALLED.search(st.text, max(0, m.start() - 200), m.start())
+        }
         called = [f for f in sorted(found) if f in self.bodies]
         if not called:
             return eff

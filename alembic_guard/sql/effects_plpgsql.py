@@ -15,6 +15,7 @@ import pglast
 from pglast.parser import ParseError, parse_sql_json
 
 from alembic_guard.model import ObjRef
+from alembic_guard.quoting import quote_ident
 from alembic_guard.sql.effects_common import Ctx, Node, Source, const_str, sval
 from alembic_guard.sql.statement import dynamic_key
 
@@ -72,6 +73,7 @@ def analyze_plpgsql_body(ctx: Ctx, header: str, body: str, dispatch: Dispatch) -
     do = _DoBlock(sub, body, -1, dispatch)
     fn = _body_of(tree)
     do.ignore = _datum_names(fn)
+    do.declare(fn)
     do.stmts([fn.get("action", {})], guarded=False)
     return sub
 
@@ -202,6 +204,7 @@ def analyze_do(ctx: Ctx, n: Node, dispatch: Dispatch) -> None:
     do = _DoBlock(ctx, body, start, dispatch)
     fn = _body_of(tree)
     do.ignore = _datum_names(fn)
+    do.declare(fn)
     _declared_row_types(ctx, fn)
     do.stmts([fn.get("action", {})], guarded=False)
 
@@ -219,6 +222,27 @@ class _DoBlock:
         # depth of branches that may not run (IF on data or settings, CASE, loops): what they
         # require is needed only if they run, what they drop may stay
         self.maybe = 0
+        # string variables: name -> the expression last assigned (None: assigned differently
+        # more than once), so ``sql := format(...); EXECUTE sql`` is read like ``EXECUTE format(...)``
+        self.vars: dict[str, str | None] = {}
+        # loop record fields bound to a constant list by the loop's query
+        # (``FOR r IN SELECT relname AS n FROM pg_class WHERE relname IN ('a', 'b')``)
+        self.bound: dict[str, tuple[str, ...]] = {}
+
+    def declare(self, fn: Node) -> None:
+        """Record the declared default values of the block's string variables."""
+        for d in fn.get("datums") or ():
+            var = d.get("PLpgSQL_var") or {}
+            q = (var.get("default_val") or {}).get("PLpgSQL_expr", {}).get("query")
+            if var.get("refname") and q:
+                self._assign(var["refname"], q)
+
+    def _assign(self, name: str, expr_text: str) -> None:
+        key = name.lower()
+        if key in self.vars and self.vars[key] != expr_text:
+            self.vars[key] = None
+        else:
+            self.vars[key] = expr_text
 
     def _shift(self, query: str) -> int | None:
         """File byte offset where embedded ``query`` starts (None if not found)."""
@@ -234,14 +258,20 @@ class _DoBlock:
         return self.body_start + i
 
     def sql(self, query: str, guarded: bool, prefix: str = "") -> None:
-        shift = self._shift(query)
+        sub = self._analyze(query, guarded, prefix)
+        if sub is not None:
+            self._merge(sub)
+
+    def _analyze(self, query: str, guarded: bool, prefix: str = "", located: bool = True) -> Ctx | None:
+        """The facts of SQL embedded in the block (None, and an opaque part, if it does not parse)."""
+        shift = self._shift(query) if located else None
         if shift is not None:
             shift -= len(prefix.encode())
         try:
             parsed = json.loads(parse_sql_json(prefix + query))
         except ParseError as exc:
             self.ctx.opaque_part(f"SQL inside DO block does not parse: {exc.args[0]}")
-            return
+            return None
         sub = Ctx(
             Source(prefix + query),
             self.ctx.search_path,
@@ -253,6 +283,9 @@ class _DoBlock:
         sub.check_bodies = self.ctx.check_bodies
         for entry in parsed.get("stmts") or ():
             self.dispatch(sub, entry["stmt"])
+        return sub
+
+    def _merge(self, sub: Ctx) -> None:
         if self.conditional:
             # IF EXISTS (catalog query): nothing is required, and the check may be about another
             # object than the one dropped: the drop is conditional
@@ -319,9 +352,14 @@ class _DoBlock:
                 self._maybe(s.get("else_body"), guarded)
         elif kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
             lit = (s.get("query") or {}).get("PLpgSQL_expr", {}).get("query", "")
+            held = self.vars.get(lit.strip().lower()) if re.fullmatch(r"\s*[\w$]+\s*", lit) else None
+            if held is not None:
+                lit = held  # EXECUTE of a variable holding built text: read the text it was built from
             text = _literal_sql(lit)
             if text is not None:
                 self.sql(text, guarded)
+            elif self._templated(lit, guarded):
+                pass
             else:
                 self.ctx.opaque_part("EXECUTE of a dynamic SQL string")
                 for p in dynamic_patterns(lit, self.ctx, self.dispatch):
@@ -337,11 +375,21 @@ class _DoBlock:
                 self.expr(s.get(key), guarded)
             self._maybe(s.get("body"), guarded)  # a loop may run no time at all
         elif kind == "PLpgSQL_stmt_fors":
-            self.sql(s.get("query", {}).get("PLpgSQL_expr", {}).get("query", ""), guarded)
+            query = s.get("query", {}).get("PLpgSQL_expr", {}).get("query", "")
+            self.sql(query, guarded)
+            rec = (s.get("var") or {}).get("PLpgSQL_rec", {}).get("refname")
+            if rec:
+                self.bound.update(_bound_fields(rec, query))
             self._maybe(s.get("body"), guarded)
+        elif kind == "PLpgSQL_stmt_assign":
+            q = (s.get("expr") or {}).get("PLpgSQL_expr", {}).get("query") or ""
+            m = _ASSIGN_TARGET_RE.match(q)
+            target = q[: m.end()].split(":")[0].split("=")[0].strip() if m else ""
+            if m and re.fullmatch(r"[\w$]+", target):
+                self._assign(target, q[m.end() :])
+            self.expr(s.get("expr"), guarded)
         elif kind in (
             "PLpgSQL_stmt_perform",
-            "PLpgSQL_stmt_assign",
             "PLpgSQL_stmt_return",
             "PLpgSQL_stmt_return_next",
         ):
@@ -357,6 +405,51 @@ class _DoBlock:
                 self._maybe(cw.get("stmts"), guarded)
             self._maybe(s.get("else_stmts"), guarded)
         # RAISE, RETURN, EXIT, NULL, GET DIAGNOSTICS, ...: no schema effect
+
+    def _templated(self, expr_text: str, guarded: bool) -> bool:
+        """Read ``EXECUTE <built text>`` whose run-time parts name no object it creates, drops or alters.
+
+        The text is built with a placeholder for each run-time part (a loop field bound to a
+        constant list is expanded to each of its values).  When the placeholder stands only
+        where a role or a read object is named (``GRANT ... TO <role>``, ``SELECT ... FROM
+        %I``), the statement's effect on the schema is known: what it reads by a run-time
+        name is a run-time dependency that cannot be named, and is left out.  Otherwise
+        (it creates or drops a run-time name) the caller falls back to patterns and opaque.
+        """
+        texts = expand_template(expr_text, self.bound)
+        if not texts:
+            return False
+        subs: list[Ctx] = []
+        for text in texts:
+            try:
+                stmts = json.loads(parse_sql_json(text)).get("stmts") or ()
+            except ParseError:
+                return False
+            sub = Ctx(
+                Source(text), self.ctx.search_path, None, guarded or self.ctx.ensure_mode, self.ctx.known
+            )
+            sub.ignore_names = self.ignore
+            sub.check_bodies = self.ctx.check_bodies
+            try:
+                for entry in stmts:
+                    self.dispatch(sub, entry["stmt"])
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+                return False
+            if sub.opaque or sub.dynamic:
+                return False
+            made = (*sub.creates, *sub.ensures, *sub.drops, *sub.alters, *sub.maybe_drops)
+            if any(_MARK in _ref_text(r) for r in made):
+                return False
+            if any(_MARK in repr(c) for c in sub.changes):
+                return False
+            sub.requires = [q for q in sub.requires if _MARK not in _ref_text(q.ref)]
+            sub.uses = [q for q in sub.uses if _MARK not in _ref_text(q.ref)]
+            sub.query_columns = []
+            subs.append(sub)
+        # a bound loop field runs inside its loop, already read as a branch that may not run
+        for sub in subs:
+            self._merge(sub)
+        return True
 
     def _maybe(self, items: list[Any] | None, guarded: bool) -> None:
         self.maybe += 1
@@ -388,35 +481,131 @@ _MARK = "guard_dyn_x"
 _FORMAT_SPEC = re.compile(r"%(?:\d+\$)?-?\d*([IsL%])")
 
 
-def _template(node: Any) -> str | None:
-    """The text of a string expression with its run-time parts replaced by a placeholder."""
-    if not isinstance(node, dict):
-        return _MARK
-    if "TypeCast" in node:
-        return _template(node["TypeCast"].get("arg"))
-    c = const_str(node)
-    if c is not None:
-        return c
-    fc = node.get("FuncCall")
-    if fc is not None:
-        names = [sval(x) for x in fc.get("funcname") or ()]
-        args = fc.get("args") or []
-        if names[-1:] == ["format"] and args:
-            fmt = const_str(args[0])
-            if fmt is None:
-                return None
+_BOUND = "guard_dyn_"  # + "i<k>" (an identifier, %I) or "s<k>" (text): the k-th bound loop field
 
-            def spec(m: re.Match[str]) -> str:
-                kind = m.group(1)
-                return "%" if kind == "%" else ("'x'" if kind == "L" else _MARK)
 
-            return _FORMAT_SPEC.sub(spec, fmt)
+def _ref_text(ref: ObjRef) -> str:
+    return f"{ref.schema}.{ref.parent}.{ref.name}"
+
+
+def _template(node: Any, bound: dict[str, tuple[str, ...]] | None = None) -> str | None:
+    """The text of a string expression with its run-time parts replaced by a placeholder.
+
+    Constant arguments of ``format`` are put in as PostgreSQL would; a loop field bound to
+    a constant list (``bound``) becomes a numbered marker that :func:`expand_template`
+    replaces with each value.
+    """
+    names = list(bound or {})
+
+    def field(n: Any, ident: bool) -> str:
+        cr = n.get("ColumnRef") if isinstance(n, dict) else None
+        if cr is not None:
+            key = ".".join(sval(f) for f in cr.get("fields") or ()).lower()
+            if key in names:
+                return f"{_BOUND}{'i' if ident else 's'}{names.index(key)}"
         return _MARK
-    ae = node.get("A_Expr")
-    if ae is not None and [sval(x) for x in ae.get("name") or ()] == ["||"]:
-        left, right = _template(ae.get("lexpr")), _template(ae.get("rexpr"))
-        return None if left is None or right is None else left + right
-    return _MARK
+
+    def walk(n: Any) -> str | None:
+        if not isinstance(n, dict):
+            return _MARK
+        if "TypeCast" in n:
+            return walk(n["TypeCast"].get("arg"))
+        c = const_str(n)
+        if c is not None:
+            return c
+        fc = n.get("FuncCall")
+        if fc is not None:
+            fname = [sval(x) for x in fc.get("funcname") or ()]
+            args = fc.get("args") or []
+            if fname[-1:] == ["format"] and args:
+                fmt = const_str(args[0])
+                if fmt is None:
+                    return None
+                nxt = [1]
+
+                def spec(m: re.Match[str]) -> str:
+                    kind = m.group(1)
+                    if kind == "%":
+                        return "%"
+                    pos = m.group(0)[1:].split("$")[0] if "$" in m.group(0) else None
+                    i = int(pos) if pos and pos.isdigit() else nxt[0]
+                    nxt[0] = i + 1
+                    arg = args[i] if i < len(args) else None
+                    value = const_str(arg)
+                    if kind == "L":
+                        return "'x'" if value is None else "'" + value.replace("'", "''") + "'"
+                    if value is not None:
+                        return quote_ident(value) if kind == "I" else value
+                    return field(arg, kind == "I")
+
+                return _FORMAT_SPEC.sub(spec, fmt)
+            return _MARK
+        ae = n.get("A_Expr")
+        if ae is not None and [sval(x) for x in ae.get("name") or ()] == ["||"]:
+            left, right = walk(ae.get("lexpr")), walk(ae.get("rexpr"))
+            return None if left is None or right is None else left + right
+        return field(n, False)
+
+    return walk(node)
+
+
+def expand_template(expr_text: str, bound: dict[str, tuple[str, ...]]) -> list[str]:
+    """The SQL texts ``EXECUTE <expr_text>`` may run: one per value of a bound loop field it
+    uses (a placeholder stays for other run-time parts); ``[]`` when its text cannot be told."""
+    try:
+        parsed = json.loads(parse_sql_json("SELECT " + expr_text))
+        target = parsed["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
+    except (ParseError, KeyError, IndexError, TypeError):
+        return []
+    text = _template(target, bound)
+    if text is None or text.strip() == _MARK:
+        return []
+    used = sorted({int(k) for k in re.findall(_BOUND + r"[is](\d+)", text)})
+    if not used:
+        return [text]
+    if len(used) > 1:
+        return []  # two loop fields at once: their values go in pairs, not as a product
+    k = used[0]
+    values = list(bound.values())[k]
+    return [text.replace(f"{_BOUND}i{k}", quote_ident(v)).replace(f"{_BOUND}s{k}", v) for v in values]
+
+
+def _bound_fields(rec: str, query: str) -> dict[str, tuple[str, ...]]:
+    """``rec.field`` → values, for output columns of a loop's query that its WHERE limits to a
+    constant list (``relname IN ('a', 'b')`` as one conjunct)."""
+    try:
+        parsed = json.loads(parse_sql_json(query))
+        sel = parsed["stmts"][0]["stmt"]["SelectStmt"]
+    except (ParseError, KeyError, IndexError, TypeError):
+        return {}
+    where = sel.get("whereClause") or {}
+    conjuncts = (
+        where["BoolExpr"].get("args") or []
+        if where.get("BoolExpr", {}).get("boolop") == "AND_EXPR"
+        else [where]
+    )
+    lists: dict[str, tuple[str, ...]] = {}
+    for c in conjuncts:
+        ae = c.get("A_Expr") if isinstance(c, dict) else None
+        if not ae or ae.get("kind") != "AEXPR_IN" or [sval(x) for x in ae.get("name") or ()] != ["="]:
+            continue
+        col = ae.get("lexpr", {}).get("ColumnRef")
+        items = (ae.get("rexpr") or {}).get("List", {}).get("items") or []
+        values = [const_str(i) for i in items]
+        if col and values and all(v is not None for v in values):
+            key = ".".join(sval(f) for f in col.get("fields") or ()).lower()
+            lists[key] = tuple(v for v in values if v is not None)
+    out: dict[str, tuple[str, ...]] = {}
+    for t in sel.get("targetList") or ():
+        rt = t.get("ResTarget", {})
+        col = (rt.get("val") or {}).get("ColumnRef")
+        if not col:
+            continue
+        key = ".".join(sval(f) for f in col.get("fields") or ()).lower()
+        name = rt.get("name") or sval((col.get("fields") or [None])[-1])
+        if key in lists and name:
+            out[f"{rec.lower()}.{name.lower()}"] = lists[key]
+    return out
 
 
 def dynamic_patterns(expr_text: str, ctx: Ctx, dispatch: Dispatch) -> list[str]:

@@ -65,6 +65,10 @@ def _expr_columns(expr: Any) -> list[str]:
     return seen
 
 
+# the constraints PostgreSQL lets be DEFERRABLE
+_DEFERRABLE_KINDS = frozenset({"foreign_key", "unique", "primary_key", "exclude"})
+
+
 class _TableBuild:
     """Columns and constraints gathered while reading a CREATE TABLE / ADD COLUMN."""
 
@@ -222,6 +226,14 @@ class _TableBuild:
                 self.sequences.append(Sequence(self.schema, seq, owned_by=(self.schema, self.table, name)))
             elif kind == "CONSTR_GENERATED":
                 generated = ctx.src.group_text(con.get("location", -1))
+            elif kind in ("CONSTR_ATTR_DEFERRABLE", "CONSTR_ATTR_NOT_DEFERRABLE"):
+                # a column constraint's DEFERRABLE comes as its own node after the constraint
+                if self.constraints and self.constraints[-1].kind in _DEFERRABLE_KINDS:
+                    self.constraints[-1] = dataclasses.replace(
+                        self.constraints[-1], deferrable=kind == "CONSTR_ATTR_DEFERRABLE"
+                    )
+            elif kind in ("CONSTR_ATTR_DEFERRED", "CONSTR_ATTR_IMMEDIATE"):
+                pass  # INITIALLY ...: not part of the model
             else:
                 made = self.constraint(con, name)
                 if made is not None:
@@ -505,6 +517,17 @@ def _alter_cmd(ctx: Ctx, c: Node, schema: str, table: str) -> None:
             ctx.require(ref)
         ctx.drops.append(ref)
         ctx.changes.append(ch.DropObject(ref))
+    elif sub == "AT_AlterConstraint":
+        # [NOT] DEFERRABLE / INITIALLY ...: the constraint stays, its timing changes
+        ac = d.get("ATAlterConstraint") or d.get("Constraint") or {}
+        ref = ObjRef("constraint", schema, ac.get("conname") or name or "", table)
+        ctx.require(ref)
+        ctx.alters.append(ref)
+        # PostgreSQL 18's parser says whether the deferrability changes (it may be ENFORCED only)
+        if ac.get("alterDeferrability") or "ATAlterConstraint" not in d:
+            ctx.changes.append(
+                ch.AlterConstraint(schema, table, ref.name, deferrable=bool(ac.get("deferrable")))
+            )
     elif sub == "AT_ValidateConstraint":
         ref = ObjRef("constraint", schema, name or "", table)
         ctx.require(ref)

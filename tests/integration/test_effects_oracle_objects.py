@@ -28,7 +28,7 @@ from alembic_guard.sql.parse import parse_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "effects"
 # fixtures that apply cleanly, in order, on an empty database
-ORACLE_FIXTURES = ("implicit_objects", "function_bodies_dynamic")
+ORACLE_FIXTURES = ("implicit_objects", "function_bodies_dynamic", "dynamic_sql_templates")
 
 _REL = "to_regclass(:rel)"
 _EXISTS: dict[str, str] = {

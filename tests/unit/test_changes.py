@@ -452,3 +452,24 @@ def test_replay_of_generated_tables_matches_postgres(sql: str, pg_server: Postgr
     replayed = _from_model(replay(analyzed))
     for facet in ("tables", "columns", "constraints", "indexes", "sequences", "keys"):
         assert replayed[facet] == live[facet], f"{facet} differ for:\n{sql}"
+
+
+def test_alter_constraint_changes_only_its_deferrability() -> None:
+    from alembic_guard.changes import replay
+    from alembic_guard.sql.effects import analyze_all
+    from alembic_guard.sql.parse import parse_text
+
+    sql = (
+        "CREATE TABLE a (id int PRIMARY KEY);\n"
+        "CREATE TABLE b (a_id int CONSTRAINT b_fk REFERENCES a (id) DEFERRABLE);\n"
+        "ALTER TABLE b ALTER CONSTRAINT b_fk NOT DEFERRABLE;\n"
+    )
+    analyzed = analyze_all(parse_text(sql, "alter_constraint.sql"))
+    before = replay(analyzed[:2]).constraints[("public", "b", "b_fk")]
+    after = replay(analyzed).constraints[("public", "b", "b_fk")]
+    assert before.deferrable is True
+    assert after.deferrable is False
+    assert after == before.__class__(
+        **{**{f: getattr(before, f) for f in before.__slots__}, "deferrable": False}
+    )
+    assert analyzed[2].effect.opaque is None
