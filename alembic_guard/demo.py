@@ -137,7 +137,7 @@ def row_checksums(url: str, before: SchemaModel | None = None) -> tuple[SchemaMo
     (``tasks.project_id``) does not count as a changed row.
     """
     from alembic_guard.live.snapshot import snapshot
-    from alembic_guard.ops import harness
+    from alembic_guard.testing import row_checksums as checksums
 
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
@@ -147,7 +147,7 @@ def row_checksums(url: str, before: SchemaModel | None = None) -> tuple[SchemaMo
                 model = snapshot(conn, ["public"])
                 # the bookkeeping tables are ours, and guard-adopt / upgrade write to them
                 model.tables = {q: t for q, t in model.tables.items() if not q[1].startswith("alembic_")}
-            return model, harness.row_checksums(conn, model)
+            return model, checksums(conn, model)
     finally:
         engine.dispose()
 

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from alembic_guard.runtime.sandbox import GuardedProject, alembic_executable  # noqa: E402
+from alembic_guard.testing import GuardedProject, alembic_executable  # noqa: E402
 
 
 def body(i: int) -> str:

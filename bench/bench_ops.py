@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic.operations import Operations
 
 from alembic_guard.ops import GuardContext
-from alembic_guard.ops.harness import operations
+from alembic_guard.ops.standalone import operations
 from alembic_guard.testing import PostgresServer
 
 TABLES = 100

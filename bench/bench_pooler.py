@@ -31,8 +31,7 @@ from bench_runtime import generate, timed
 
 from alembic_guard.runtime.lease import LeaseLock
 from alembic_guard.runtime.lock import AdvisoryLock, lock_key
-from alembic_guard.runtime.sandbox import GuardedProject
-from alembic_guard.testing import PgBouncer, shared_server
+from alembic_guard.testing import GuardedProject, PgBouncer, shared_server
 
 
 def lock_cycles(url: str, cycles: int, lease: bool) -> float:

@@ -42,8 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from alembic_guard.runtime.sandbox import GuardedProject, alembic_executable
-from alembic_guard.testing import shared_server
+from alembic_guard.testing import GuardedProject, alembic_executable, shared_server
 
 
 def generate(project_versions: Path, n: int) -> None:

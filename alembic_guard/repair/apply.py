@@ -225,7 +225,7 @@ def _autocommit(conn: Connection, statements: tuple[str, ...] | list[str], lock_
 
 
 def _guarded(conn: Connection, ctx: GuardContext, call: Any) -> None:
-    from alembic_guard.ops.harness import operations
+    from alembic_guard.ops.standalone import operations
 
     _reset(conn)
     with operations(conn, ctx, revision="repair", touched=[]) as ops:
@@ -242,7 +242,7 @@ def _refuse_bad_rows(conn: Connection, ctx: GuardContext, con: Constraint, *, nu
     from alembic_guard.ops.base import Guard
     from alembic_guard.ops.columns import nulls_refusal
     from alembic_guard.ops.constraints import duplicates_refusal
-    from alembic_guard.ops.harness import operations
+    from alembic_guard.ops.standalone import operations
 
     _reset(conn)
     refusal = None

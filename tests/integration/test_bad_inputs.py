@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from alembic_guard.runtime.sandbox import GuardedProject, alembic_executable
+from alembic_guard.testing import GuardedProject, alembic_executable
 
 OFFLINE = ("guard-check", "--offline", "--format", "json")
 

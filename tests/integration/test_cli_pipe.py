@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alembic_guard.cli import SIGPIPE_EXIT
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

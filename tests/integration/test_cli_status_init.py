@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from alembic_guard.runtime.sandbox import GuardedProject, alembic_executable
+from alembic_guard.testing import GuardedProject, alembic_executable
 
 
 def _alembic(cwd, *args, env=None):

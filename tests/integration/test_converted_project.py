@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from alembic_guard.runtime.sandbox import alembic_executable
+from alembic_guard.testing import alembic_executable
 
 pytestmark = pytest.mark.db
 

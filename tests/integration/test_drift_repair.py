@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from alembic_guard.diff import compare
 from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
 from alembic_guard.model import SchemaModel
-from alembic_guard.ops.harness import row_checksums
 from alembic_guard.repair.expected import expected_schema, scratch_name
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject, row_checksums
 
 pytestmark = pytest.mark.db
 

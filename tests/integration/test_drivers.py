@@ -20,7 +20,7 @@ from alembic_guard.live.snapshot import snapshot
 from alembic_guard.model import SchemaModel
 from alembic_guard.runtime.ledger import Ledger
 from alembic_guard.runtime.lock import AdvisoryLock, lock_key
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

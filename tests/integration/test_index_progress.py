@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from alembic_guard.ops.progress import describe_progress
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

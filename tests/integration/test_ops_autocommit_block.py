@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic.operations import Operations
 
 from alembic_guard.ops import GuardContext, make_settings
-from alembic_guard.ops.harness import operations
+from alembic_guard.ops.standalone import operations
 
 BASE = """
 CREATE TABLE projects (id int PRIMARY KEY, name text);

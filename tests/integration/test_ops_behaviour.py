@@ -15,7 +15,7 @@ from alembic.operations import ops as aops
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
 from alembic_guard.ops import GuardContext, make_settings, registry
-from alembic_guard.ops.harness import offline_operations, operations
+from alembic_guard.ops.standalone import offline_operations, operations
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
 from alembic_guard.ops import GuardContext, make_settings
-from alembic_guard.ops.harness import offline_operations, operations
+from alembic_guard.ops.standalone import offline_operations, operations
 
 OLD = """
 CREATE TABLE projects (id int PRIMARY KEY);

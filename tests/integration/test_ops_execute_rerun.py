@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.ops import GuardContext
-from alembic_guard.ops.harness import operations
+from alembic_guard.ops.standalone import operations
 
 BASE = """
 CREATE TABLE t (id int PRIMARY KEY, a int, b int, note text);

@@ -20,7 +20,8 @@ from alembic.operations import Operations
 from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
 from alembic_guard.ops import GuardContext, make_settings
-from alembic_guard.ops.harness import operations, row_checksums
+from alembic_guard.ops.standalone import operations
+from alembic_guard.testing import row_checksums
 
 BASE = """
 CREATE TABLE projects (id int PRIMARY KEY, name text);

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic.operations import Operations
 
 from alembic_guard.ops import GuardContext, make_settings
-from alembic_guard.ops.harness import operations
+from alembic_guard.ops.standalone import operations
 
 GATE_KEY = 424242
 BASE = """

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from alembic_guard.changes import RenameObject
 from alembic_guard.model import ObjRef
 from alembic_guard.ops import GuardContext
-from alembic_guard.ops.harness import operations
+from alembic_guard.ops.standalone import operations
 
 pytestmark = pytest.mark.db
 

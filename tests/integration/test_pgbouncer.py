@@ -18,8 +18,7 @@ import sqlalchemy as sa
 
 from alembic_guard.runtime.lock import lock_key
 from alembic_guard.runtime.pooler import proxy_between
-from alembic_guard.runtime.sandbox import GuardedProject
-from alembic_guard.testing import PgBouncer, PostgresServer
+from alembic_guard.testing import GuardedProject, PgBouncer, PostgresServer
 
 pytestmark = pytest.mark.db
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from alembic_guard.errors import privilege_needed
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic_guard.live.snapshot import snapshot
 from alembic_guard.model import SchemaModel
 from alembic_guard.rollback import RollbackReport, verify_after_failure, verify_rollback
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

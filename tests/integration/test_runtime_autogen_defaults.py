@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
 from alembic_guard.runtime.runner import AUTOGENERATE_PLUGINS, autogenerate_defaults
-from alembic_guard.runtime.sandbox import alembic_executable
+from alembic_guard.testing import alembic_executable
 
 REVISION = '''"""create item"""
 from alembic import op

@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from alembic_guard.runtime.sandbox import GuardedProject, schema_fingerprint
-from alembic_guard.testing import PostgresServer
+from alembic_guard.testing import GuardedProject, PostgresServer, schema_fingerprint
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from alembic_guard.runtime.sandbox import GuardedProject, schema_fingerprint
+from alembic_guard.testing import GuardedProject, schema_fingerprint
 
 pytestmark = pytest.mark.db
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

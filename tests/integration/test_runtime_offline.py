@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 
 def test_offline_sql_renders_each_revision_in_its_own_transaction(tmp_path):

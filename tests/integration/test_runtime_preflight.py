@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic_guard.model import Column, SchemaModel, Table
 from alembic_guard.runtime.preflight import analyze, check, touched_tables
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 
 def _query(url: str, sql: str) -> list[tuple]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 
 @pytest.mark.db

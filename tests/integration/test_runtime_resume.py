@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_guard.runtime.ledger import SCHEMA_VERSION, Ledger
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

@@ -10,7 +10,7 @@ import pytest
 import alembic_guard
 from alembic_guard.errors import GuardError, UsageError
 from alembic_guard.runtime import RunResult
-from alembic_guard.runtime.sandbox import GuardedProject
+from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
 

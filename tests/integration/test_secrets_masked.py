@@ -34,8 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from alembic_guard import cli
-from alembic_guard.runtime.sandbox import GuardedProject
-from alembic_guard.testing import PostgresServer
+from alembic_guard.testing import GuardedProject, PostgresServer
 
 pytestmark = pytest.mark.db
 

@@ -29,8 +29,8 @@ from alembic_guard.errors import GuardRefused
 from alembic_guard.live.snapshot import snapshot
 from alembic_guard.model import SchemaModel
 from alembic_guard.ops import GuardContext, make_settings
-from alembic_guard.ops.harness import operations, row_checksums
-from alembic_guard.testing import PostgresServer
+from alembic_guard.ops.standalone import operations
+from alembic_guard.testing import PostgresServer, row_checksums
 
 COLUMN_NAMES = ["a", "b", "Mixed", "with space", 'q"t', "semi;colon"]
 TYPES = {"integer": sa.Integer, "text": sa.Text, "bigint": sa.BigInteger}

@@ -31,8 +31,7 @@ from sqlalchemy.pool import NullPool
 from alembic_guard.errors import GuardError
 from alembic_guard.runtime import upgrade_on_startup
 from alembic_guard.runtime.runner import URL_ATTR
-from alembic_guard.runtime.sandbox import GuardedProject, schema_fingerprint
-from alembic_guard.testing import PostgresServer
+from alembic_guard.testing import GuardedProject, PostgresServer, schema_fingerprint
 
 pytestmark = pytest.mark.db
 

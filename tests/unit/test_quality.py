@@ -143,3 +143,31 @@ def test_pure_core_does_no_io(path: Path) -> None:
             if call in text:
                 bad.append(f"calls {call}")
     assert not bad, f"{path.relative_to(ROOT)} is in the pure core but: {bad}"
+
+
+# Test helpers (servers, scratch projects, before/after descriptions) serve tests,
+# benchmarks and the demo; the runtime never imports them.
+TEST_HELPER_USERS = ("alembic_guard/testing/", "alembic_guard/pytest_plugin.py", "alembic_guard/demo.py")
+
+
+def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out += [(node.lineno, node.module)]
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return out
+
+
+def test_runtime_imports_no_test_helpers() -> None:
+    bad: list[str] = []
+    for path in sorted((ROOT / "alembic_guard").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(TEST_HELPER_USERS):
+            continue
+        for line, name in _imported_modules(ast.parse(path.read_text())):
+            if name == "alembic_guard.testing" or name.startswith("alembic_guard.testing."):
+                bad.append(f"{rel}:{line} imports {name}")
+    assert not bad, bad

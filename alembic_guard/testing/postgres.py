@@ -33,7 +33,7 @@ from pathlib import Path
 from alembic_guard.errors import UsageError
 from alembic_guard.quoting import quote_ident
 
-__all__ = ["PgBouncer", "PostgresServer", "find_bindir"]
+__all__ = ["PostgresServer", "find_bindir", "free_port", "shared_server"]
 
 
 def find_bindir() -> str:
@@ -70,7 +70,7 @@ def find_bindir() -> str:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -87,7 +87,7 @@ class PostgresServer:
         max_connections: int = 200,
         settings: dict[str, str] | None = None,
     ) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.bindir = bindir
         self.max_connections = max_connections
         self.settings = settings or {}
@@ -309,87 +309,3 @@ def shared_server() -> PostgresServer:
             _shared = PostgresServer().start()
             atexit.register(_shared.stop)
     return _shared
-
-
-class PgBouncer:
-    """A real PgBouncer in front of a :class:`PostgresServer`, for tests of pooled deployments.
-
-    ``pool_mode`` is PgBouncer's (``transaction`` by default: the mode that
-    breaks session state); ``pool_size`` server connections per database and
-    user.  Runs as the ``postgres`` OS user under root, like the server.  The
-    Debian package ``pgbouncer`` provides the binary (scripts/setup.sh
-    installs it).
-    """
-
-    def __init__(self, server: PostgresServer, *, pool_mode: str = "transaction", pool_size: int = 4) -> None:
-        self.server = server
-        self.pool_mode = pool_mode
-        self.pool_size = pool_size
-        self.port = _free_port()
-        self._dir: str | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> PgBouncer:
-        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-        if not os.path.exists(binary):
-            raise UsageError(
-                "pgbouncer not found", hint="apt-get install -y pgbouncer (scripts/setup.sh does)"
-            )
-        root = tempfile.mkdtemp(prefix="alembic_guard_pgbouncer_")
-        Path(root, "userlist.txt").write_text('"postgres" ""\n')
-        Path(root, "pgbouncer.ini").write_text(
-            "[databases]\n"
-            f"* = host={self.server.host} port={self.server.port}\n"
-            "[pgbouncer]\n"
-            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
-            f"auth_type = trust\nauth_file = {root}/userlist.txt\n"
-            f"pool_mode = {self.pool_mode}\ndefault_pool_size = {self.pool_size}\n"
-            "max_client_conn = 200\nserver_reset_query =\n"
-            "ignore_startup_parameters = extra_float_digits,options\n"
-            f"logfile = {root}/pgbouncer.log\nadmin_users = postgres\n"
-        )
-        if os.geteuid() == 0:
-            shutil.chown(root, "postgres", "postgres")
-            for name in ("userlist.txt", "pgbouncer.ini"):
-                shutil.chown(os.path.join(root, name), "postgres", "postgres")
-        self._dir = root
-        argv = [binary, os.path.join(root, "pgbouncer.ini")]
-        if os.geteuid() == 0:
-            argv = ["runuser", "-u", "postgres", "--", *argv]
-        self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # ready when it accepts connections (it binds before it serves)
-        for _ in range(200):
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        log = Path(root, "pgbouncer.log").read_text() if Path(root, "pgbouncer.log").exists() else ""
-        self.stop()
-        raise UsageError("pgbouncer did not start", details=log[-2000:])
-
-    def url(self, dbname: str, driver: str = "psycopg2") -> str:
-        """The SQLAlchemy URL of ``dbname`` through the pooler."""
-        return f"postgresql+{driver}://postgres@127.0.0.1:{self.port}/{dbname}"
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        root, self._dir = self._dir, None
-        if root:
-            shutil.rmtree(root, ignore_errors=True)
-
-    def __enter__(self) -> PgBouncer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -1,9 +1,10 @@
-"""Run guarded operations outside ``env.py``: for tests, benchmarks and dry runs.
+"""Run guarded operations outside ``env.py``: ``guard-repair --apply`` runs its steps through them.
 
 ``operations(connection, ctx)`` builds the same ``MigrationContext`` +
 ``Operations`` pair Alembic's runner builds, with the guards switched on, and
 starts a revision on the context; ``offline_operations(buffer, ctx)`` does the
-same in ``--sql`` mode, rendering into ``buffer``.
+same in ``--sql`` mode, rendering into ``buffer``.  Tests and benchmarks drive
+single guarded ops the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from typing import IO, Any
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from alembic_guard.model import QName, SchemaModel
-from alembic_guard.ops.base import driver_sql
+from alembic_guard.model import QName
 from alembic_guard.ops.context import GUARD_OPTION, GuardContext
-from alembic_guard.quoting import quote_ident
 
 
 @contextlib.contextmanager
@@ -53,21 +52,3 @@ def offline_operations(buffer: IO[str], ctx: GuardContext | None) -> Iterator[Op
     if ctx is not None:
         ctx.begin_revision("offline", None)
     yield Operations(mc)
-
-
-def row_checksums(connection: Any, model: SchemaModel) -> dict[QName, str]:
-    """md5 of the rows of every table in ``model``, over the columns ``model`` lists (read-only).
-
-    Columns added later are left out, so the figure proves the rows that were
-    there, with the values they had, are unchanged.
-    """
-    out: dict[QName, str] = {}
-    for q, table in sorted(model.tables.items()):
-        t = f"{quote_ident(q[0])}.{quote_ident(q[1])}"
-        cols = ", ".join(f"r.{quote_ident(c.name)}" for c in table.columns) or "1"
-        sql = (
-            f"SELECT coalesce(md5(string_agg(ROW({cols})::text, '|' ORDER BY ROW({cols})::text)), '') "
-            f"FROM {t} AS r"
-        )
-        out[q] = connection.exec_driver_sql(driver_sql(connection.dialect, sql)).scalar()
-    return out

@@ -3,8 +3,7 @@
 For tests, benchmarks and demos: ``GuardedProject(tmp_dir, url)`` lays out
 the ``guard-init`` template, ``add_revision`` writes revision files, ``run`` /
 ``popen`` start ``alembic -c <ini> ...`` as separate processes with
-``DATABASE_URL`` set.  ``schema_fingerprint`` reads a comparable description
-of a database's schema (read-only).
+``DATABASE_URL`` set.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 REVISION_TEMPLATE = '''"""{message}"""
 import os
@@ -124,52 +120,3 @@ class GuardedProject:
             text=True,
             **kw,
         )
-
-
-def schema_fingerprint(
-    conn: Connection, *, exclude: tuple[str, ...] = ("alembic_guard_log",)
-) -> list[tuple[Any, ...]]:
-    """Tables, columns, indexes and constraints of the non-system schemas, sorted.  Read-only."""
-    rows: list[tuple[Any, ...]] = []
-    rows += [
-        ("column", *r)
-        for r in conn.execute(
-            text(
-                """
-                SELECT c.table_schema, c.table_name, c.column_name, c.data_type, c.is_nullable,
-                       coalesce(c.column_default, '')
-                  FROM information_schema.columns c
-                 WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema')
-                   AND c.table_name <> ALL(:ex)
-                """
-            ),
-            {"ex": list(exclude)},
-        )
-    ]
-    rows += [
-        ("index", *r)
-        for r in conn.execute(
-            text(
-                """
-                SELECT schemaname, tablename, indexdef FROM pg_indexes
-                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND tablename <> ALL(:ex)
-                """
-            ),
-            {"ex": list(exclude)},
-        )
-    ]
-    rows += [
-        ("constraint", *r)
-        for r in conn.execute(
-            text(
-                """
-                SELECT n.nspname, t.relname, c.conname, pg_get_constraintdef(c.oid), c.convalidated
-                  FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
-                  JOIN pg_namespace n ON n.oid = t.relnamespace
-                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND t.relname <> ALL(:ex)
-                """
-            ),
-            {"ex": list(exclude)},
-        )
-    ]
-    return sorted(rows, key=repr)
