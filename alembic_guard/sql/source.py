@@ -55,7 +55,8 @@ _SECTION_MARKER = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # Each tool's marker for a file that runs outside a transaction block (each statement on
-# its own): goose, dbmate (on its up marker), sqlx (first line), postgres-migrations.
+# its own): goose, dbmate (on its up marker), sqlx (first line), postgres-migrations; popx
+# by the file name (below).
 # golang-migrate has none: such statements are found by what they do (importer.transactions).
 _NO_TRANSACTION = re.compile(
     r"^[ \t]*--[ \t]*(?:\+goose[ \t]+NO[ \t]+TRANSACTION"
@@ -64,6 +65,8 @@ _NO_TRANSACTION = re.compile(
     r"|no-transaction)\b",
     re.IGNORECASE | re.MULTILINE,
 )
+# ory/x popx marks such a file by its name instead: N_name[.dialect].autocommit.up.sql
+_NO_TRANSACTION_NAME = re.compile(r"\.autocommit(?:\.up)?\.sql$", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
 _UTF8_HINT = "the file must be UTF-8: convert it (e.g. `iconv -f latin1 -t utf-8`) and run again"
 
@@ -231,7 +234,9 @@ def _read_migration(mig: _Migration, order: int) -> SourceFile:
     if mig.down is not None:
         down_text = _read_text(mig.down, mig.down_rel or mig.down.name)[1]
     base_line = 1
-    no_transaction = _NO_TRANSACTION.search(text) is not None
+    no_transaction = (
+        _NO_TRANSACTION.search(text) is not None or _NO_TRANSACTION_NAME.search(mig.up.name) is not None
+    )
     if "migrate:" in text or "+goose" in text:
         text, base_line, section_down = _split_sections(text, mig.rel)
         if section_down is not None:

@@ -35,6 +35,7 @@ def test_each_tools_marker_is_read() -> None:
         "005_dbmate.sql": True,
         "006_sqlx.sql": True,
         "007_postgres_migrations.sql": True,
+        "008_popx.autocommit.up.sql": True,  # popx: by the file name, no comment
     }
 
 
@@ -61,6 +62,7 @@ def test_statements_that_end_transactions_run_in_autocommit_blocks(tmp_path: Pat
         assert _after_block(by_source["003_batches.sql"], "DO $$")
         assert _after_block(by_source["006_sqlx.sql"], "UPDATE item SET mood = 'calm'")
         assert _after_block(by_source["007_postgres_migrations.sql"], "UPDATE item SET mood = 'sad'")
+        assert _after_block(by_source["008_popx.autocommit.up.sql"], "UPDATE item SET mood = 'bored'")
 
         command.upgrade(cfg, "head")
         engine = sa.create_engine(url)
@@ -78,6 +80,6 @@ def test_statements_that_end_transactions_run_in_autocommit_blocks(tmp_path: Pat
         finally:
             engine.dispose()
         # the procedure set 0, each of the DO block's two batches added 1
-        assert [tuple(r) for r in rows] == [("a", 2, "calm"), ("b", 2, "sad")]
+        assert [tuple(r) for r in rows] == [("a", 2, "bored"), ("b", 2, "sad")]
         assert [tuple(r) for r in valid] == [("item_qty", True), ("item_sku", True)]
         assert note == 1
