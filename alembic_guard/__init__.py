@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "upgrade_on_startup"]
+__all__ = ["GuardError", "__version__", "upgrade_on_startup"]
 
 
 def __getattr__(name: str) -> object:
@@ -14,4 +14,8 @@ def __getattr__(name: str) -> object:
         from alembic_guard.runtime.startup import upgrade_on_startup
 
         return upgrade_on_startup
+    if name == "GuardError":  # what upgrade_on_startup raises (UsageError, ConnectionFailed...)
+        from alembic_guard.errors import GuardError
+
+        return GuardError
     raise AttributeError(f"module 'alembic_guard' has no attribute {name!r}")

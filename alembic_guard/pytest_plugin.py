@@ -239,6 +239,7 @@ class AlembicGuardRunner:
     def config(self) -> Config:
         from alembic.config import Config
 
+        from alembic_guard.dburl import normalize_url
         from alembic_guard.runtime.runner import URL_ATTR
 
         if not self.config_path.is_file():
@@ -249,8 +250,11 @@ class AlembicGuardRunner:
                 hint="pass --alembic-guard-config PATH or set the ini key alembic_guard_config",
             )
         cfg = Config(str(self.config_path))
-        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        cfg.attributes[URL_ATTR] = self.url
+        # normalised (``postgres://`` accepted, the installed driver named) for a stock env.py,
+        # which hands ``sqlalchemy.url`` to SQLAlchemy as it is; the guarded one normalises itself
+        url = normalize_url(self.url)
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        cfg.attributes[URL_ATTR] = url
         return cfg
 
     @contextlib.contextmanager
@@ -261,7 +265,9 @@ class AlembicGuardRunner:
         runtime reads every ``ALEMBIC_GUARD_*`` variable as a setting and rejects unknown ones.
         """
         saved = {k: os.environ.get(k) for k in ("DATABASE_URL", _TEST_URL_VAR)}
-        os.environ["DATABASE_URL"] = self.url
+        from alembic_guard.dburl import normalize_url
+
+        os.environ["DATABASE_URL"] = normalize_url(self.url)
         os.environ.pop(_TEST_URL_VAR, None)
         try:
             yield
@@ -306,10 +312,11 @@ class AlembicGuardRunner:
     # -- the database ------------------------------------------------------------------------
 
     def _connect(self) -> Any:
-        import sqlalchemy as sa
-        from sqlalchemy.pool import NullPool
+        # the one URL normaliser and engine factory: postgres://, a bare URL with either driver,
+        # a connection failure as one ConnectionFailed line
+        from alembic_guard.dburl import create_engine
 
-        return sa.create_engine(self.url, poolclass=NullPool)
+        return create_engine(self.url)
 
     def current(self) -> tuple[str, ...]:
         """The revisions in ``alembic_version`` (sorted; empty before the first upgrade).  Read-only."""

@@ -6,7 +6,8 @@ naming its site-packages, after the new environment's own), so the test needs
 no package index and takes seconds.  Then: ``guard-init``, a model and
 ``alembic revision --autogenerate``, a bare ``DATABASE_URL=postgresql://...``,
 ``upgrade head`` twice, ``guard-status``, ``guard-check`` offline and live in
-every format, ``upgrade_on_startup("alembic.ini")`` — under psycopg 3, and
+every format, ``upgrade_on_startup("alembic.ini")``, the pytest plugin's
+standard tests next to pytest-alembic's (docs/testing.md's recipe) — under psycopg 3, and
 again where only psycopg2 can be imported.  The wheel is built once per session.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +45,49 @@ users = sa.Table(
     sa.Index("ix_users_name", "name"),
 )
 """
+
+# docs/testing.md's recipe: one tests/conftest.py for pytest-alembic and alembic_guard's standard tests
+CONFTEST = """\
+import pytest
+import sqlalchemy as sa
+from pytest_alembic.config import Config
+
+@pytest.fixture
+def alembic_config(alembic_guard_db):
+    return Config(config_options={"file": "alembic.ini", "sqlalchemy.url": alembic_guard_db})
+
+@pytest.fixture
+def alembic_engine(alembic_guard_db):
+    engine = sa.create_engine(alembic_guard_db)
+    yield engine
+    engine.dispose()
+"""
+
+PYTEST_INI = """\
+[pytest]
+alembic_guard_standard_tests = true
+alembic_guard_metadata = models:metadata
+pytest_alembic_tests_path = tests/pytest_alembic_collects_nothing_here.py
+"""
+
+PYTEST_TESTS = (
+    "test_single_head_revision",
+    "test_upgrade",
+    "test_alembic_guard_single_head",
+    "test_alembic_guard_upgrade_from_empty",
+    "test_alembic_guard_upgrade_twice_is_noop",
+    "test_alembic_guard_roundtrip",  # [the revision id]: the one revision
+    "test_alembic_guard_models_match_head",
+)
+
+
+def write_pytest_project(project: Path) -> None:
+    (project / "tests").mkdir()
+    (project / "tests" / "conftest.py").write_text(CONFTEST)
+    (project / "tests" / "test_migrations.py").write_text(
+        "from pytest_alembic.tests import test_single_head_revision, test_upgrade\n"
+    )
+    (project / "pytest.ini").write_text(PYTEST_INI)
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +152,8 @@ def test_new_project_from_the_wheel(tmp_path, wheel, pg_server, only_psycopg2):
     project.mkdir()
     with pg_server.database() as url:
         bare = "postgresql://" + url.split("://", 1)[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ALEMBIC_GUARD_", "PYTHON"))}
+        hidden = ("ALEMBIC_GUARD_", "PYTHON", "PYTEST_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(hidden)}
         env.pop("CI", None)
         env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", DATABASE_URL=bare)
 
@@ -163,6 +209,18 @@ def test_new_project_from_the_wheel(tmp_path, wheel, pg_server, only_psycopg2):
         code = "import alembic_guard; r = alembic_guard.upgrade_on_startup('alembic.ini')"
         startup = run("python", "-c", code + "; print(r.applied, r.profile)")
         assert startup.stdout.strip() == "() prod", startup.stdout
+
+        # the pytest plugin next to pytest-alembic, as docs/testing.md sets them up (pytest and
+        # pytest-alembic come from the suite's environment, like every dependency here)
+        write_pytest_project(project)
+        env["ALEMBIC_GUARD_TEST_URL"] = "postgresql://" + pg_server.url("postgres").split("://", 1)[1]
+        # pytest-postgresql is this suite's, not the project's (and needs psycopg 3)
+        no = ("-p", "no:cacheprovider", "-p", "no:pytest_postgresql")
+        tests = run("python", "-m", "pytest", *no, "-v")
+        found = re.findall(r"::(test_[^\s\[]+)(?:\[\w+\])? (PASSED|FAILED|SKIPPED|ERROR)", tests.stdout)
+        outcome = dict(found)
+        assert outcome == dict.fromkeys(PYTEST_TESTS, "PASSED"), tests.stdout
+        del env["ALEMBIC_GUARD_TEST_URL"]
 
         # a connection problem is one line, exit 2, whatever the driver
         env["DATABASE_URL"] = bare.replace(f":{pg_server.port}/", ":1/")

@@ -323,3 +323,17 @@ def test_pytest_alembic_and_the_standard_tests_share_a_tests_conftest(project: p
     assert "tests/test_migrations.py::test_upgrade PASSED" in out, out
     assert "tests/conftest.py::test_alembic_guard_upgrade_twice_is_noop PASSED" in out, out
     result.assert_outcomes(passed=5, skipped=1, deselected=6)
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_runner_takes_every_url_form(pg_url: str, scheme: str) -> None:
+    """``postgres://`` (hosting platforms) and a bare ``postgresql://``: the runner connects through
+    alembic_guard.dburl like every command (it built its engine directly: ``postgres`` failed)."""
+    from alembic_guard.pytest_plugin import AlembicGuardRunner
+
+    url = f"{scheme}://" + pg_url.split("://", 1)[1]
+    runner = AlembicGuardRunner(EXAMPLE_INI, url)
+    assert runner.current() == ()
+    runner.upgrade("head")
+    assert runner.current() == runner.heads()
+    assert "projects" in {name for _, name in runner.snapshot().tables}

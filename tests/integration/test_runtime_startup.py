@@ -63,6 +63,20 @@ def test_upgrade_on_startup_usage_errors(tmp_path, monkeypatch):
         alembic_guard.upgrade_on_startup(profile="staging")
 
 
+def test_upgrade_on_startup_connection_failure_is_the_documented_guard_error(tmp_path, pg_url, monkeypatch):
+    """docs/quickstart.md: ``alembic_guard.GuardError`` (here ``ConnectionFailed``), the CLI's one line."""
+    from alembic_guard.errors import ConnectionFailed
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    closed = "postgres://app:secret@127.0.0.1:1/app"
+    project = GuardedProject(tmp_path, closed)
+    with pytest.raises(alembic_guard.GuardError) as caught:
+        alembic_guard.upgrade_on_startup(project.ini, url=closed)
+    assert isinstance(caught.value, ConnectionFailed)
+    assert str(caught.value).startswith("cannot connect to postgresql+psycopg"), str(caught.value)
+    assert "secret" not in caught.value.render()
+
+
 def test_upgrade_on_startup_takes_an_alembic_config(tmp_path, pg_url, monkeypatch):
     """The documented signature: ``upgrade_on_startup("alembic.ini" | Config, *, url=None, profile=...)``."""
     from alembic.config import Config
