@@ -1015,15 +1015,80 @@ class _PartsTracker:
         self.partitions: dict[QName, list[QName]] = {}
         self.backed: dict[QName, QName] = {}  # (schema, index name) → table of the constraint it backs
         self.owned: dict[QName, list[tuple[str, QName]]] = {}  # table → (column, sequence it owns)
+        self.checks: dict[QName, list[Constraint]] = {}  # CHECK / FOREIGN KEY constraints of each table
+        self.triggers_of: dict[QName, list[ObjRef]] = {}  # function → the triggers that call it
+        self.view_reads: dict[QName, frozenset[QName]] = {}  # view → the relations its query reads
+
+    def _cascade(self, c: ch.DropObject) -> list[ObjRef]:
+        """What ``DROP ... CASCADE`` takes besides the object: the triggers calling a dropped
+        function, the views (and views of views) reading a dropped relation."""
+        r = c.ref
+        if r.kind == "function":
+            return self.triggers_of.pop((r.schema, r.name), []) if c.cascade else []
+        if r.kind != "relation":
+            return []
+        gone = (r.schema, r.name)
+        self.view_reads.pop(gone, None)
+        if not c.cascade:
+            return []
+        out: list[ObjRef] = []
+        todo = [gone]
+        while todo:
+            q = todo.pop()
+            for view, reads in list(self.view_reads.items()):
+                if q in reads:
+                    del self.view_reads[view]
+                    self.parts.pop(view, None)
+                    out.append(ObjRef.relation(*view))
+                    todo.append(view)
+        return out
+
+    def _column_dropped(self, table: QName, column: str) -> list[ObjRef]:
+        """What ``DROP COLUMN`` takes with the column: PostgreSQL drops every index and table
+        constraint involving it (and a key constraint's index with the constraint)."""
+        out: list[ObjRef] = []
+        kept_ix = []
+        for ix in self.indexes.get(table, []):
+            if column in ix.columns:
+                out.append(ObjRef("index", ix.schema, ix.name))
+            else:
+                kept_ix.append(ix)
+        if table in self.indexes:
+            self.indexes[table] = kept_ix
+        for registry in (self.keys, self.checks):
+            kept = []
+            for con in registry.get(table, []):
+                if column in con.columns and con.name is not None:
+                    out.append(ObjRef("constraint", table[0], con.name, table[1]))
+                    self._remove(table, "constraint", con.name)
+                    if self.backed.pop((table[0], con.name), None) is not None:
+                        out.append(ObjRef("index", table[0], con.name))
+                else:
+                    kept.append(con)
+            if table in registry:
+                registry[table] = kept
+        return out
 
     def _dropped_with(self, q: QName) -> list[ObjRef]:
         """What DROP TABLE takes with the table: its owned sequences, its indexes and key indexes."""
+        self.checks.pop(q, None)
         out = [ObjRef("sequence", *sq) for _col, sq in self.owned.pop(q, [])]
         out.extend(ObjRef("index", ix.schema, ix.name) for ix in self.indexes.pop(q, []))
         for con in self.keys.pop(q, []):
             if con.name is not None and self.backed.pop((q[0], con.name), None) is not None:
                 out.append(ObjRef("index", q[0], con.name))
         return out
+
+    def _forget_index(self, schema: str, name: str, renamed: str | None = None) -> None:
+        """A plain index dropped (or renamed): DROP COLUMN must not claim it under its old name."""
+        for lst in self.indexes.values():
+            for i, ix in enumerate(lst):
+                if ix.schema == schema and ix.name == name:
+                    if renamed is None:
+                        del lst[i]
+                    else:
+                        lst[i] = dataclasses.replace(ix, name=renamed)
+                    return
 
     def _add(self, table: QName, kind: str, name: str, create: bool = False) -> None:
         have = self.parts.setdefault(table, []) if create else self.parts.get(table)
@@ -1089,16 +1154,26 @@ class _PartsTracker:
                     self._add(c.table.qname, "column", col.name, create=True)
             elif t is ch.PutView:
                 self.parts[c.view.qname] = [("column", n) for n in c.view.columns]
+                self.view_reads[c.view.qname] = frozenset(
+                    (q.ref.schema, q.ref.name) for q in eff.requires if q.ref.kind == "relation"
+                )
             elif t is ch.PutColumn:
                 self._add((c.schema, c.table), "column", c.column.name)
             elif t is ch.PutConstraint and c.constraint.name:
                 self._add(c.constraint.table, "constraint", c.constraint.name)
                 if c.constraint.kind in _KEY_KINDS:
                     self._key(c.constraint, extra)
+                else:
+                    self.checks.setdefault(c.constraint.table, []).append(c.constraint)
             elif t is ch.PutIndex:
                 self._index(c.index, extra)
             elif t is ch.PutTrigger:
                 self._add(c.trigger.table, "trigger", c.trigger.name)
+                if c.trigger.function is not None:
+                    tr = ObjRef("trigger", c.trigger.table[0], c.trigger.name, c.trigger.table[1])
+                    calls = self.triggers_of.setdefault(c.trigger.function, [])
+                    if tr not in calls:
+                        calls.append(tr)
             elif t is ch.CopyColumns:
                 self._copy(c, extra)
             elif t is ch.PutSequence and c.sequence.owned_by is not None:
@@ -1106,18 +1181,38 @@ class _PartsTracker:
                 self.owned.setdefault((s, tb), []).append((col, c.sequence.qname))
             elif t is ch.DropObject:
                 r = c.ref
+                gone.extend(self._cascade(c))
+                if r.kind == "trigger" or r.kind == "relation":
+                    # a trigger dropped (alone or with its table) is not taken again by a cascade
+                    for calls in self.triggers_of.values():
+                        calls[:] = [
+                            x
+                            for x in calls
+                            if not (
+                                x == r
+                                or (r.kind == "relation" and (x.schema, x.parent) == (r.schema, r.name))
+                            )
+                        ]
                 if r.kind == "relation":
                     q = (r.schema, r.name)
                     self.parts.pop(q, None)
                     gone.extend(self._dropped_with(q))
+                elif r.kind == "index":
+                    self._forget_index(r.schema, r.name)
                 elif r.kind == "column" and r.parent is not None:
                     # a serial / identity column's sequence goes with it
                     owned = self.owned.get((r.schema, r.parent), [])
                     gone.extend(ObjRef("sequence", *sq) for col, sq in owned if col == r.name)
                     owned[:] = [(col, sq) for col, sq in owned if col != r.name]
                     self._remove((r.schema, r.parent), r.kind, r.name)
+                    gone.extend(self._column_dropped((r.schema, r.parent), r.name))
                 elif r.parent is not None:
                     self._remove((r.schema, r.parent), r.kind, r.name)
+                    if r.kind == "constraint":
+                        for registry in (self.keys, self.checks):
+                            cons = registry.get((r.schema, r.parent))
+                            if cons:
+                                cons[:] = [x for x in cons if x.name != r.name]
                     if r.kind == "constraint" and self.backed.pop((r.schema, r.name), None) is not None:
                         gone.append(ObjRef("index", r.schema, r.name))  # its index goes with it
             elif t is ch.RenameObject and c.ref.parent is not None:
@@ -1139,10 +1234,12 @@ class _PartsTracker:
                 self._add(table, "constraint", c.new_name)
                 gone.append(ObjRef("constraint", r.schema, r.name, table[1]))
                 extra.append(ObjRef("constraint", r.schema, c.new_name, table[1]))
+            elif t is ch.RenameObject and c.ref.kind == "index":
+                self._forget_index(c.ref.schema, c.ref.name, c.new_name)
             elif (t is ch.RenameObject or t is ch.SetSchema) and c.ref.kind == "relation":
                 old = (c.ref.schema, c.ref.name)
                 new = (c.ref.schema, c.new_name) if t is ch.RenameObject else (c.new_schema, c.ref.name)
-                for d in (self.keys, self.indexes, self.partitions, self.owned):
+                for d in (self.keys, self.indexes, self.partitions, self.owned, self.checks):
                     if old in d:
                         d[new] = d.pop(old)  # type: ignore[assignment]
                 for ix, table in list(self.backed.items()):
