@@ -313,39 +313,47 @@ def later_changes_provider(
     ``steps``: the run's pending upgrades, in order, as (revision, path, upgrade
     function, checksum).  Each revision's changes come from its plan (cached:
     pre-flight made it already): ``op.execute`` statements by their analysed
-    effects, typed operations by their op objects.  Computed when first asked,
-    i.e. only when a guard finds an object with another definition.
+    effects, typed operations by their op objects.  Computed once, when a
+    guard first asks (one whose object is absent, or there with another
+    definition); each answer after that is a slice of it.
     """
     from alembic.operations import Operations
 
     from alembic_guard.ops.decisions import operation_changes
 
-    per_revision: dict[str, tuple[Any, ...]] = {}
-    order = [s[0] for s in steps]
+    # every pending revision's changes in run order, and where each revision's successors start:
+    # built on the first question, then each answer is one slice (a guard asks for every table and
+    # column it adds, so rebuilding the list per question was quadratic in the run's length)
+    flat: tuple[Any, ...] | None = None
+    after: dict[str, int] = {}
 
-    def changes_of(step: tuple[str, str | None, Callable[..., Any], str | None]) -> tuple[Any, ...]:
+    def changes_of(step: tuple[str, str | None, Callable[..., Any], str | None]) -> list[Any]:
         revision, path, fn, checksum = step
-        if revision not in per_revision:
-            plan = revision_plan(revision, path, fn, checksum)
-            out: list[Any] = []
-            if plan is not None:
-                operations = Operations(_offline("postgresql"))
-                executed = dict(plan.statements)
-                for i, operation in enumerate(plan.operations):
-                    if i in executed:
-                        out.extend(c for a in executed[i] for c in a.effect.changes)
-                    else:
-                        try:
-                            out.extend(operation_changes(operations, operation))
-                        except Exception:  # an op object pre-flight cannot read
-                            continue
-            per_revision[revision] = tuple(out)
-        return per_revision[revision]
+        plan = revision_plan(revision, path, fn, checksum)
+        out: list[Any] = []
+        if plan is not None:
+            operations = Operations(_offline("postgresql"))
+            executed = dict(plan.statements)
+            for i, operation in enumerate(plan.operations):
+                if i in executed:
+                    out.extend(c for a in executed[i] for c in a.effect.changes)
+                else:
+                    try:
+                        out.extend(operation_changes(operations, operation))
+                    except Exception:  # an op object pre-flight cannot read
+                        continue
+        return out
 
     def later(revision: str | None) -> Sequence[Any]:
-        if revision not in order:
-            return ()
-        return [c for step in steps[order.index(revision) + 1 :] for c in changes_of(step)]
+        nonlocal flat
+        if flat is None:
+            collected: list[Any] = []
+            for step in steps:
+                collected.extend(changes_of(step))
+                after.setdefault(step[0], len(collected))
+            flat = tuple(collected)
+        start = after.get(revision) if revision is not None else None
+        return () if start is None else flat[start:]
 
     return later
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import select
+import threading
 
 import pytest
 import sqlalchemy as sa
 
-from alembic_guard.ops.progress import describe_progress
+from alembic_guard.ops.progress import describe_progress, index_build_progress
 from alembic_guard.testing import GuardedProject
 
 pytestmark = pytest.mark.db
@@ -80,3 +81,30 @@ def test_a_concurrent_build_held_by_a_writer_logs_its_phase(tmp_path, pg_url: st
     engine.dispose()
     assert proc.returncode == 0, seen + rest
     assert "building index ix_t_v: waiting for writers before build" in seen
+
+
+def test_builds_shorter_than_the_interval_cost_no_connection_and_one_pid_read(pg_url: str) -> None:
+    """A 200-revision run builds many small indexes: watching them must cost (almost) nothing.
+
+    No watcher connection is opened for a build that ends before the first
+    interval, the backend pid of a direct connection is read once, and no
+    thread is left per build.
+    """
+    engine = sa.create_engine(pg_url)
+    connects: list[int] = []
+    sa.event.listen(engine, "connect", lambda *_: connects.append(1))
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("CREATE TABLE quick (v int)"))
+            sent: list[str] = []
+            sa.event.listen(conn, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
+            threads = threading.active_count()
+            for i in range(5):
+                with index_build_progress(conn, f"index ix_quick_{i}", 60.0):
+                    conn.execute(sa.text(f"CREATE INDEX ix_quick_{i} ON quick (v)"))
+            conn.rollback()
+        assert connects == [1], "a watcher connected for a build shorter than the interval"
+        assert sum("pg_backend_pid" in sql for sql in sent) == 1
+        assert threading.active_count() <= threads + 1  # one watcher thread serves every build
+    finally:
+        engine.dispose()
