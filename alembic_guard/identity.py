@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
 
 from alembic_guard.model import (
     Column,
@@ -71,7 +73,45 @@ def _squash(part: str) -> str:
 
 
 def same_expression(a: str | None, b: str | None) -> bool:
-    return normalize_expression(a) == normalize_expression(b)
+    """Do two expression texts mean the same (as loosely as :func:`normalize_expression`)?
+
+    When the texts differ, their parse trees are compared, casts aside: the
+    catalog writes SQL-syntax functions in its own spelling (``trim(x)``
+    comes back as ``TRIM(BOTH FROM x)``, ``substring(x from 2)`` as
+    ``SUBSTRING(x FROM 2)``), which is the same tree.
+    """
+    if normalize_expression(a) == normalize_expression(b):
+        return True
+    if a is None or b is None:
+        return False
+    ta, tb = _expression_tree(a), _expression_tree(b)
+    return ta is not None and ta == tb
+
+
+@lru_cache(maxsize=4096)
+def _expression_tree(text: str) -> Any:
+    """The parse tree of an expression, locations and casts removed; ``None`` if it does not parse."""
+    import pglast
+    from pglast.parser import ParseError
+
+    try:
+        parsed = pglast.parse_sql(f"SELECT ({text}\n)")
+    except ParseError:
+        return None
+    targets = getattr(parsed[0].stmt, "targetList", None) if len(parsed) == 1 else None
+    if not targets or len(targets) != 1:
+        return None
+    return _without_casts(targets[0].val(skip_none=True))
+
+
+def _without_casts(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        if tree.get("@") == "TypeCast" and "arg" in tree:
+            return _without_casts(tree["arg"])
+        return repr(sorted((k, _without_casts(v)) for k, v in tree.items() if k != "location"))
+    if isinstance(tree, list | tuple):
+        return tuple(_without_casts(x) for x in tree)
+    return tree
 
 
 # -- names -----------------------------------------------------------------------------
@@ -166,7 +206,9 @@ def same_index(have: Index, want: Index, *, expressions: bool = True) -> bool:
         want.include,
     ):
         return False
-    if [normalize_expression(k) for k in have.columns] != [normalize_expression(k) for k in want.columns]:
+    if len(have.columns) != len(want.columns) or not all(
+        same_expression(h, w) for h, w in zip(have.columns, want.columns, strict=True)
+    ):
         return False
     if have.predicate is None or want.predicate is None:
         return have.predicate is None and want.predicate is None

@@ -56,10 +56,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["author_id"], ["users.id"]),
+        if_not_exists=True,
     )
 
     # 0002_comments.sql:10:1
-    op.create_index("idx_comments_task_id", "comments", ["task_id"])
+    op.create_index("idx_comments_task_id", "comments", ["task_id"], if_not_exists=True)
 
 
 def downgrade() -> None:

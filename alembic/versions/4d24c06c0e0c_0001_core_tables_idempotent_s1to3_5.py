@@ -72,6 +72,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
+        if_not_exists=True,
     )
 
     # 0001_core_tables_idempotent.sql:14:1
@@ -88,6 +89,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"]),
+        if_not_exists=True,
     )
 
     # 0001_core_tables_idempotent.sql:21:1
@@ -105,10 +107,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["assignee_id"], ["users.id"]),
+        if_not_exists=True,
     )
 
     # 0001_core_tables_idempotent.sql:30:1
-    op.create_index("idx_tasks_assignee_id", "tasks", ["assignee_id"])
+    op.create_index("idx_tasks_assignee_id", "tasks", ["assignee_id"], if_not_exists=True)
 
 
 def downgrade() -> None:

@@ -29,7 +29,7 @@ guard_drops: tuple[tuple[str, str, str, str | None], ...] = ()
 
 def upgrade() -> None:
     # 0003_tasks_project.sql:2:1
-    op.add_column("tasks", sa.Column("project_id", sa.Integer()))
+    op.add_column("tasks", sa.Column("project_id", sa.Integer()), if_not_exists=True)
 
 
 def downgrade() -> None:

@@ -29,7 +29,7 @@ guard_drops: tuple[tuple[str, str, str, str | None], ...] = ()
 def upgrade() -> None:
     # 0001_core_tables_idempotent.sql:29:1
     # moved: needs column tasks.project_id from 0003_tasks_project.sql:2:1
-    op.create_index("idx_tasks_project_id", "tasks", ["project_id"])
+    op.create_index("idx_tasks_project_id", "tasks", ["project_id"], if_not_exists=True)
 
 
 def downgrade() -> None:

@@ -13,7 +13,7 @@ from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, RenameObject
 from alembic_guard.decide.later import moved_on
 from alembic_guard.decide.statements import explained_by_later
-from alembic_guard.decide.types import DataCheck, Decision, Step, destructive, missing, refuse, skip
+from alembic_guard.decide.types import DataCheck, Decision, Step, destructive, kept, missing, refuse, skip
 from alembic_guard.identity import both, compatible_column, describe_column, same_expression
 from alembic_guard.model import (
     Column,
@@ -39,6 +39,7 @@ class AddColumn:
     foreign_keys: tuple[Constraint, ...] = ()
     unique: bool = False
     indexes: tuple[Index, ...] = ()  # ``index=True``: the index Alembic names for it
+    if_not_exists: bool = False  # ADD COLUMN IF NOT EXISTS: a column of that name is kept as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,10 @@ def decide_add_column(model: SchemaModel, spec: AddColumn, later: Sequence[Chang
         if explained_by_later(model, (PutColumn(q[0], q[1], wanted),), ref, later):
             return skip(
                 op, target, f"already there ({describe_column(have)}; evolved since by a later revision)"
+            )
+        if spec.if_not_exists:
+            return kept(
+                op, target, "a column of that name", both(describe_column(have), describe_column(wanted))
             )
         return refuse(
             op,

@@ -12,7 +12,7 @@ from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutIndex
 from alembic_guard.decide.constraints import duplicates_check
 from alembic_guard.decide.statements import explained_by_later
-from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, missing, refuse, skip
+from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, kept, missing, refuse, skip
 from alembic_guard.identity import both, describe_index, same_index
 from alembic_guard.model import Index, ObjRef, QName, SchemaModel, format_qname
 
@@ -22,6 +22,7 @@ class CreateIndex:
     index: Index
     plain_columns: tuple[str, ...]  # the keys that are columns (they must exist)
     concurrent: bool = False
+    if_not_exists: bool = False  # CREATE INDEX IF NOT EXISTS: another index of that name is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex, later: Sequence[C
             return skip(
                 op, target, f"already there ({describe_index(have)}; redefined since by a later revision)"
             )
+        if spec.if_not_exists:
+            return kept(op, target, "an index of that name", both(describe_index(have), describe_index(want)))
         return refuse(
             op,
             target,

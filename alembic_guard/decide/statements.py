@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alembic_guard.changes import Change, apply
-from alembic_guard.decide.types import Decision, Step, refuse, skip
+from alembic_guard.decide.types import Decision, Step, kept, refuse, skip
 from alembic_guard.identity import (
     both,
     compatible_column,
@@ -63,6 +63,7 @@ class RawStatement:
     changes: tuple[Change, ...]
     replace: bool = False  # CREATE OR REPLACE
     missing_ok: bool = False  # DROP ... IF EXISTS
+    ensures: tuple[ObjRef, ...] = ()  # of ``creates``, those made with IF NOT EXISTS
 
 
 def fact(model: SchemaModel, ref: ObjRef) -> Any:
@@ -204,6 +205,7 @@ def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Chang
         return run
     wants = wanted_facts(st)
     notes: list[str] = []
+    differ: list[tuple[ObjRef, str]] = []  # IF NOT EXISTS objects there with another definition
     for ref in st.creates:
         have = fact(model, ref)
         if have is None:
@@ -218,6 +220,9 @@ def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Chang
         if evolved(model, st, ref, later):
             notes.append(f"{ref} has the shape a later revision gives it")
             continue
+        if ref in st.ensures:
+            differ.append((ref, both(describe(ref.kind, have), describe(ref.kind, want), "SQL")))
+            continue
         return refuse(
             op,
             target,
@@ -225,6 +230,8 @@ def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Chang
             "change the SQL to match the database, or change the object in a statement of its own",
             both(describe(ref.kind, have), describe(ref.kind, want), "SQL"),
         )
+    if differ:
+        return kept(op, target, ", ".join(str(r) for r, _ in differ), "\n".join(d for _, d in differ))
     shown = ", ".join(str(r) for r in st.creates[:4]) + (" ..." if len(st.creates) > 4 else "")
     reason = f"already there: {shown}"
     if notes:

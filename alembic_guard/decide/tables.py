@@ -13,7 +13,7 @@ from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, 
 from alembic_guard.decide.columns import missing_reference
 from alembic_guard.decide.later import moved_on
 from alembic_guard.decide.statements import explained_by_later
-from alembic_guard.decide.types import Decision, Step, destructive, missing, refuse, skip
+from alembic_guard.decide.types import Decision, Step, destructive, kept, missing, refuse, skip
 from alembic_guard.identity import compatible_column, describe_column, same_constraint
 from alembic_guard.model import Constraint, Index, ObjRef, QName, SchemaModel, Table, format_qname
 
@@ -23,6 +23,9 @@ class CreateTable:
     table: Table
     constraints: tuple[Constraint, ...] = ()
     indexes: tuple[Index, ...] = ()
+    # CREATE TABLE IF NOT EXISTS: a column of another definition is kept (PostgreSQL keeps the
+    # whole table), not refused
+    if_not_exists: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +97,11 @@ def decide_create_table(
         if explained_by_later(model, made, ObjRef.column(q[0], q[1], h.name), later)
     ]
     clashes = [(h, w) for h, w in clashes if h.name not in evolved]
-    if clashes:
-        details = "\n".join(
-            f"  {h.name}: in the database {describe_column(h)}; in the migration {describe_column(w)}"
-            for h, w in clashes
-        )
+    details = "\n".join(
+        f"  {h.name}: in the database {describe_column(h)}; in the migration {describe_column(w)}"
+        for h, w in clashes
+    )
+    if clashes and not spec.if_not_exists:
         decision = refuse(
             op,
             target,
@@ -122,6 +125,12 @@ def decide_create_table(
     )
     note = f"; evolved since by later revisions: column(s) {', '.join(evolved)}" if evolved else ""
     note += "".join(f"; column {name} not added: {f.describe()}, which is there" for name, f in moved.items())
+    if clashes:
+        names = ", ".join(h.name for h, _ in clashes)
+        what = f"column(s) {names} of table {target}"
+        if not cols and not cons:
+            return kept(op, target, what, details), None
+        note += f"; IF NOT EXISTS: {what} kept with another definition, as PostgreSQL does"
     if not cols and not cons:
         return skip(op, target, "already there with a compatible shape" + note), None
     reason = (
@@ -133,7 +142,9 @@ def decide_create_table(
     # applies them to its scratch model; the adapter leaves them to those operations)
     added: list[Change] = [PutColumn(q[0], q[1], w) for w in want.columns if w.name in cols]
     added.extend(PutConstraint(c) for c in cons)
-    return Decision(op, target, "run", reason, changes=tuple(added)), Reconcile(cols, cons)
+    return Decision(op, target, "run", reason, details=details or None, changes=tuple(added)), Reconcile(
+        cols, cons
+    )
 
 
 def decide_drop_table(model: SchemaModel, spec: DropTable) -> Decision:

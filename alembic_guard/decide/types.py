@@ -83,6 +83,22 @@ def skip(op: str, target: str, reason: str) -> Decision:
     return Decision(op, target, "skip", reason)
 
 
+def kept(op: str, target: str, what: str, details: str) -> Decision:
+    """``IF NOT EXISTS`` found ``what`` there with another definition: skip, as PostgreSQL does.
+
+    PostgreSQL checks the name only and leaves the object as it is; the
+    guard does the same (a refusal would fail where the SQL succeeds) and
+    says that the definitions differ, with both (``details``).
+    """
+    return Decision(
+        op,
+        target,
+        "skip",
+        f"IF NOT EXISTS: {what} exists with another definition; kept as it is, as PostgreSQL does",
+        details=details,
+    )
+
+
 def refuse(op: str, target: str, reason: str, hint: str, details: str | None = None) -> Decision:
     return Decision(op, target, "refuse", reason, hint, details)
 

@@ -1,8 +1,10 @@
 """One SQL statement → the Alembic operation code that expresses it.
 
-Pure: works on the statement's text (re-parsed with pglast's Python AST, whose
-deparser gives back defaults, CHECK and WHERE expressions as SQL) and returns
-code lines; nothing is executed or written.
+Pure: works on the statement's text (re-parsed with pglast's Python AST) and
+returns code lines; nothing is executed or written.  Defaults, CHECK, index
+keys and WHERE expressions are the statement's own text
+(:mod:`alembic_guard.importer.source_text`): pglast's deparser re-spells
+SQL-syntax functions, which PostgreSQL would store as other definitions.
 
 A statement becomes a structured ``op.*`` call only when that call means
 exactly what the SQL means on PostgreSQL (same names, types, defaults,
@@ -12,9 +14,11 @@ option — becomes ``op.execute`` of the verbatim SQL, so the imported history
 never silently differs from the legacy one.
 
 The generated revisions call Alembic's plain operations; with alembic_guard's
-environment they are the guarded, idempotent ones, which is why ``CREATE TABLE
-IF NOT EXISTS t (...)`` can become a plain ``op.create_table``: the guard
-skips an existing compatible table and adds the columns an older one lacks.
+environment they are the guarded, idempotent ones: ``op.create_table`` skips
+an existing compatible table and adds the columns an older one lacks.
+``IF NOT EXISTS`` is passed on (``if_not_exists=True``): the guard then keeps
+an object of that name and another definition, as PostgreSQL does, instead
+of refusing it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pglast import ast, enums
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
+from alembic_guard.importer.source_text import NoFaithfulText, expression_text, parenthesized, unparenthesized
 from alembic_guard.model import DEFAULT_SCHEMA, SERIAL_TYPES, canonical_type
 from alembic_guard.quoting import quote_ident
 
@@ -183,6 +188,19 @@ def _deparse(node: Any) -> str:
     return str(RawStream()(node))
 
 
+def _expr(node: Any, src: str) -> str:
+    """An expression of the statement ``src`` as text PostgreSQL stores exactly as the raw SQL's."""
+    try:
+        return expression_text(node, src)
+    except NoFaithfulText as e:
+        raise _Fallback(f"expression {e} has no text that parses back to it") from None
+
+
+def _check_expr(c: Any, src: str) -> str:
+    """A CHECK's expression, without the parentheses of ``CHECK (...)`` (Alembic writes them)."""
+    return unparenthesized(_expr(c.raw_expr, src))
+
+
 def _schema_kw(schema: str | None) -> list[str]:
     return [f"schema={py_str(schema)}"] if schema and schema != DEFAULT_SCHEMA else []
 
@@ -259,6 +277,12 @@ def _type_spec(tn: Any) -> tuple[str, bool]:
     return canonical_type(spec), False
 
 
+def _if_not_exists(flag: bool | None) -> list[str]:
+    """``IF NOT EXISTS`` kept: the guard then does what PostgreSQL does with an object of that name
+    and another definition (keeps it, with a warning) instead of refusing."""
+    return ["if_not_exists=True"] if flag else []
+
+
 def _text_arg(sql: str) -> str:
     return f"sa.text({py_str(escape_binds(sql))})"
 
@@ -331,7 +355,7 @@ class _Col:
     pk: bool = False
 
 
-def _render_create_table(stmt: Any, enums_known: frozenset[str]) -> RenderedStatement:
+def _render_create_table(stmt: Any, enums_known: frozenset[str], src: str) -> RenderedStatement:
     rel = stmt.relation
     if (
         stmt.inhRelations
@@ -351,7 +375,7 @@ def _render_create_table(stmt: Any, enums_known: frozenset[str]) -> RenderedStat
     pk_name: str | None = None
     for elt in stmt.tableElts or ():
         if isinstance(elt, ast.ColumnDef):
-            col, inline = _column(elt, enums_known)
+            col, inline = _column(elt, enums_known, src)
             cols.append(col)
             for kind, c in inline:
                 if kind == "pk":
@@ -359,7 +383,7 @@ def _render_create_table(stmt: Any, enums_known: frozenset[str]) -> RenderedStat
                         raise _Fallback("two primary keys")
                     pk_cols, pk_name = [col.name], c.conname
                 else:
-                    table_constraints.append(_table_constraint(c, [col.name]))
+                    table_constraints.append(_table_constraint(c, [col.name], src))
         elif isinstance(elt, ast.Constraint):
             if elt.contype == enums.ConstrType.CONSTR_PRIMARY:
                 _check_plain(elt)
@@ -367,7 +391,7 @@ def _render_create_table(stmt: Any, enums_known: frozenset[str]) -> RenderedStat
                     raise _Fallback("two primary keys")
                 pk_cols, pk_name = _names(elt.keys), elt.conname
             else:
-                table_constraints.append(_table_constraint(elt, None))
+                table_constraints.append(_table_constraint(elt, None, src))
         else:
             raise _Fallback("LIKE clause")
     for col in cols:
@@ -387,6 +411,7 @@ def _render_create_table(stmt: Any, enums_known: frozenset[str]) -> RenderedStat
         args.insert(1 + len(cols), f"sa.PrimaryKeyConstraint({', '.join(pk_args)})")
     args.extend(table_constraints)
     args.extend(_schema_kw(rel.schemaname))
+    args.extend(_if_not_exists(stmt.if_not_exists))
     up = _call("op.create_table", args, INDENT)
     down = _call("op.drop_table", [py_str(rel.relname), *_schema_kw(rel.schemaname)], INDENT)
     return RenderedStatement("create_table", tuple(up), tuple(down))
@@ -397,7 +422,7 @@ def _flag(value: str | None) -> bool:
     return value not in (None, "", "\x00")
 
 
-def _column(elt: Any, enums_known: frozenset[str]) -> tuple[_Col, list[tuple[str, Any]]]:
+def _column(elt: Any, enums_known: frozenset[str], src: str) -> tuple[_Col, list[tuple[str, Any]]]:
     if elt.collClause or _flag(elt.identity) or _flag(elt.generated) or elt.compression or elt.storage_name:
         raise _Fallback("collation / identity / generated / storage of a column")
     spec, serial = _type_spec(elt.typeName)
@@ -411,7 +436,7 @@ def _column(elt: Any, enums_known: frozenset[str]) -> tuple[_Col, list[tuple[str
         elif t == enums.ConstrType.CONSTR_NULL:
             col.nullable = True
         elif t == enums.ConstrType.CONSTR_DEFAULT:
-            col.default = _deparse(c.raw_expr)
+            col.default = _expr(c.raw_expr, src)
         elif t == enums.ConstrType.CONSTR_PRIMARY:
             _check_plain(c)
             inline.append(("pk", c))
@@ -445,7 +470,7 @@ def _column_expr(col: _Col, pk_cols: list[str]) -> str:
     return f"sa.Column({', '.join(parts)})"
 
 
-def _table_constraint(c: Any, column: list[str] | None) -> str:
+def _table_constraint(c: Any, column: list[str] | None, src: str) -> str:
     """``sa.ForeignKeyConstraint(...)`` etc. for a constraint inside CREATE TABLE."""
     _check_plain(c)
     t = c.contype
@@ -454,7 +479,7 @@ def _table_constraint(c: Any, column: list[str] | None) -> str:
         cols = column if column is not None else _names(c.keys)
         return f"sa.UniqueConstraint({', '.join([*map(py_str, cols), *name, *_deferrable_kwargs(c)])})"
     if t == enums.ConstrType.CONSTR_CHECK:
-        return f"sa.CheckConstraint({', '.join([py_str(escape_binds(_deparse(c.raw_expr))), *name])})"
+        return f"sa.CheckConstraint({', '.join([py_str(escape_binds(_check_expr(c, src))), *name])})"
     if t == enums.ConstrType.CONSTR_FOREIGN:
         cols = column if column is not None else _names(c.fk_attrs)
         schema, table, refcols = _ref_columns(c, "")
@@ -469,7 +494,7 @@ def _table_constraint(c: Any, column: list[str] | None) -> str:
 # --------------------------------------------------------------------------
 
 
-def _render_alter_table(stmt: Any, enums_known: frozenset[str]) -> RenderedStatement:
+def _render_alter_table(stmt: Any, enums_known: frozenset[str], src: str) -> RenderedStatement:
     if stmt.objtype != enums.ObjectType.OBJECT_TABLE or stmt.missing_ok:
         raise _Fallback("ALTER of something else than a table / IF EXISTS")
     rel = stmt.relation
@@ -481,7 +506,7 @@ def _render_alter_table(stmt: Any, enums_known: frozenset[str]) -> RenderedState
     irreversible: str | None = None
     ops: list[str] = []
     for cmd in stmt.cmds:
-        op, u, d, why = _alter_cmd(cmd, table, schema, enums_known)
+        op, u, d, why = _alter_cmd(cmd, table, schema, enums_known, src)
         ops.append(op)
         up.extend(u)
         if d is None:
@@ -495,7 +520,7 @@ def _render_alter_table(stmt: Any, enums_known: frozenset[str]) -> RenderedState
 
 
 def _alter_cmd(
-    cmd: Any, table: str, schema: str | None, enums_known: frozenset[str]
+    cmd: Any, table: str, schema: str | None, enums_known: frozenset[str], src: str
 ) -> tuple[str, list[str], list[str] | None, str | None]:
     """(op name, upgrade lines, downgrade lines or None, why irreversible)."""
     T = enums.AlterTableType
@@ -505,22 +530,24 @@ def _alter_cmd(
     if cmd.behavior == enums.DropBehavior.DROP_CASCADE:
         raise _Fallback("CASCADE")
     if t == T.AT_AddColumn:
-        col, inline = _column(cmd.def_, enums_known)
+        col, inline = _column(cmd.def_, enums_known, src)
         if inline or col.serial:
             # a constraint on the added column: keep ADD COLUMN ... REFERENCES as one statement
             raise _Fallback("ADD COLUMN with constraints / serial")
-        up = _call("op.add_column", [*tbl, _column_expr(col, []), *skw], INDENT)
+        up = _call(
+            "op.add_column", [*tbl, _column_expr(col, []), *skw, *_if_not_exists(cmd.missing_ok)], INDENT
+        )
         down = _call("op.drop_column", [*tbl, py_str(col.name), *skw], INDENT)
         return "add_column", up, down, None
     if t == T.AT_AddConstraint:
-        return _add_constraint(cmd.def_, table, schema)
+        return _add_constraint(cmd.def_, table, schema, src)
     if t in (T.AT_SetNotNull, T.AT_DropNotNull):
         nullable = t == T.AT_DropNotNull
         up = _call("op.alter_column", [*tbl, py_str(cmd.name), f"nullable={nullable}", *skw], INDENT)
         down = _call("op.alter_column", [*tbl, py_str(cmd.name), f"nullable={not nullable}", *skw], INDENT)
         return "alter_column", up, down, None
     if t == T.AT_ColumnDefault:
-        value = f"server_default={_text_arg(_deparse(cmd.def_))}" if cmd.def_ else "server_default=None"
+        value = f"server_default={_text_arg(_expr(cmd.def_, src))}" if cmd.def_ else "server_default=None"
         up = _call("op.alter_column", [*tbl, py_str(cmd.name), value, *skw], INDENT)
         return "alter_column", up, None, "the previous default is not known"
     if t == T.AT_AlterColumnType:
@@ -532,7 +559,7 @@ def _alter_cmd(
             raise _Fallback("TYPE serial")
         args = [*tbl, py_str(cmd.name), f"type_={sa_type(spec, enums_known)}"]
         if d.raw_default is not None:
-            args.append(f"postgresql_using={py_str(escape_binds(_deparse(d.raw_default)))}")
+            args.append(f"postgresql_using={py_str(escape_binds(_expr(d.raw_default, src)))}")
         up = _call("op.alter_column", [*args, *skw], INDENT)
         return "alter_column", up, None, "the previous type is not known"
     if t == T.AT_DropColumn:
@@ -549,7 +576,7 @@ def _alter_cmd(
 
 
 def _add_constraint(
-    c: Any, table: str, schema: str | None
+    c: Any, table: str, schema: str | None, src: str
 ) -> tuple[str, list[str], list[str] | None, str | None]:
     _check_plain(c)
     if not c.conname:
@@ -575,7 +602,7 @@ def _add_constraint(
         args = [name, tbl, cols, *skw, *_deferrable_kwargs(c)]
         op, type_ = "create_unique_constraint", "unique"
     elif t == enums.ConstrType.CONSTR_CHECK:
-        args = [name, tbl, py_str(escape_binds(_deparse(c.raw_expr))), *skw]
+        args = [name, tbl, py_str(escape_binds(_check_expr(c, src))), *skw]
         op, type_ = "create_check_constraint", "check"
     elif t == enums.ConstrType.CONSTR_PRIMARY:
         cols = "[" + ", ".join(map(py_str, _names(c.keys))) + "]"
@@ -593,7 +620,7 @@ def _add_constraint(
 # --------------------------------------------------------------------------
 
 
-def _render_index(stmt: Any) -> RenderedStatement:
+def _render_index(stmt: Any, src: str) -> RenderedStatement:
     if not stmt.idxname:
         raise _Fallback("unnamed index")  # PostgreSQL picks the name; keep the SQL
     if stmt.options or stmt.tableSpace or stmt.nulls_not_distinct or not stmt.relation.inh:
@@ -608,7 +635,8 @@ def _render_index(stmt: Any) -> RenderedStatement:
             enums.SortByNulls.SORTBY_NULLS_DEFAULT,
         ):
             raise _Fallback("ASC / DESC / NULLS")
-        cols.append(py_str(p.name) if p.name else _text_arg(_deparse(p.expr)))
+        # an expression key needs parentheses of its own: sa.text() is emitted as it is
+        cols.append(py_str(p.name) if p.name else _text_arg(parenthesized(_expr(p.expr, src))))
     args = [py_str(stmt.idxname), py_str(rel.relname), "[" + ", ".join(cols) + "]"]
     if stmt.unique:
         args.append("unique=True")
@@ -619,9 +647,10 @@ def _render_index(stmt: Any) -> RenderedStatement:
         inc = [py_str(p.name) for p in stmt.indexIncludingParams]
         args.append("postgresql_include=[" + ", ".join(inc) + "]")
     if stmt.whereClause is not None:
-        args.append(f"postgresql_where={_text_arg(_deparse(stmt.whereClause))}")
+        args.append(f"postgresql_where={_text_arg(_expr(stmt.whereClause, src))}")
     if stmt.concurrent:
         args.append("postgresql_concurrently=True")
+    args.extend(_if_not_exists(stmt.if_not_exists))
     up = _call("op.create_index", args, INDENT)
     down_args = [py_str(stmt.idxname), f"table_name={py_str(rel.relname)}", *_schema_kw(rel.schemaname)]
     if stmt.concurrent:
@@ -733,11 +762,11 @@ def render_statement(sql: str, *, enums_known: frozenset[str] = frozenset()) -> 
     node = parsed[0].stmt
     try:
         if isinstance(node, ast.CreateStmt):
-            return _render_create_table(node, enums_known)
+            return _render_create_table(node, enums_known, sql)
         if isinstance(node, ast.AlterTableStmt):
-            return _render_alter_table(node, enums_known)
+            return _render_alter_table(node, enums_known, sql)
         if isinstance(node, ast.IndexStmt):
-            return _render_index(node)
+            return _render_index(node, sql)
         if isinstance(node, ast.DropStmt):
             return _render_drop(node)
     except _Fallback:

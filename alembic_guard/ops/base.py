@@ -82,8 +82,12 @@ class Guard:
             OpEvent(self.ctx.revision, self.op, self.target, action, reason, tuple(self.sql))
         )
 
-    def skip(self, reason: str) -> None:
-        log.info("skip %s %s: %s", self.op, self.target, reason)
+    def skip(self, reason: str, details: str | None = None) -> None:
+        """Record a skip; with ``details`` (two definitions that differ) it is a warning."""
+        if details:
+            log.warning("skip %s %s: %s\n%s", self.op, self.target, reason, details)
+        else:
+            log.info("skip %s %s: %s", self.op, self.target, reason)
         self._event("skip", reason)
 
     def acted(self, reason: str) -> None:
@@ -231,7 +235,7 @@ class Guard:
         Alembic's own rendering of the operation.
         """
         if d.verdict == "skip":
-            self.skip(d.reason)
+            self.skip(d.reason, d.details)
             return False
         if d.verdict == "refuse":
             raise self.refuse(d.reason, hint=d.hint, details=d.details)

@@ -93,7 +93,14 @@ def add_column_spec(operations: Any, operation: Any, dialect: Any) -> AddColumn:
         # Alembic builds the same throwaway Table to name the index (naming convention)
         t = operations.schema_obj.table(q[1], col._copy(), schema=operation.schema)
         indexes = tuple(Index(q[0], str(ix.name), q, (str(col.name),), bool(ix.unique)) for ix in t.indexes)
-    return AddColumn(q, model_column(dialect, col), column_fks(q, col), bool(col.unique), indexes)
+    return AddColumn(
+        q,
+        model_column(dialect, col),
+        column_fks(q, col),
+        bool(col.unique),
+        indexes,
+        bool(operation.if_not_exists),
+    )
 
 
 def alter_column_spec(operation: Any, dialect: Any) -> AlterColumn:

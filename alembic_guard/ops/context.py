@@ -146,6 +146,19 @@ class GuardContext:
         """
         self._known.clear()
 
+    def cascaded(self, connection: Any) -> None:
+        """A ``DROP ... CASCADE`` ran: it took objects no analysis lists (dependent views and
+        materialized views, triggers, defaults, foreign keys, columns of a dropped type).
+
+        A model taken as the whole truth reads every relation it holds again
+        (one round trip; the gone ones are removed); otherwise the tables are
+        forgotten and read again before a guard next decides on them.
+        """
+        if not self._complete or connection is None:
+            self.forget()
+            return
+        _refresh(self.model, connection, sorted({*self.model.tables, *self.model.views}))
+
     def ensure_loaded(self, connection: Any, tables: Iterable[QName]) -> None:
         """Load tables the model has never seen, all in one batched call (read-only)."""
         if self._complete or connection is None:

@@ -13,6 +13,7 @@ Alembic's own implementation untouched.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from alembic.operations import ops as aops
@@ -26,6 +27,8 @@ from alembic_guard.model import Column, QName, Table, format_qname
 from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
+
+log = logging.getLogger("alembic_guard.ops")
 
 
 def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:
@@ -63,20 +66,22 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         if eff.opaque:
             g.original(original, run)
             _apply(ctx, eff)
+            if _cascades(eff):
+                ctx.cascaded(operations.migration_context.connection)
             if eff.dynamic or eff.maybe_drops:
                 ctx.forget()  # dynamic SQL or a condition: the catalog alone knows what happened
             g.unguarded(eff.opaque)
             continue
         put_table = next((c for c in eff.changes if type(c).__name__ == "PutTable"), None)
         if put_table is not None and g.model.table(*put_table.table.qname) is not None:
-            _reconcile(g, operations, put_table.table, eff)
+            _reconcile(g, operations, put_table.table, eff, put_table.if_not_exists)
             continue
         _read_objects(g, eff)
         decision = decide_statement(g.model, raw_statement(st, eff), ctx.later_changes())
         if decision.verdict == "refuse":
             raise g.refuse(decision.reason, hint=decision.hint, details=decision.details)
         if decision.verdict == "skip":
-            g.skip(decision.reason)
+            g.skip(decision.reason, decision.details)
             continue
         if st.kind == "CreatePolicyStmt" and _policy_exists(g, st):
             g.skip("already there: the policy exists (its definition is not compared)")
@@ -91,6 +96,8 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         _drop_invalid_indexes(g, eff)
         g.original(original, run)
         _apply(ctx, eff)
+        if _cascades(eff):
+            ctx.cascaded(operations.migration_context.connection)
         if eff.maybe_drops:
             ctx.forget()  # a conditional DROP: the catalog alone knows whether it ran
         g.acted("ran")
@@ -101,6 +108,11 @@ def _apply(ctx: GuardContext, eff: Any) -> None:
 
     for change in eff.changes:
         apply(ctx.model, change)
+
+
+def _cascades(eff: Any) -> bool:
+    """Did the statement drop with CASCADE (objects that depend on the dropped ones went too)?"""
+    return any(type(c).__name__ == "DropObject" and c.cascade for c in eff.changes)
 
 
 def _missing_requirement(ctx: GuardContext, eff: Any) -> str | None:
@@ -129,6 +141,7 @@ def raw_statement(st: Any, eff: Any) -> RawStatement:
         tuple(eff.changes),
         replace=bool(node.get("replace")),
         missing_ok=bool(node.get("missing_ok")),
+        ensures=tuple(r for r in eff.ensures if r not in eff.creates),
     )
 
 
@@ -242,21 +255,32 @@ def _drop_invalid_indexes(g: Guard, eff: Any) -> None:
             del g.model.indexes[ix.qname]
 
 
-def _reconcile(g: Guard, operations: Any, want: Table, eff: Any) -> None:
-    """``CREATE TABLE`` of a table that exists: add what is missing through the guards."""
+def _reconcile(g: Guard, operations: Any, want: Table, eff: Any, if_not_exists: bool) -> None:
+    """``CREATE TABLE`` of a table that exists: add what is missing through the guards.
+
+    A column there with another definition is refused, unless the statement
+    says ``IF NOT EXISTS``: PostgreSQL then keeps the table as it is, and the
+    column is kept too, with a warning showing both definitions.
+    """
     have = g.model.table(*want.qname)
     assert have is not None
     clashes = [
         (h, w) for w in want.columns if (h := have.column(w.name)) is not None and not compatible(h, w)
     ]
-    if clashes:
+    details = "\n".join(
+        f"  {h.name}: in the database {describe_column(h)}; in the SQL {describe_column(w)}"
+        for h, w in clashes
+    )
+    what = f"table {format_qname(want.qname)} exists, and some of its columns have another definition"
+    if clashes and not if_not_exists:
         raise g.refuse(
-            f"table {format_qname(want.qname)} exists, and some of its columns have another definition",
+            what,
             hint="change the SQL to match the database, or alter those columns in a statement of their own",
-            details="\n".join(
-                f"  {h.name}: in the database {describe_column(h)}; in the SQL {describe_column(w)}"
-                for h, w in clashes
-            ),
+            details=details,
+        )
+    if clashes:
+        log.warning(
+            "execute %s: IF NOT EXISTS: %s; kept as they are, as PostgreSQL does\n%s", g.target, what, details
         )
     added = [c for c in want.columns if have.column(c.name) is None]
     for col in added:

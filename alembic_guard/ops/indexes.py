@@ -44,7 +44,12 @@ def index_spec(operation: Any, dialect: Any, concurrent: bool) -> CreateIndex:
         include,
         str(kw.get("postgresql_using") or "btree").lower(),
     )
-    return CreateIndex(index, tuple(names), concurrent or bool(kw.get("postgresql_concurrently")))
+    return CreateIndex(
+        index,
+        tuple(names),
+        concurrent or bool(kw.get("postgresql_concurrently")),
+        bool(operation.if_not_exists),
+    )
 
 
 def _concurrent_op(operation: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,8 @@ from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.columns import model_column
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
+
+log = logging.getLogger("alembic_guard.ops")
 
 
 def _constraint_facts(dialect: Any, q: QName, table: Any) -> list[tuple[Any, Constraint]]:
@@ -73,7 +76,8 @@ def create_table_spec(
         Index(q[0], str(ix.name), q, tuple(str(c.name) for c in ix.columns), bool(ix.unique))
         for ix in sa_table.indexes
     )
-    return CreateTable(wanted, tuple(f for _, f in pairs), indexes), sa_table, pairs
+    spec = CreateTable(wanted, tuple(f for _, f in pairs), indexes, bool(operation.if_not_exists))
+    return spec, sa_table, pairs
 
 
 def create_table(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> Any:
@@ -112,6 +116,8 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
     for con, fact in pairs:
         if fact in reconcile.constraints:
             operations.invoke(_op_for(con))
+    if d.details:  # IF NOT EXISTS kept columns of another definition
+        log.warning("create_table %s: %s\n%s", g.target, d.reason, d.details)
     g.acted(d.reason)
     return sa_table
 

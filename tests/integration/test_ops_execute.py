@@ -69,8 +69,20 @@ def test_statements_already_applied_are_skipped(conn: sa.Connection) -> None:
 def test_a_column_of_another_type_is_refused(conn: sa.Connection) -> None:
     before = snapshot(conn)
     with pytest.raises(GuardRefused, match="title: in the database text NULL; in the SQL integer NULL"):
-        run(conn, "CREATE TABLE IF NOT EXISTS tasks (id int PRIMARY KEY, title int)")
+        run(conn, "CREATE TABLE tasks (id int PRIMARY KEY, title int)")
     conn.rollback()
+    assert snapshot(conn) == before
+
+
+@pytest.mark.db
+def test_if_not_exists_keeps_a_column_of_another_type(
+    conn: sa.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """IF NOT EXISTS: PostgreSQL keeps the table as it is, and so does the guard (issue 10: it used to refuse)."""
+    before = snapshot(conn)
+    with caplog.at_level("WARNING", logger="alembic_guard.ops"):
+        run(conn, "CREATE TABLE IF NOT EXISTS tasks (id int PRIMARY KEY, title int)")
+    assert "title: in the database text NULL; in the SQL integer NULL" in caplog.text
     assert snapshot(conn) == before
 
 

@@ -44,6 +44,8 @@ _HISTORY = "issue 10 re-running: guards refuse an object a later revision evolve
 XFAIL: dict[tuple[str, str], str] = {
     ("implicit_renames", "reapply"): _RAW,
     ("evolved", "reapply"): _HISTORY,
+    # the analysis does not list what PostgreSQL drops through dependencies (the guards read it back)
+    ("drop_cascade", "differential"): "issue 10: DROP ... CASCADE does not list the dependent views it takes",
 }
 
 
