@@ -78,7 +78,7 @@ def test_a_column_of_another_type_is_refused(conn: sa.Connection) -> None:
 def test_if_not_exists_keeps_a_column_of_another_type(
     conn: sa.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """IF NOT EXISTS: PostgreSQL keeps the table as it is, and so does the guard (issue 10: it used to refuse)."""
+    """IF NOT EXISTS: PostgreSQL keeps the table as it is, and so does the guard (it used to refuse)."""
     before = snapshot(conn)
     with caplog.at_level("WARNING", logger="alembic_guard.ops"):
         run(conn, "CREATE TABLE IF NOT EXISTS tasks (id int PRIMARY KEY, title int)")
