@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from alembic_guard import codes
+from alembic_guard.codes import Code, Severity
 from alembic_guard.identity import (
     describe_column,
     describe_constraint,
@@ -44,209 +45,13 @@ from alembic_guard.model import (
     format_qname,
 )
 
-__all__ = ["DRIFT_KINDS", "Drift", "DriftKind", "compare", "normalize_expression"]
-
-Severity = Literal["error", "warning"]
+__all__ = ["DRIFT_KINDS", "Drift", "compare", "normalize_expression"]
 
 DEFAULT_IGNORED = BOOKKEEPING_TABLES
 
 
-@dataclass(frozen=True, slots=True)
-class DriftKind:
-    """One kind of drift, declared once: its code, id, severity, harm and fix."""
-
-    code: str
-    id: str
-    severity: Severity
-    harm: str
-    hint: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.code} {self.id}"
-
-
-_KINDS = (
-    DriftKind(
-        "AG501",
-        "missing-column",
-        "error",
-        "queries that use it fail",
-        "run `alembic guard-repair --apply` to add it",
-    ),
-    DriftKind(
-        "AG502",
-        "extra-column",
-        "warning",
-        "no revision creates it, so a later revision adding a column of that name will fail",
-        "keep it and add a revision for it, or drop it with "
-        "`alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG503",
-        "column-type",
-        "error",
-        "values may be truncated or rejected and queries may behave differently",
-        "change it with `alembic guard-repair --apply --allow-destructive` (rewrites the table), "
-        "or add a revision that records the type the database has",
-    ),
-    DriftKind(
-        "AG504",
-        "column-nullability",
-        "error",
-        "rows the application does not expect (NULLs) may be stored, or inserts it expects to work fail",
-        "run `alembic guard-repair --apply` (NULLs are counted before SET NOT NULL)",
-    ),
-    DriftKind(
-        "AG505",
-        "missing-index",
-        "error",
-        "queries that rely on it scan the table",
-        "run `alembic guard-repair --apply` to build it (CONCURRENTLY)",
-    ),
-    DriftKind(
-        "AG506",
-        "invalid-index",
-        "error",
-        "a failed concurrent build left it INVALID: it is maintained on every write but never used, "
-        "and IF NOT EXISTS takes it for the real index",
-        "run `alembic guard-repair --apply` to drop and rebuild it CONCURRENTLY",
-    ),
-    DriftKind(
-        "AG507",
-        "index-definition",
-        "warning",
-        "the index of that name indexes something else, so queries the revision planned for scan",
-        "rebuild it with `alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG508",
-        "missing-constraint",
-        "error",
-        "rows that break the rule can be written",
-        "run `alembic guard-repair --apply` (existing rows are checked first)",
-    ),
-    DriftKind(
-        "AG509",
-        "not-valid-constraint",
-        "warning",
-        "it was added NOT VALID and never validated: rows written before it may break it",
-        "run `alembic guard-repair --apply` to VALIDATE it (existing rows are checked first)",
-    ),
-    DriftKind(
-        "AG510",
-        "missing-table",
-        "error",
-        "everything that reads or writes it fails",
-        "run `alembic guard-repair --apply` to create it",
-    ),
-    DriftKind(
-        "AG511",
-        "extra-table",
-        "warning",
-        "no revision creates it, so a later revision creating a table of that name will fail",
-        "keep it and add a revision for it, or drop it with "
-        "`alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG512",
-        "missing-view",
-        "error",
-        "queries of the view fail",
-        "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
-    ),
-    DriftKind(
-        "AG513",
-        "missing-function",
-        "error",
-        "calls of the function, and triggers using it, fail",
-        "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
-    ),
-    DriftKind(
-        "AG514",
-        "missing-trigger",
-        "error",
-        "the work it does on each write silently stops",
-        "run `alembic guard-repair --apply` to create it from the definition the revisions give it",
-    ),
-    DriftKind(
-        "AG515",
-        "missing-enum-value",
-        "error",
-        "writes of that value fail",
-        "run `alembic guard-repair --apply` to add the value",
-    ),
-    DriftKind(
-        "AG516",
-        "column-default",
-        "warning",
-        "inserts that omit the column store another value than the revisions intend",
-        "run `alembic guard-repair --apply` to set the default (no row changes)",
-    ),
-    DriftKind(
-        "AG517",
-        "extra-index",
-        "warning",
-        "no revision creates it, and it slows every write",
-        "keep it and add a revision for it, or drop it with "
-        "`alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG518",
-        "constraint-definition",
-        "error",
-        "the constraint of that name enforces another rule than the revisions declare",
-        "recreate it with `alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG519",
-        "extra-constraint",
-        "warning",
-        "it may reject writes the application expects to succeed",
-        "keep it and add a revision for it, or drop it with "
-        "`alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG520",
-        "view-definition",
-        "warning",
-        "the view returns something else than the revisions define",
-        "recreate it with `alembic guard-repair --apply --allow-destructive`",
-    ),
-    DriftKind(
-        "AG521",
-        "missing-type",
-        "error",
-        "columns and casts using the type cannot be created",
-        "run `alembic guard-repair --apply` to create it",
-    ),
-    DriftKind(
-        "AG522",
-        "missing-sequence",
-        "error",
-        "defaults drawing from it (nextval) fail",
-        "run `alembic guard-repair --apply` to create it",
-    ),
-    DriftKind(
-        "AG523",
-        "missing-extension",
-        "error",
-        "the types and functions it provides are missing",
-        "run `alembic guard-repair --apply` to create it (needs a role allowed to)",
-    ),
-    DriftKind(
-        "AG524",
-        "leftover-step",
-        "warning",
-        "a failed revision's non-transactional step committed it and the rollback could not undo it",
-        "keep it (retrying the revision skips it), or undo it with "
-        "`alembic guard-repair --apply --allow-destructive`",
-    ),
-)
-
-DRIFT_KINDS: dict[str, DriftKind] = {k.id: k for k in _KINDS}
-if len({k.code for k in _KINDS}) != len(_KINDS) or len(DRIFT_KINDS) != len(_KINDS):
-    raise RuntimeError("a drift code or id is declared twice")  # pragma: no cover
+# the drift kinds (AG5xx), by id; declared with every other code in alembic_guard.codes
+DRIFT_KINDS: dict[str, Code] = {k.id: k for k in codes.family("drift")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +89,7 @@ def make_drift(kind_id: str, ref: ObjRef, expected: str | None, actual: str | No
 
 def _drift(kind_id: str, ref: ObjRef, expected: str | None, actual: str | None, what: str) -> Drift:
     k = DRIFT_KINDS[kind_id]
-    return Drift(k.label, ref, expected, actual, k.severity, f"{what}: {k.harm}", k.hint)
+    return Drift(k.label, ref, expected, actual, k.severity, f"{what}: {k.summary}", k.help)
 
 
 # -- comparison ----------------------------------------------------------------------

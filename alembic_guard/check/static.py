@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic_guard import changes as ch
-from alembic_guard.check.codes import CODES
+from alembic_guard import codes
 from alembic_guard.check.offline_sql import OfflineRenderer, Rendered
 from alembic_guard.errors import SourceError, UsageError
 from alembic_guard.model import SchemaModel
@@ -58,8 +58,8 @@ def finding(
     severity: str | None = None,
     source: str = "check",
 ) -> Finding:
-    """A finding of one of guard-check's own codes (:mod:`alembic_guard.check.codes`)."""
-    c = CODES[code]
+    """A finding of one of guard-check's own codes (declared in :mod:`alembic_guard.codes`)."""
+    c = codes.get(code)
     return Finding(
         code=c.code,
         rule_id=c.id,

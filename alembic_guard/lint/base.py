@@ -5,12 +5,12 @@ Pure: no connection, no file I/O.
 A rule is one object declared once, in its own module under
 :mod:`alembic_guard.lint.rules`: a stable code (``AG2xx`` locking, ``AG3xx``
 data safety, ``AG4xx`` idempotency and transactions, ``AG7xx`` the target
-server's version, ``AG0xx`` the linter
-itself), an id grouped by verb (``require-*``, ``ban-*``), a severity, a
-one-sentence message naming the harm, a help line giving the safe
-alternative in Alembic terms, a Problem / Solution text and examples.  The
-examples are its tests and its documentation.  Registering a code or an id
-twice fails at import.
+server's version, ``AG0xx`` the linter itself) whose id (grouped by verb:
+``require-*``, ``ban-*``), severity, one-sentence message naming the harm
+and help line giving the safe alternative in Alembic terms are declared
+with every other code in :mod:`alembic_guard.codes`; the rule adds a
+Problem / Solution text and examples.  The examples are its tests and its
+documentation.  Registering a code twice fails at import.
 
 Inline suppression: ``-- alembic-guard: ignore[AG201]`` (codes or ids,
 comma-separated) on its own line just above a statement, or at the end of
@@ -24,8 +24,9 @@ import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from alembic_guard import codes
+from alembic_guard.codes import Code, Severity
 from alembic_guard.lint.scope import LintContext, Scope
 from alembic_guard.sql.statement import AnalyzedStatement, Effect, SourceFile, Statement
 
@@ -41,7 +42,6 @@ __all__ = [
     "register",
 ]
 
-Severity = Literal["error", "warning"]
 Check = Callable[[Statement, Scope], Iterable[str]]
 """A rule's check: yields one *subject* (``"index ix on table tasks"``) per problem found."""
 
@@ -68,11 +68,10 @@ class Example:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A lint rule: its code (id, severity, message and help are the code's, in :mod:`alembic_guard.codes`),
+    the Problem / Solution text of its page, its examples and its check."""
+
     code: str
-    id: str
-    severity: Severity
-    message: str
-    help: str
     problem: str
     solution: str
     bad: tuple[Example, ...]
@@ -82,9 +81,31 @@ class Rule:
     kinds: tuple[str, ...] | None = None
 
     @property
+    def meta(self) -> Code:
+        return codes.get(self.code)
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    @property
+    def severity(self) -> Severity:
+        return self.meta.severity
+
+    @property
+    def message(self) -> str:
+        """One sentence naming the harm."""
+        return self.meta.summary
+
+    @property
+    def help(self) -> str:
+        """The safe alternative, in Alembic terms."""
+        return self.meta.help
+
+    @property
     def doc_path(self) -> str:
         """Where the rule's page lives, relative to the repository."""
-        return f"docs/rules/{self.id}.md"
+        return self.meta.doc_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +139,17 @@ _BY_ID: dict[str, Rule] = {}
 
 
 def register(rule: Rule) -> Rule:
-    """Add ``rule`` to the registry; a code or id declared twice is a programming error."""
+    """Add ``rule`` to the registry; a code declared twice, or not declared as a lint code, is a
+    programming error."""
     if not _CODE_RE.match(rule.code):
         raise ValueError(f"rule code {rule.code!r} must look like AG201")
+    declared = codes.CODES.get(rule.code)
+    if declared is None or declared.family != "lint":
+        raise ValueError(f"rule code {rule.code} is not declared as a lint code in alembic_guard.codes")
     if not _ID_RE.match(rule.id):
         raise ValueError(f"rule id {rule.id!r} must start with a verb: require-, ban-, prefer-")
     if rule.code in _BY_CODE:
         raise ValueError(f"rule code {rule.code} declared twice ({_BY_CODE[rule.code].id} and {rule.id})")
-    if rule.id in _BY_ID:
-        raise ValueError(f"rule id {rule.id} declared twice ({_BY_ID[rule.id].code} and {rule.code})")
     _BY_CODE[rule.code] = rule
     _BY_ID[rule.id] = rule
     return rule

@@ -1,11 +1,12 @@
 """``--format sarif``: SARIF 2.1.0 for code-scanning services (GitHub, GitLab, Azure DevOps).
 
-One run; ``tool.driver.rules`` lists every lint rule (from the registry) and
-every ``guard-check`` code and every drift kind, each with a ``helpUri`` to its documentation page
-under :data:`DOCS_URL` (or the report's ``docs_url``: ``guard-check`` sets it
-from ``ALEMBIC_GUARD_DOCS_URL``).  Results
-point at the revision file and the line of the op that emitted the
-statement; project-wide findings point at the Alembic configuration file.
+One run; ``tool.driver.rules`` lists every lint rule, every drift kind and
+every ``guard-check`` code (from :mod:`alembic_guard.codes`), each with a
+``helpUri`` to its documentation page under :data:`DOCS_URL` (or the
+report's ``docs_url``: ``guard-check`` sets it from
+``ALEMBIC_GUARD_DOCS_URL``).  Results point at the revision file and the
+line of the op that emitted the statement; project-wide findings point at
+the Alembic configuration file.
 """
 
 from __future__ import annotations
@@ -27,61 +28,34 @@ def _docs_url(base: str | None = None) -> str:
 
 
 def rules(docs_url: str | None = None) -> list[dict[str, Any]]:
-    """``tool.driver.rules``: lint rules then guard-check codes, by code."""
-    from alembic_guard.check.codes import all_codes
-    from alembic_guard.lint import all_rules
+    """``tool.driver.rules``: every code ``guard-check`` can report (lint, drift, its own), by code."""
+    from alembic_guard.codes import all_codes
+    from alembic_guard.lint import get_rule
 
     docs = _docs_url(docs_url)
     out: list[dict[str, Any]] = []
-    for r in all_rules():
-        out.append(
-            {
-                "id": r.code,
-                "name": r.id,
-                "shortDescription": {"text": r.message},
-                "fullDescription": {"text": r.problem.strip() or r.message},
-                "help": {"text": r.help},
-                "helpUri": docs + r.doc_path,
-                "defaultConfiguration": {"level": r.severity},
-            }
-        )
     for c in all_codes():
+        if c.family == "plan":  # guard-plan's problems; guard-check never reports them
+            continue
+        short, full = c.summary, c.summary
+        if c.family == "lint":
+            rule = get_rule(c.code)
+            full = (rule.problem.strip() if rule else "") or c.summary
+        elif c.family == "drift":
+            short = f"Schema drift ({c.id}): {c.summary}."
+            full = f"The live schema differs from the applied revisions: {c.summary}."
         out.append(
             {
                 "id": c.code,
                 "name": c.id,
-                "shortDescription": {"text": c.title},
-                "fullDescription": {"text": c.title},
+                "shortDescription": {"text": short},
+                "fullDescription": {"text": full},
                 "help": {"text": c.help},
                 "helpUri": docs + c.doc_path,
                 "defaultConfiguration": {"level": c.severity},
             }
         )
-    for k in _drift_kinds():
-        out.append(
-            {
-                "id": k.code,
-                "name": k.id,
-                "shortDescription": {"text": f"Schema drift ({k.id}): {k.harm}."},
-                "fullDescription": {"text": f"The live schema differs from the applied revisions: {k.harm}."},
-                "help": {"text": k.hint},
-                "helpUri": docs + "docs/guard-check.md#drift",
-                "defaultConfiguration": {"level": k.severity},
-            }
-        )
-    out.sort(key=lambda r: r["id"])
     return out
-
-
-def _drift_kinds() -> list[Any]:
-    """The drift kinds of :mod:`alembic_guard.diff` (``AG5xx``), when that module is installed."""
-    import importlib
-
-    try:
-        diff = importlib.import_module("alembic_guard.diff")
-    except ImportError:
-        return []
-    return sorted(diff.DRIFT_KINDS.values(), key=lambda k: k.code)
 
 
 def _result(f: Finding, index: dict[str, int], config_file: str) -> dict[str, Any]:

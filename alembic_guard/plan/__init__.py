@@ -18,12 +18,11 @@ from alembic_guard.model import Extension, ObjRef, QName, SchemaModel
 from alembic_guard.outside import Outside
 from alembic_guard.plan.graph import DATA_KINDS, Graph, Node, build, cycles, shortest_cycle, topological_order
 from alembic_guard.plan.split import split_effects, split_foreign_keys
-from alembic_guard.plan.types import PROBLEM_CODES, Plan, PlanStep, Problem
+from alembic_guard.plan.types import Plan, PlanStep, Problem
 from alembic_guard.sql.parse import gc_paused, parse_source
 from alembic_guard.sql.statement import AnalyzedStatement, Statement, may_create
 
 __all__ = [
-    "PROBLEM_CODES",
     "Plan",
     "PlanStep",
     "Problem",
@@ -401,7 +400,6 @@ def _problems(
                         missing=ref,
                         hint="plan with --database URL: a scratch database on that server tells what the "
                         "extension provides; or declare the object in outside_objects",
-                        severity="warning",
                         where=where,
                         links=(ref,),
                     ),
@@ -425,7 +423,6 @@ def _problems(
                         missing=ref,
                         hint="check that it does: what dynamic SQL creates is known only when it runs; "
                         "the plan keeps both statements in their order",
-                        severity="warning",
                         where=where,
                         links=(ref,),
                     ),
@@ -494,7 +491,6 @@ def _problems(
                         "statements touching what it mentions (or all statements)",
                         (stmt,),
                         hint="check this statement by hand; a plan cannot move statements across it",
-                        severity="warning",
                         where=stmt.where,
                     ),
                 )

@@ -1,29 +1,18 @@
 """What the planner hands back: ordered steps and the problems that stop a plan.
 
-Pure data.  Problem codes are stable (users grep CI logs for them and the
-docs link them); declare each once in :data:`PROBLEM_CODES`.
+Pure data.  Problem codes (``AG1xx``) are stable (users grep CI logs for them
+and the docs link them); each is declared once in :mod:`alembic_guard.codes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from alembic_guard import codes
+from alembic_guard.codes import Severity
 from alembic_guard.model import ObjRef
 from alembic_guard.sql.statement import Effect, SourceFile, Statement
-
-Severity = Literal["error", "warning"]
-
-PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
-    "AG101": ("error", "statements depend on each other in a cycle"),
-    "AG102": ("error", "a referenced object is created by no statement and is not in the database"),
-    "AG103": ("warning", "a statement was not fully understood; it keeps its place"),
-    "AG104": ("error", "a statement creates an object that already exists in the database"),
-    "AG105": ("error", "the set creates a table with the name of Alembic's version table"),
-    "AG106": ("warning", "a referenced object is created by no statement, but dynamic SQL before it may"),
-    "AG107": ("warning", "a referenced object is taken to come with an extension whose objects are unknown"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +52,13 @@ class Problem:
     statements: tuple[Statement, ...]
     missing: ObjRef | None = None
     hint: str | None = None
-    severity: Severity = "error"
     where: str | None = None
     links: tuple[ObjRef, ...] = ()
+
+    @property
+    def severity(self) -> Severity:
+        """The code's severity (:mod:`alembic_guard.codes`): errors stop the plan, warnings do not."""
+        return codes.get(self.code).severity
 
     def render(self) -> str:
         """``AG102 file:line:col: message`` on one line (hint excluded)."""

@@ -143,7 +143,7 @@ def test_diff_and_repair_planning_are_pure() -> None:
 def test_the_docs_list_every_drift_code() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "drift-and-repair.md").read_text()
     for k in DRIFT_KINDS.values():
-        assert f"| {k.code} | {k.id} | {k.severity} | {k.harm} | {k.hint} |" in doc, k.code
+        assert f"| {k.code} | {k.id} | {k.severity} | {k.summary} | {k.help} |" in doc, k.code
 
 
 def test_messages_say_each_thing_once_and_speak_of_duplicates_only_for_unique_indexes() -> None:

@@ -16,6 +16,7 @@ BIN = Path(sys.executable).parent
 # Modules of the pure core: analysis, planning, model, changes, rendering.
 # They must not open connections or import Alembic's runtime (DESIGN.md).
 PURE = (
+    "alembic_guard/codes.py",
     "alembic_guard/model.py",
     "alembic_guard/changes.py",
     "alembic_guard/errors.py",
@@ -68,6 +69,7 @@ def test_mypy_clean() -> None:
 # Importing these, in a fresh interpreter, must not load any I/O machinery:
 # the pure core is usable (and testable) without a database driver or Alembic.
 PURE_MODULES = (
+    "alembic_guard.codes",
     "alembic_guard.model",
     "alembic_guard.changes",
     "alembic_guard.errors",

@@ -82,16 +82,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG206",
-        id="ban-alter-column-type-rewrite",
-        severity="error",
-        message=(
-            "Changing a column to this type rewrites the table and its indexes while it blocks all "
-            "reads and writes."
-        ),
-        help=(
-            "op.add_column() a new column of the new type, backfill it in batches, switch the code to it, "
-            "then op.drop_column() the old one in a later release"
-        ),
         problem=(
             "`ALTER COLUMN ... TYPE` takes ACCESS EXCLUSIVE and, unless the old values are already "
             "valid in the new type, rewrites every row and rebuilds every index of the table. Free "

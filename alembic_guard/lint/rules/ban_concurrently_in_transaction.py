@@ -37,15 +37,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG401",
-        id="ban-concurrently-in-transaction",
-        severity="error",
-        message=(
-            "This statement cannot run inside a transaction block, so the migration fails when it gets there."
-        ),
-        help=(
-            "wrap the operation in `with op.get_context().autocommit_block():` (Alembic runs each "
-            "revision in a transaction otherwise)"
-        ),
         problem=(
             "`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX CONCURRENTLY` and "
             "`DETACH PARTITION CONCURRENTLY` refuse to run in a transaction block (`ERROR: ... cannot "

@@ -25,16 +25,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG301",
-        id="ban-drop-column",
-        severity="warning",
-        message=(
-            "Dropping a column breaks the application instances still running that read or write "
-            "it, and loses its data."
-        ),
-        help=(
-            "stop using the column in a release first (SQLAlchemy: deferred / removed from the model), "
-            "then op.drop_column() in a later revision, and suppress this finding there"
-        ),
         problem=(
             "During a rolling deploy the old release keeps running while the migration runs. Its "
             "queries name the column (an ORM selects every mapped column), so they fail as soon as "

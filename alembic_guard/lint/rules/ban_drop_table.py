@@ -23,15 +23,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG302",
-        id="ban-drop-table",
-        severity="warning",
-        message=(
-            "Dropping a table breaks the application instances still running that use it, and loses its data."
-        ),
-        help=(
-            "stop using the table in a release first, then op.drop_table() in a later revision and "
-            "suppress this finding there"
-        ),
         problem=(
             "The release still running during a deploy queries the table and fails once it is "
             "gone; a downgrade recreates an empty table, not the data."

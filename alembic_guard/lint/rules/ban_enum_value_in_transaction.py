@@ -21,16 +21,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG403",
-        id="ban-enum-value-in-transaction",
-        severity="error",
-        message=(
-            "Before PostgreSQL 12, adding an enum value cannot run inside a transaction block, "
-            "so the migration fails here."
-        ),
-        help=(
-            'run op.execute("ALTER TYPE ... ADD VALUE IF NOT EXISTS ...") inside '
-            "`with op.get_context().autocommit_block():`"
-        ),
         problem=(
             "PostgreSQL 11 and older reject `ALTER TYPE ... ADD VALUE` in a transaction block, and "
             "Alembic runs each revision in one."

@@ -26,16 +26,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG404",
-        id="ban-new-enum-value-use",
-        severity="error",
-        message=(
-            "A new enum value cannot be used in the transaction that added it, so this statement "
-            "fails with 'unsafe use of new value'."
-        ),
-        help=(
-            "add the value in its own revision (or inside `with op.get_context().autocommit_block():`) "
-            "and use it in a later revision"
-        ),
         problem=(
             "Since PostgreSQL 12 `ALTER TYPE ... ADD VALUE` may run in a transaction, but the new "
             "value cannot be used until that transaction commits: a backfill or default naming it "

@@ -22,13 +22,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG303",
-        id="ban-rename-column",
-        severity="warning",
-        message="Renaming a column breaks the application instances still running that use the old name.",
-        help=(
-            "op.add_column() the new column, write both and backfill, move reads to it, then drop the "
-            "old one in a later release"
-        ),
         problem=(
             "The rename is instant, but the release still running during the deploy names the old "
             "column in every query and fails from that moment until it is replaced."

@@ -22,13 +22,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG304",
-        id="ban-rename-table",
-        severity="warning",
-        message="Renaming a table breaks the application instances still running that use the old name.",
-        help=(
-            'op.rename_table() and, in the same revision, op.execute("CREATE VIEW old_name AS SELECT * '
-            'FROM new_name") so old code keeps working; drop the view in a later release'
-        ),
         problem=(
             "The release still running during the deploy queries the old table name and fails from "
             "the moment of the rename until it is replaced."

@@ -244,15 +244,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG701",
-        id="ban-syntax-newer-than-server",
-        severity="error",
-        message=(
-            "The target PostgreSQL version rejects this statement, so the migration fails when it gets there."
-        ),
-        help=(
-            "rewrite it for the target version, or, if every server already runs a newer PostgreSQL, raise "
-            "`server_version` in the profile (or check against the real server with --database)"
-        ),
         problem=(
             "alembic_guard parses SQL with the newest PostgreSQL grammar, and so does every tool built on "
             "libpg_query. A statement written against a newer server than production — `MERGE ... RETURNING` "

@@ -70,16 +70,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG205",
-        id="ban-volatile-default",
-        severity="error",
-        message=(
-            "Adding a column whose value must be computed per row rewrites the whole table under "
-            "ACCESS EXCLUSIVE."
-        ),
-        help=(
-            "op.add_column() the column without a default (or with a constant one), "
-            "op.alter_column(..., server_default=...) for new rows, then backfill existing rows in batches"
-        ),
         problem=(
             "Since PostgreSQL 11 a new column with a constant or STABLE default (`now()`) is instant: "
             "the value is stored once in the catalog. A VOLATILE default (`random()`, "

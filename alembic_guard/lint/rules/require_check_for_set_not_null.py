@@ -29,14 +29,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG204",
-        id="require-check-for-set-not-null",
-        severity="error",
-        message="Setting NOT NULL scans the whole table while it blocks all reads and writes.",
-        help=(
-            'add op.create_check_constraint("ck_x_not_null", "t", "x IS NOT NULL", '
-            "postgresql_not_valid=True), "
-            'VALIDATE it, then op.alter_column("t", "x", nullable=False) and drop the check'
-        ),
         problem=(
             "`ALTER COLUMN ... SET NOT NULL` takes ACCESS EXCLUSIVE and reads every row to prove there "
             "is no NULL: the table is unreadable for the whole scan."

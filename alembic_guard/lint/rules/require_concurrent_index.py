@@ -22,15 +22,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG201",
-        id="require-concurrent-index",
-        severity="error",
-        message=(
-            "Building an index without CONCURRENTLY blocks every write to the table until the build ends."
-        ),
-        help=(
-            "use op.create_index(..., postgresql_concurrently=True) inside "
-            "`with op.get_context().autocommit_block():`"
-        ),
         problem=(
             "`CREATE INDEX` takes a SHARE lock on the table for the whole build: reads go on, but "
             "every INSERT, UPDATE and DELETE waits, for minutes on a large table."

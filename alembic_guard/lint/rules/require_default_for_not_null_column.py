@@ -35,13 +35,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG305",
-        id="require-default-for-not-null-column",
-        severity="error",
-        message="Adding a NOT NULL column without a default fails as soon as the table has a row.",
-        help=(
-            "op.add_column() it nullable (or with server_default=...), backfill, then "
-            "op.alter_column(..., nullable=False)"
-        ),
         problem=(
             "Existing rows get NULL in a new column unless it has a default, so `ADD COLUMN ... NOT "
             "NULL` aborts with `column ... contains null values` on any table that is not empty: "

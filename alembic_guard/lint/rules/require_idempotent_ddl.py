@@ -82,16 +82,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG402",
-        id="require-idempotent-ddl",
-        severity="warning",
-        message=(
-            "This statement fails when it runs again on a database where it already ran, so a "
-            "retried or drifted migration stops here."
-        ),
-        help=(
-            "prefer the guarded ops (op.create_table, op.add_column, op.create_index ... with the "
-            "alembic_guard plugin) or write IF NOT EXISTS / IF EXISTS / OR REPLACE"
-        ),
         problem=(
             "Migrations run on start-up meet databases in every state: half-applied non-transactional "
             "revisions, objects created by hand, replicas racing. A plain `CREATE TABLE`, `ADD "

@@ -36,15 +36,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG207",
-        id="require-index-for-unique-constraint",
-        severity="error",
-        message=(
-            "Adding a UNIQUE or PRIMARY KEY constraint builds its index while it blocks all reads and writes."
-        ),
-        help=(
-            "op.create_index(..., unique=True, postgresql_concurrently=True) in an autocommit block, then "
-            'op.execute("ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX ix")'
-        ),
         problem=(
             "`ADD CONSTRAINT ... UNIQUE` / `PRIMARY KEY` builds a unique index as part of the "
             "`ALTER TABLE`, which holds ACCESS EXCLUSIVE for the whole build."

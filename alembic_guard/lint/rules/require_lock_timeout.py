@@ -29,16 +29,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG208",
-        id="require-lock-timeout",
-        severity="warning",
-        message=(
-            "Waiting for this lock without a lock_timeout queues every later query on the table behind "
-            "the migration."
-        ),
-        help=(
-            "set a lock_timeout first: op.execute(\"SET LOCAL lock_timeout = '5s'\") at the start of "
-            "upgrade(), or the guarded runner's lock_timeout setting, and retry on timeout"
-        ),
         problem=(
             "A lock request waits behind any long transaction holding a conflicting lock, and while "
             "it waits every new query that conflicts with *it* queues behind it: one `ALTER TABLE` "

@@ -27,15 +27,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG203",
-        id="require-not-valid-check",
-        severity="error",
-        message=(
-            "Adding a validated CHECK constraint scans the whole table while it blocks all reads and writes."
-        ),
-        help=(
-            "use op.create_check_constraint(..., postgresql_not_valid=True), then "
-            'op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...") in a later transaction'
-        ),
         problem=(
             "`ALTER TABLE ... ADD CHECK` takes ACCESS EXCLUSIVE and checks every existing row before "
             "it commits: the table is unreadable for the whole scan."

@@ -27,16 +27,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG202",
-        id="require-not-valid-foreign-key",
-        severity="error",
-        message=(
-            "Adding a validated foreign key scans the whole table while writes to it and to the "
-            "referenced table are blocked."
-        ),
-        help=(
-            "use op.create_foreign_key(..., postgresql_not_valid=True), then "
-            'op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...") in a later transaction'
-        ),
         problem=(
             "`ALTER TABLE ... ADD FOREIGN KEY` takes SHARE ROW EXCLUSIVE on both tables and checks "
             "every existing row before it commits; writes to both tables wait for the whole scan."

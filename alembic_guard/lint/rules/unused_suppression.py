@@ -19,13 +19,6 @@ def check(statement: Statement, scope: Scope) -> Iterator[str]:
 RULE = register(
     Rule(
         code="AG001",
-        id="unused-suppression",
-        severity="warning",
-        message=(
-            "This suppression matches no finding, so it hides nothing today and may hide a real "
-            "problem later."
-        ),
-        help="delete the `-- alembic-guard: ignore[...]` comment, or fix the code or id it names",
         problem=(
             "Suppressions outlive the statements they were written for: a statement is fixed or "
             "moved, the comment stays, and one day it silences a new problem on the statement "
