@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from alembic_guard.search_path import unqualified_schema
+
 __all__ = ["DEFAULT_SCHEMA", "NON_UNRESERVED_KEYWORDS", "quote_ident", "quote_literal", "quote_qualified"]
 
 DEFAULT_SCHEMA = "public"
@@ -56,13 +58,14 @@ def quote_ident(name: str) -> str:
 
 
 def quote_qualified(schema: str | None, name: str) -> str:
-    """A relation's (or type's) name as SQL: ``schema.name``, or ``name`` alone in ``public``.
+    """A relation's (or type's) name as SQL: ``schema.name``, or ``name`` where unqualified names resolve.
 
-    ``schema`` ``None`` or ``"public"`` gives the bare name: the schema model
-    files unqualified names under ``public`` and migrations run with the
-    default ``search_path``, so generated SQL reads like the SQL it came from.
+    ``schema`` ``None`` or the run's :func:`~alembic_guard.search_path.unqualified_schema`
+    (``public`` unless the role's ``search_path`` says otherwise) gives the bare
+    name, so generated SQL reads like the SQL it came from; any other schema,
+    ``public`` included when it is not first, is written out.
     """
-    if schema is None or schema == DEFAULT_SCHEMA:
+    if schema is None or schema == unqualified_schema():
         return quote_ident(name)
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 

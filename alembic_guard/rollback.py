@@ -125,13 +125,14 @@ def verify_rollback(
 
 def _created(sqls: Iterable[str]) -> list[tuple[ObjRef, str]]:
     """Objects each statement creates, with the statement (parsed with PostgreSQL's grammar)."""
+    from alembic_guard.search_path import search_path
     from alembic_guard.sql.effects import analyze_all
     from alembic_guard.sql.parse import parse_text
 
     out: list[tuple[ObjRef, str]] = []
     for sql in sqls:
         try:
-            analyzed = analyze_all(parse_text(sql, "<ledger step>"))
+            analyzed = analyze_all(parse_text(sql, "<ledger step>"), search_path=search_path())
         except Exception:  # a truncated or unparsable step: nothing known to undo
             continue
         for a in analyzed:

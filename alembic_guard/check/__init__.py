@@ -38,7 +38,47 @@ def collect(config: Any, options: CheckOptions) -> Report:
 
     Reads the revision files; with a URL (and not offline) reads the database
     (never writes it, except a scratch database for the PR review, created and dropped).
+    Unqualified names resolve through the database's ``search_path`` as the
+    role sees it, else the declared ``search_path`` setting (see
+    :mod:`alembic_guard.search_path`).
     """
+    from alembic_guard.search_path import resolving_in, search_path_of
+
+    live_wanted = bool(options.url) and not options.offline
+    configured = _settings(config, options.profile)
+    path = configured.search_path if configured is not None else None
+    server_version = configured.server_version if configured is not None else None
+    if not live_wanted:
+        with resolving_in(path):
+            return _collect(config, options, None, server_version)
+    from sqlalchemy import exc as sa_exc
+
+    from alembic_guard.check import live
+    from alembic_guard.live.catalog import server_major_version
+
+    assert options.url is not None
+    engine = live.connect(options.url)
+    try:
+        # Only a failure to *connect* is "cannot connect" (exit 2); a database
+        # error during the checks (permission denied, statement_timeout, a bug
+        # in our own SQL) must surface as what it is.
+        try:
+            conn = engine.connect()
+        except sa_exc.DBAPIError as exc:
+            raise live.connection_error(options.url or "", exc) from None
+        with conn:
+            # the PostgreSQL version the revisions will meet (AG701): the live server's
+            server_version = server_major_version(conn)
+            path = search_path_of(conn)
+            conn.rollback()
+            with resolving_in(path):
+                return _collect(config, options, conn, server_version)
+    finally:
+        engine.dispose()
+
+
+def _collect(config: Any, options: CheckOptions, conn: Any, server_version: int | None) -> Report:
+    """:func:`collect` with the connection (``None``: static checks only) and the target version."""
     from alembic_guard.check import static
     from alembic_guard.redact import mask_url
 
@@ -47,57 +87,32 @@ def collect(config: Any, options: CheckOptions) -> Report:
     root = static.project_root(config)
     runs = static.render_all(scripts, root)
     report_from = _report_from(script_dir, [r.revision for r in runs], options.base)
-    live_wanted = bool(options.url) and not options.offline
+    live_wanted = conn is not None
     guarded = _guarded_env(script_dir.dir)
     settings = _settings(config, options.profile) if guarded else None
     heads_now = [str(h) for h in script_dir.get_heads()]
     lock_timeout_set = settings is not None and settings.lock_timeout is not None
-    # the PostgreSQL version the revisions will meet (AG701): the live server's, else the profile's
-    configured = settings if settings is not None else _settings(config, options.profile)
-    server_version = configured.server_version if configured is not None else None
-    engine = conn = None
     lr = None
-    if live_wanted:
+    result = static.check_static(
+        runs,
+        heads_now,
+        report_from=report_from,
+        lock_timeout_set=lock_timeout_set,
+        guarded=guarded,
+        keep_models=live_wanted,
+        server_version=server_version,
+    )
+    if conn is not None:
         from alembic_guard.check import live
 
-        assert options.url is not None
-        engine = live.connect(options.url)
-    try:
-        if engine is not None:
-            from sqlalchemy import exc as sa_exc
-
-            from alembic_guard.live.catalog import server_major_version
-
-            # Only a failure to *connect* is "cannot connect" (exit 2); a database
-            # error during the checks (permission denied, statement_timeout, a bug
-            # in our own SQL) must surface as what it is.
-            try:
-                conn = engine.connect()
-            except sa_exc.DBAPIError as exc:
-                raise live.connection_error(options.url or "", exc) from None
-            server_version = server_major_version(conn)
-        result = static.check_static(
+        lr = live.check_live(
+            conn,
+            script_dir,
             runs,
-            heads_now,
-            report_from=report_from,
-            lock_timeout_set=lock_timeout_set,
-            guarded=guarded,
-            keep_models=live_wanted,
-            server_version=server_version,
+            result.models,
+            version_table=options.version_table,
+            version_table_schema=options.version_table_schema,
         )
-        if conn is not None:
-            with conn:
-                lr = live.check_live(
-                    conn,
-                    script_dir,
-                    runs,
-                    result.models,
-                    version_table=options.version_table,
-                    version_table_schema=options.version_table_schema,
-                )
-    finally:
-        if engine is not None:
-            engine.dispose()
     findings = list(result.findings)
     if settings is not None:
         findings = _as_the_runtime_runs_them(

@@ -36,6 +36,7 @@ from alembic_guard.output.report import (
     Severity,
     TableSize,
 )
+from alembic_guard.search_path import search_path, unqualified_schema
 from alembic_guard.sql.statement import may_create
 
 # SHARE and stronger block writes (and ACCESS EXCLUSIVE reads) for as long as the statement runs
@@ -94,10 +95,9 @@ def check_live(
     applied: set[str] = set()
     if heads:
         applied = {str(s.revision) for s in script_dir.revision_map.iterate_revisions(heads, "base")}
-    search_path = search_path_of(conn)
     conn.rollback()
     live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
-    live.drop_table(version_table_schema or DEFAULT_SCHEMA, version_table)
+    live.drop_table(version_table_schema or unqualified_schema(), version_table)
     ledger = Ledger(conn, schema=version_table_schema)
     records = ledger.records() if ledger.exists() else []
     conn.rollback()
@@ -112,7 +112,7 @@ def check_live(
         result.findings.append(unadopted)
         result.drift = Section("skipped", "not checked: the database is not adopted (see AG612)")
     else:
-        _drift(result, runs, applied, expected_models, live, search_path)
+        _drift(result, runs, applied, expected_models, live, search_path())
         _count_rows_of_extra_tables(conn, result)
     if result.drift.status != "ok":
         # the drift kinds invalid-index / not-valid-constraint cover these when drift runs
@@ -126,17 +126,6 @@ def check_live(
     }
     conn.rollback()
     return result
-
-
-def search_path_of(conn: Any) -> tuple[str, ...]:
-    """The schemas an unqualified CREATE on this connection uses, first one first.  Read-only.
-
-    A database- or role-level ``search_path`` (``ALTER DATABASE ... SET search_path = app,
-    public``) applies to the revisions' sessions and to this one alike.
-    """
-    from sqlalchemy import text
-
-    return tuple(str(s) for s in conn.execute(text("SELECT unnest(current_schemas(false))")).scalars())
 
 
 def _preflight(runs: Sequence[RevisionRun], applied: set[str], live: SchemaModel) -> list[Finding]:
@@ -382,7 +371,7 @@ def _count_rows_of_extra_tables(conn: Any, result: LiveResult) -> None:
     tables = {}
     for name in names:
         schema, _, table = name.rpartition(".")
-        tables[(schema or DEFAULT_SCHEMA, table)] = name
+        tables[(schema or unqualified_schema(), table)] = name
     sizes = _sizes(conn, set(tables))
     conn.rollback()
     for q, name in tables.items():

@@ -127,7 +127,9 @@ def render_all(scripts: Sequence[Any], root: str, guard_settings: Any = None) ->
     apart from importing the revision modules Alembic loaded already.
 
     ``guard_settings``: render what the guarded runtime sends under them (see :class:`OfflineRenderer`).
+    Unqualified names resolve through the current :func:`~alembic_guard.search_path.search_path`.
     """
+    from alembic_guard.search_path import search_path
     from alembic_guard.sql.effects import analyze_all
     from alembic_guard.sql.parse import parse_source
 
@@ -154,7 +156,7 @@ def render_all(scripts: Sequence[Any], root: str, guard_settings: Any = None) ->
         for st in stmts:
             owner[id(st)] = run
         statements.extend(stmts)
-    for a in analyze_all(statements):
+    for a in analyze_all(statements, search_path=search_path()):
         owner[id(a.statement)].analyzed.append(a)
     return runs
 

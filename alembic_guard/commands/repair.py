@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from alembic_guard.dburl import create_engine
 from alembic_guard.errors import UsageError
-from alembic_guard.model import DEFAULT_SCHEMA
+from alembic_guard.search_path import resolving_in, search_path_of, unqualified_schema
+from alembic_guard.search_path import search_path as current_search_path
 
 NAME = "guard-repair"
 HELP = (
@@ -60,12 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(config: Any, args: argparse.Namespace) -> int:
     from alembic_guard.cli import database_url
-    from alembic_guard.diff import compare
-    from alembic_guard.redact import mask_url
-    from alembic_guard.repair.apply import apply_plan
-    from alembic_guard.repair.expected import expected_schema
-    from alembic_guard.repair.plan import RepairPlan, plan_repair
-    from alembic_guard.rollback import undo_steps
 
     url = database_url(config, args.database)
     if not url:
@@ -75,12 +70,26 @@ def run(config: Any, args: argparse.Namespace) -> int:
             hint="export DATABASE_URL=postgresql://user:password@host/dbname",
         )
     live, pending_undo, heads, search_path = _read_live(url, args.version_table, args.version_table_schema)
+    # unqualified names in the revisions resolve where the role's search_path puts them
+    with resolving_in(search_path):
+        return _repair(config, args, url, live, pending_undo, heads)
+
+
+def _repair(config: Any, args: argparse.Namespace, url: str, live: Any, pending_undo: Any, heads: Any) -> int:
+    from alembic_guard.diff import compare
+    from alembic_guard.redact import mask_url
+    from alembic_guard.repair.apply import apply_plan
+    from alembic_guard.repair.expected import expected_schema
+    from alembic_guard.repair.plan import RepairPlan, plan_repair
+    from alembic_guard.rollback import undo_steps
+
+    search_path = current_search_path()
     # the revisions the database is at, so pending ones are not mistaken for drift
     expected = expected_schema(
         config, url, scratch=False if args.replay else None, targets=heads or ("head",)
     )
     # a version table of another name is bookkeeping too (the scratch database has one as well)
-    version_table = (args.version_table_schema or DEFAULT_SCHEMA, args.version_table)
+    version_table = (args.version_table_schema or unqualified_schema(), args.version_table)
     expected.model.drop_table(*version_table)
     drifts = compare(expected.model, live, compare_expressions=expected.catalog, search_path=search_path)
     plan = plan_repair(
@@ -140,7 +149,6 @@ def _read_live(
     """
     from alembic.runtime.migration import MigrationContext
 
-    from alembic_guard.check.live import search_path_of
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
     from alembic_guard.runtime.ledger import Ledger
 
@@ -150,7 +158,7 @@ def _read_live(
             search_path = search_path_of(conn)
             conn.rollback()
             live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
-            live.drop_table(version_table_schema or DEFAULT_SCHEMA, version_table)
+            live.drop_table(version_table_schema or search_path[0], version_table)
             ledger = Ledger(conn, schema=version_table_schema)
             records = ledger.records() if ledger.exists() else []
             mc = MigrationContext.configure(

@@ -16,9 +16,10 @@ from typing import Any
 from alembic_guard.changes import PutTable, apply
 from alembic_guard.decide.types import DataCheck, Decision, Step
 from alembic_guard.errors import GuardRefused
-from alembic_guard.model import DEFAULT_SCHEMA, Constraint, QName, format_qname
+from alembic_guard.model import Constraint, QName, format_qname
 from alembic_guard.ops.context import Action, GuardContext, OpEvent
 from alembic_guard.quoting import quote_ident, quote_qualified
+from alembic_guard.search_path import unqualified_schema
 
 log = logging.getLogger("alembic_guard.ops")
 
@@ -27,8 +28,12 @@ FIX_ROWS = "fix or delete those rows, then run the migration again"
 
 
 def qname_of(name: str, schema: str | None) -> QName:
-    """Model key of a table an operation names (Alembic's ``schema=None`` is the default schema)."""
-    return (schema or DEFAULT_SCHEMA, name)
+    """Model key of a table an operation names.
+
+    Alembic's ``schema=None`` is where PostgreSQL resolves an unqualified name:
+    the run's :func:`~alembic_guard.search_path.unqualified_schema`.
+    """
+    return (schema or unqualified_schema(), name)
 
 
 class Guard:
@@ -53,7 +58,7 @@ class Guard:
         return quote_ident(name)
 
     def table_sql(self, q: QName) -> str:
-        """A table's name as SQL: schema-qualified unless it lives in the default schema."""
+        """A table's name as SQL: schema-qualified unless it lives where unqualified names resolve."""
         return quote_qualified(q[0], q[1])
 
     def columns_sql(self, names: Sequence[str]) -> str:

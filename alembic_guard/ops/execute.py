@@ -27,6 +27,7 @@ from alembic_guard.model import Column, QName, Table, format_qname
 from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
+from alembic_guard.search_path import op_schema, search_path, unqualified_schema
 
 log = logging.getLogger("alembic_guard.ops")
 
@@ -43,7 +44,7 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
     from alembic_guard.sql.parse import parse_text
 
     statements = parse_text(sqltext, f"<op.execute in revision {ctx.revision}>")
-    analyzed = [(a.statement, a.effect) for a in analyze_all(statements)]
+    analyzed = [(a.statement, a.effect) for a in analyze_all(statements, search_path=search_path())]
     offline = bool(operations.migration_context.as_sql)
     if not offline:
         touched: set[QName] = set()
@@ -55,7 +56,9 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
                     touched.add(ref.table)
         ctx.ensure_loaded(operations.migration_context.connection, touched)  # one batched read
         # again, knowing the tables: SELECT * in a view or CREATE TABLE AS then has its columns
-        analyzed = [(a.statement, a.effect) for a in analyze_all(statements, ctx.model)]
+        analyzed = [
+            (a.statement, a.effect) for a in analyze_all(statements, ctx.model, search_path=search_path())
+        ]
     for st, eff in analyzed:
         g = Guard(operations, ctx, "execute", st.excerpt(60))
         run = aops.ExecuteSQLOp(st.text, execution_options=operation.execution_options)
@@ -242,7 +245,7 @@ def _policy_exists(g: Guard, st: Any) -> bool:
         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         "WHERE p.polname = CAST(:p AS text) AND c.relname = CAST(:t AS text) AND n.nspname = CAST(:s AS text)"
     )
-    params = {"p": name, "t": rel["relname"], "s": rel.get("schemaname") or "public"}
+    params = {"p": name, "t": rel["relname"], "s": rel.get("schemaname") or unqualified_schema()}
     return g.mc.connection.execute(sa.text(query), params).first() is not None
 
 
@@ -319,7 +322,7 @@ def _add_column(g: Guard, q: QName, col: Column) -> None:
 
 def _constraint_op(con: Any) -> Any:
     t = con.table
-    schema = None if t[0] == "public" else t[0]
+    schema = op_schema(t[0])
     if con.kind == "foreign_key":
         ref = con.ref_table
         return aops.CreateForeignKeyOp(
@@ -329,7 +332,7 @@ def _constraint_op(con: Any) -> Any:
             list(con.columns),
             list(con.ref_columns),
             source_schema=schema,
-            referent_schema=None if ref[0] == "public" else ref[0],
+            referent_schema=op_schema(ref[0]),
             ondelete=con.on_delete,
             onupdate=con.on_update,
         )

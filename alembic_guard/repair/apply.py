@@ -34,6 +34,7 @@ from alembic_guard.repair.plan import RepairPlan, RepairStep
 from alembic_guard.runtime.config import make_settings
 from alembic_guard.runtime.ledger import repair_step
 from alembic_guard.runtime.runner.results import sqlstate_of
+from alembic_guard.search_path import op_schema
 
 log = logging.getLogger("alembic_guard.repair")
 
@@ -198,7 +199,7 @@ def _step(conn: Connection, ctx: GuardContext, step: RepairStep, lock_timeout: s
 
 
 def _schema(table: QName | None) -> str | None:
-    return None if table is None or table[0] == "public" else table[0]
+    return None if table is None else op_schema(table[0])
 
 
 def _autocommit(conn: Connection, statements: tuple[str, ...] | list[str], lock_timeout: str | None) -> None:

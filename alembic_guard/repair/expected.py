@@ -30,9 +30,10 @@ from sqlalchemy.engine import URL, Connection, make_url
 
 from alembic_guard.dburl import create_engine
 from alembic_guard.errors import ConnectionFailed, UsageError
-from alembic_guard.model import ObjRef, SchemaModel
+from alembic_guard.model import DEFAULT_SCHEMA, ObjRef, SchemaModel
 from alembic_guard.quoting import quote_ident
 from alembic_guard.redact import error_line, mask_url, scrub
+from alembic_guard.search_path import search_path
 
 log = logging.getLogger("alembic_guard")
 
@@ -161,10 +162,17 @@ def _connection_failed(url: URL, exc: sa.exc.DBAPIError) -> ConnectionFailed:
 
 @contextlib.contextmanager
 def scratch_database(url: URL) -> Iterator[URL]:
-    """A fresh database next to ``url``'s, dropped afterwards (even after an error)."""
+    """A fresh database next to ``url``'s, dropped afterwards (even after an error).
+
+    Its sessions resolve unqualified names as the run's
+    :func:`~alembic_guard.search_path.search_path` (a role's setting ``IN
+    DATABASE`` does not follow it there): the schemas of a path other than
+    ``public`` are created in it and set as its ``search_path``.
+    """
     name = scratch_name(url.database or "postgres")
     engine = _engine(url)
     quoted = quote_ident(name)
+    scratch = url.set(database=name)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")  # left by a killed run of this pid
@@ -173,10 +181,27 @@ def scratch_database(url: URL) -> Iterator[URL]:
         engine.dispose()
         raise _connection_failed(url, exc) from None
     try:
-        yield url.set(database=name)
+        _resolve_as_the_run(scratch, quoted)
+        yield scratch
     finally:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        engine.dispose()
+
+
+def _resolve_as_the_run(scratch: URL, quoted: str) -> None:
+    """Give the scratch database the run's search path (and its schemas) when it is not ``public``."""
+    path = search_path()
+    if path == (DEFAULT_SCHEMA,):
+        return
+    engine = _engine(scratch)
+    try:
+        with engine.connect() as conn:
+            for schema in path:
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+            listed = ", ".join(quote_ident(s) for s in path)
+            conn.exec_driver_sql(f"ALTER DATABASE {quoted} SET search_path = {listed}")
+    finally:
         engine.dispose()
 
 

@@ -76,6 +76,10 @@ class RuntimeSettings:
     # the PostgreSQL major version the migrations target, for checks without a
     # database (guard-check --offline, guard-plan); a live server's own wins
     server_version: int | None = None
+    # the search_path the migrations run under (a role's or database's SET search_path:
+    # unqualified names are created in its first schema), for analysis without a
+    # database (guard-plan, guard-import, guard-check --offline); a live session's own wins
+    search_path: tuple[str, ...] | None = None
     # a URL that reaches PostgreSQL itself, not a pooler: the lock and the migration use it
     # (DATABASE_URL often points at PgBouncer on managed platforms)
     direct_url: str | None = None
@@ -195,6 +199,8 @@ def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
                 hint="write postgresql://user:password@host:5432/dbname (the server itself, not the pooler)",
             )
         return name, text
+    if name == "search_path":
+        return name, parse_search_path_setting(value, where=where)
     if name == "progress_every_s":
         ms = parse_duration_ms(value, key=key, where=where)
         return name, None if ms is None else ms / 1000.0
@@ -233,6 +239,21 @@ def _coerce(key: str, value: Any, where: str) -> tuple[str, Any]:
             )
         return name, n
     return name, _parse_bool(value, key=key, where=where)
+
+
+def parse_search_path_setting(value: Any, *, where: str) -> tuple[str, ...]:
+    """A declared ``search_path`` (``"storage, public"`` or a list) as schemas; ``$user`` and
+    ``pg_catalog`` are no place a migration creates in, and are left out."""
+    from alembic_guard.search_path import split_search_path
+
+    text = ", ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    path = tuple(s for s in split_search_path(text) if s not in ("$user", "pg_catalog"))
+    if not path:
+        raise UsageError(
+            f"{where}: search_path = {value!r} names no schema",
+            hint='write the schemas the migrations run with, first one first, e.g. "app, public"',
+        )
+    return path
 
 
 def _check_profile(name: str, where: str) -> str:

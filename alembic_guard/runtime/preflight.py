@@ -26,6 +26,7 @@ from typing import Any
 
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import ObjRef, QName, SchemaModel
+from alembic_guard.search_path import search_path
 from alembic_guard.sql.statement import may_create
 
 log = logging.getLogger("alembic_guard")
@@ -34,8 +35,9 @@ _SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 _CHECKED_KINDS = frozenset({"relation", "column"})
 _OFFLINE: dict[str, tuple[io.StringIO, Any]] = {}
 # (revision, file checksum) -> what pre-flight knows of the revision; see revision_plan
-_PLANS: dict[tuple[str, str], RevisionPlan | None] = {}
-_ANALYZED: dict[tuple[str, str], tuple[list[Any], set[QName]] | None] = {}
+# keyed by (revision, file checksum, search_path): unqualified names resolve through the path
+_PLANS: dict[tuple[str, str, tuple[str, ...]], RevisionPlan | None] = {}
+_ANALYZED: dict[tuple[str, str, tuple[str, ...]], tuple[list[Any], set[QName]] | None] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ def analyze(sql: str, path: str) -> list[Any] | None:
     except ImportError:
         return None
     try:
-        return list(analyze_all(parse_text(sql, path)))
+        return list(analyze_all(parse_text(sql, path), search_path=search_path()))
     except Exception as exc:  # e.g. SQL our grammar does not know: the guards still run
         log.debug("pre-flight: cannot analyze %s (%s)", path, exc)
         return None
@@ -246,7 +248,7 @@ def revision_plan(
     revision: str, path: str | None, migration_fn: Callable[..., Any], checksum: str | None = None
 ) -> RevisionPlan | None:
     """What pre-flight knows of a revision (cached per file version with ``checksum``); ``None``: unknown."""
-    key = (revision, checksum) if checksum else None
+    key = (revision, checksum, search_path()) if checksum else None
     if key is not None and key in _PLANS:
         return _PLANS[key]
     plan = _plan(path or revision, migration_fn)
@@ -287,7 +289,7 @@ def analyze_revision(
     ``None`` when the revision cannot run offline.  Typed operations are not
     rendered to SQL: their tables come from their op objects.
     """
-    key = (revision, checksum) if checksum else None
+    key = (revision, checksum, search_path()) if checksum else None
     if key is not None and key in _ANALYZED:
         return _ANALYZED[key]
     plan = revision_plan(revision, path, migration_fn, checksum)

@@ -44,6 +44,7 @@ from alembic_guard.model import (
     Trigger,
     View,
 )
+from alembic_guard.search_path import split_search_path
 from alembic_guard.sql.effects_common import (
     SYSTEM_SCHEMAS,
     Ctx,
@@ -920,21 +921,8 @@ def analyze(
 # --------------------------------------------------------------------------
 
 
-def _parse_path(text: str) -> tuple[str, ...]:
-    out = []
-    for part in text.split(","):
-        p = part.strip()
-        if not p:
-            continue
-        if p.startswith('"') and p.endswith('"'):
-            out.append(p[1:-1])
-        else:
-            out.append(p.lower())
-    return tuple(out)
-
-
-def _search_path_change(node: Node, current: tuple[str, ...]) -> tuple[str, ...] | None:
-    """New search path if the statement sets one, else None."""
+def _search_path_change(node: Node, session: tuple[str, ...]) -> tuple[str, ...] | None:
+    """New search path if the statement sets one, else None; ``RESET`` goes back to ``session``'s."""
     vs = node.get("VariableSetStmt")
     if vs is not None and vs.get("name") == "search_path":
         if vs.get("kind") == "VAR_SET_VALUE":
@@ -942,11 +930,11 @@ def _search_path_change(node: Node, current: tuple[str, ...]) -> tuple[str, ...]
             for a in vs.get("args") or ():
                 s = const_str(a)
                 if s is not None:
-                    vals.extend(_parse_path(s))
+                    vals.extend(split_search_path(s))
                 else:
-                    vals.extend(_parse_path(sval(a)))
+                    vals.extend(split_search_path(sval(a)))
             return _effective(vals)
-        return DEFAULT_SEARCH_PATH  # RESET / SET ... TO DEFAULT
+        return session  # RESET / SET ... TO DEFAULT: the role's or database's setting
     sel = node.get("SelectStmt")
     if sel is not None:
         for t in sel.get("targetList") or ():
@@ -956,7 +944,7 @@ def _search_path_change(node: Node, current: tuple[str, ...]) -> tuple[str, ...]
                 if len(args) >= 2 and const_str(args[0]) == "search_path":
                     val = const_str(args[1])
                     if val is not None:
-                        return _effective(list(_parse_path(val)))
+                        return _effective(list(split_search_path(val)))
     return None
 
 
@@ -1263,15 +1251,23 @@ class _PartsTracker:
         )
 
 
-def analyze_all(statements: Iterable[Statement], start: SchemaModel | None = None) -> list[AnalyzedStatement]:
+def analyze_all(
+    statements: Iterable[Statement],
+    start: SchemaModel | None = None,
+    *,
+    search_path: Iterable[str] = DEFAULT_SEARCH_PATH,
+) -> list[AnalyzedStatement]:
     """Analyse statements in order, following search_path changes (reset at each new file).
 
     Each statement is analysed knowing what the ones before it left (and ``start``, the
-    database they run on, when known): see :class:`Known`.
+    database they run on, when known): see :class:`Known`.  ``search_path``: the one each
+    file starts with, as the session running it has it (a role's or database's
+    ``SET search_path``; see :mod:`alembic_guard.search_path`).
     """
     out: list[AnalyzedStatement] = []
     known = Known.from_model(start)
-    path: tuple[str, ...] = DEFAULT_SEARCH_PATH
+    session: tuple[str, ...] = tuple(search_path) or DEFAULT_SEARCH_PATH
+    path = session
     current_file: SourceFile | None = None
     # The analysis allocates many small, acyclic objects; with the cyclic collector on,
     # each of its passes rescans every parse tree held by the statements, which halves
@@ -1283,9 +1279,9 @@ def analyze_all(statements: Iterable[Statement], start: SchemaModel | None = Non
         for st in statements:
             if st.source is not current_file:
                 current_file = st.source
-                path = DEFAULT_SEARCH_PATH
+                path = session
                 check_bodies = True
-            new = _search_path_change(st.node, path)
+            new = _search_path_change(st.node, session)
             if new is not None:
                 path = new
             checks = _check_bodies_change(st.node)

@@ -109,3 +109,36 @@ def test_a_table_the_role_does_not_own_is_named(tmp_path, roles) -> None:  # typ
 )
 def test_privilege_needed_speaks_grant(message: str, statement: str, needed: str) -> None:
     assert privilege_needed(message, statement) == needed
+
+
+def test_a_role_whose_search_path_starts_with_its_own_schema_is_guarded_there(tmp_path, roles) -> None:  # type: ignore[no-untyped-def]
+    """Unqualified names resolve where the role's ``search_path`` puts them (``app``), not in ``public``."""
+    owner, _nothing, engine = roles
+    p = GuardedProject(tmp_path, owner)
+    p.add_revision(
+        "r1",
+        None,
+        """
+        op.create_table("t", sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer))
+        op.create_index("ix_t_n", "t", ["n"])
+        op.add_column("t", sa.Column("note", sa.Text))
+        op.execute("CREATE TABLE raw (id int PRIMARY KEY, t_id int REFERENCES t (id))")
+        """,
+    )
+    for args in (("upgrade", "head"), ("upgrade", "head"), ("stamp", "base"), ("upgrade", "head")):
+        done = p.run(*args)
+        assert done.returncode == 0, f"{args}: {done.stderr}"
+    assert {"t", "raw"} <= _relations(engine, "app")
+    assert _relations(engine, "public") == set()
+    status = p.run("guard-status")
+    assert status.returncode == 0, status.stderr
+    check = p.run("guard-check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "AG510" not in check.stdout
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql("DROP INDEX app.ix_t_n")
+    repair = p.run("guard-repair", "--apply")
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    assert "applied 1 of 1 step(s); 0 drift(s) remain" in repair.stdout, repair.stdout
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT to_regclass('app.ix_t_n') IS NOT NULL")).scalar()

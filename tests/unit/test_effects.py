@@ -142,6 +142,16 @@ def test_search_path_resets_per_file() -> None:
     assert str(analyzed[2].effect.creates[0]) == "relation b"
 
 
+def test_each_file_starts_with_the_session_search_path() -> None:
+    """A role's ``SET search_path = storage, public``: unqualified names are created in storage."""
+    first = parse_text("CREATE TABLE a (id int);\nSET search_path TO app;\nCREATE TABLE b (id int);\n", "1.sql")
+    second = parse_text("RESET search_path;\nCREATE TABLE c (id int REFERENCES a);\n", "2.sql")
+    analyzed = analyze_all(first + second, search_path=("storage", "public"))
+    created = [str(c) for a in analyzed for c in a.effect.creates if c.kind == "relation"]
+    assert created == ["relation storage.a", "relation app.b", "relation storage.c"]
+    assert "relation storage.a" in {str(r.ref) for r in analyzed[-1].effect.requires}
+
+
 def test_expression_text_is_taken_from_the_source() -> None:
     text = (
         "CREATE TABLE t (a int DEFAULT (1 + 2) NOT NULL CHECK (a > 0 AND a < 'x''y'::text::int),"

@@ -177,11 +177,12 @@ def effect_present(conn: Connection, statement: str) -> bool:
     drops be gone; a statement that only alters, or that the analysis does not
     understand, is never taken as done.
     """
+    from alembic_guard.search_path import search_path
     from alembic_guard.sql.effects import analyze_all
     from alembic_guard.sql.parse import parse_text
 
     try:
-        analyzed = analyze_all(parse_text(statement, "<a step done earlier>"))
+        analyzed = analyze_all(parse_text(statement, "<a step done earlier>"), search_path=search_path())
     except Exception:  # not analysable: run it again and let PostgreSQL and the guards decide
         return False
     if not analyzed:

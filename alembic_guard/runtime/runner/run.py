@@ -33,6 +33,7 @@ from alembic_guard.runtime.runner.results import (
 )
 from alembic_guard.runtime.runner.resume import StatementTracker, track_statements
 from alembic_guard.runtime.runner.retry import LOCK_NOT_AVAILABLE, retry_after
+from alembic_guard.search_path import resolving_in
 
 log = logging.getLogger("alembic_guard")
 
@@ -289,7 +290,7 @@ class Runner:
             self.failed_carried = False
             conn = session.connect(self.engine, self.run_id, "migrate")
             try:
-                self.backend_pid = session.configure_session(conn, self.settings)
+                self.backend_pid, search_path = session.configure_session(conn, self.settings)
                 track_statements(self, conn)
                 self.resume = None  # re-read: the failed attempt may have completed steps
                 self.guard_ctx = self._new_guard_context()
@@ -310,9 +311,11 @@ class Runner:
                 if heads_before is None:
                     heads_before = tuple(mc.get_current_heads())
                 try:
-                    self.context.run_migrations()
-                    revisions.finalize_pending(self)
-                    revisions.flush_finish(self)
+                    # the guards, pre-flight and the analysis key unqualified names by this path
+                    with resolving_in(search_path):
+                        self.context.run_migrations()
+                        revisions.finalize_pending(self)
+                        revisions.flush_finish(self)
                     return heads_before, tuple(mc.get_current_heads())
                 except Exception as exc:
                     if isinstance(exc, LockLost) or (

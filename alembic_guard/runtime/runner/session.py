@@ -14,6 +14,7 @@ from alembic_guard.errors import UsageError
 from alembic_guard.quoting import quote_ident
 from alembic_guard.runtime.config import RuntimeSettings
 from alembic_guard.runtime.ledger import application_name
+from alembic_guard.search_path import LIVE_SEARCH_PATH, as_search_path
 
 URL_ATTR = "alembic_guard.url"
 
@@ -38,8 +39,13 @@ def connect(engine: Engine, run_id: str, role: str, *, autocommit: bool = False)
     return conn
 
 
-def configure_session(conn: Connection, settings: RuntimeSettings) -> int:
-    """Session-level timeouts on the migration connection; returns its backend pid.
+def configure_session(conn: Connection, settings: RuntimeSettings) -> tuple[int, tuple[str, ...]]:
+    """Session-level timeouts on the migration connection; returns its backend pid and search path.
+
+    The search path (``current_schemas(false)``, as
+    :func:`alembic_guard.search_path.search_path_of` reads it) is where the
+    revisions' unqualified names resolve: a role's ``ALTER ROLE ... SET
+    search_path = app`` puts them in ``app``.  Read in the same round trip as the pid.
 
     Set per session, they hold inside transactions and autocommit blocks
     alike.  A timeout that is off is not set at all: the session keeps what
@@ -59,9 +65,9 @@ def configure_session(conn: Connection, settings: RuntimeSettings) -> int:
             "WHERE current_setting('server_version_num')::int >= 140000"
         )
     )
-    backend_pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    backend_pid, path = conn.execute(text(f"SELECT pg_backend_pid(), {LIVE_SEARCH_PATH}")).one()
     conn.commit()
-    return backend_pid
+    return int(backend_pid), as_search_path(path)
 
 
 def current_heads(
