@@ -48,3 +48,26 @@ def test_offline_sql_shows_what_the_guards_would_send_under_the_profile(tmp_path
     prod = project.run("upgrade", "o1:head", "--sql", env=project.env(ALEMBIC_GUARD_PROFILE="prod"))
     assert prod.returncode == 0, prod.stderr
     assert "CREATE INDEX CONCURRENTLY ix_tasks_project_id ON tasks (project_id);" in prod.stdout
+
+
+def test_offline_sql_resolves_names_through_the_declared_search_path(tmp_path):
+    """With ``search_path = app, public`` an unqualified table is app's (the guards' notes name
+    app.tasks, the SQL stays unqualified); one put in public explicitly is written out."""
+    project = GuardedProject(tmp_path, "postgresql://nobody:secret@127.0.0.1:1/none")
+    project.add_revision(
+        "o1",
+        None,
+        """
+        op.create_table("tasks", sa.Column("id", sa.Integer, primary_key=True))
+        op.create_index("ix_audit_id", "audit", ["id"], schema="public")
+        """,
+    )
+    plain = project.run("upgrade", "head", "--sql")
+    declared = project.run(
+        "upgrade", "head", "--sql", env=project.env(ALEMBIC_GUARD_SEARCH_PATH="app, public")
+    )
+    assert plain.returncode == 0 and declared.returncode == 0, plain.stderr + declared.stderr
+    assert "online: when tasks exists" in plain.stdout
+    assert "online: when app.tasks exists" in declared.stdout
+    assert "CREATE TABLE tasks (" in declared.stdout
+    assert "CREATE INDEX ix_audit_id ON public.audit (id);" in declared.stdout

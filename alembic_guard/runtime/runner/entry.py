@@ -12,6 +12,7 @@ from alembic_guard.runtime.log_level import follow_alembic_logger
 from alembic_guard.runtime.runner.results import RunResult
 from alembic_guard.runtime.runner.run import Runner
 from alembic_guard.runtime.runner.session import resolve_url
+from alembic_guard.search_path import resolving_in
 
 SETTINGS_ATTR = "alembic_guard.settings"
 RESULT_ATTR = "alembic_guard.result"
@@ -98,7 +99,7 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
         # the guarded operations render what they would send online under the profile
         # (CREATE INDEX CONCURRENTLY in prod, NOT VALID + VALIDATE...), each after an
         # "-- alembic_guard: online: ..." comment saying what they would check first
-        configure_kw.setdefault(GUARD_OPTION, _offline_guard_context(config))
+        guard_ctx = configure_kw.setdefault(GUARD_OPTION, _offline_guard_context(config))
         context.configure(
             url=normalize_url(url, need_driver=False),
             target_metadata=target_metadata,
@@ -107,7 +108,9 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
             transaction_per_migration=True,
             **configure_kw,
         )
-        with context.begin_transaction():
+        # no session to ask: unqualified names resolve through the declared search_path
+        declared = getattr(getattr(guard_ctx, "settings", None), "search_path", None)
+        with resolving_in(declared), context.begin_transaction():
             context.run_migrations()
         return None
     settings = config.attributes.get(SETTINGS_ATTR)
