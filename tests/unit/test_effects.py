@@ -144,7 +144,7 @@ def test_search_path_resets_per_file() -> None:
 
 def test_each_file_starts_with_the_session_search_path() -> None:
     """A role's ``SET search_path = storage, public``: unqualified names are created in storage."""
-    first = parse_text("CREATE TABLE a (id int);\nSET search_path TO app;\nCREATE TABLE b (id int);\n", "1.sql")
+    first = parse_text("CREATE TABLE a (id int);\nSET search_path TO app;\nCREATE TABLE b ();\n", "1.sql")
     second = parse_text("RESET search_path;\nCREATE TABLE c (id int REFERENCES a);\n", "2.sql")
     analyzed = analyze_all(first + second, search_path=("storage", "public"))
     created = [str(c) for a in analyzed for c in a.effect.creates if c.kind == "relation"]

@@ -38,7 +38,7 @@ def test_a_declared_search_path_is_read_as_postgresql_reads_it(value: object, pa
 
 
 def test_a_search_path_naming_no_schema_is_refused() -> None:
-    with pytest.raises(UsageError, match="search_path .* names no schema"):
+    with pytest.raises(UsageError, match=r"search_path .* names no schema"):
         make_settings(search_path='"$user"')
 
 
