@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, RenameObject
 from alembic_guard.decide.later import moved_on
-from alembic_guard.decide.statements import explained_by_later
+from alembic_guard.decide.statements import explained_by_later, replayed
 from alembic_guard.decide.types import DataCheck, Decision, Step, destructive, kept, missing, refuse, skip
 from alembic_guard.identity import both, compatible_column, describe_column, same_expression
 from alembic_guard.model import (
@@ -144,6 +144,11 @@ def decide_add_column(model: SchemaModel, spec: AddColumn, later: Sequence[Chang
     )
 
 
+def same_shape(a: Column, b: Column) -> bool:
+    """Exactly the same column, as far as ``alter_column`` changes one: type, nullability, default."""
+    return a.type == b.type and a.nullable == b.nullable and same_expression(a.default, b.default)
+
+
 def not_null_helper(q: QName, column: str) -> str:
     """The name of the temporary CHECK behind a guarded SET NOT NULL.
 
@@ -153,7 +158,8 @@ def not_null_helper(q: QName, column: str) -> str:
     return pg_object_name(q[1], column, "nn_guard")
 
 
-def decide_alter_column(model: SchemaModel, spec: AlterColumn) -> Decision:
+def decide_alter_column(model: SchemaModel, spec: AlterColumn, later: Sequence[Change] = ()) -> Decision:
+    """``later``: the changes of the revisions after this one (a shape they explain is left alone)."""
     q, name = spec.table, spec.name
     op, target = "alter_column", f"{format_qname(q)}.{name}"
     table = model.table(*q)
@@ -197,6 +203,17 @@ def decide_alter_column(model: SchemaModel, spec: AlterColumn) -> Decision:
         pending.append("comment")
     if not pending:
         return skip(op, target, f"already {describe_column(have)}")
+    if want.name == name and pending != ["comment"] and later:
+        then = replayed(model, (PutColumn(q[0], q[1], want),), ObjRef.column(q[0], q[1], name), later)
+        if isinstance(then, Column) and same_shape(have, then):
+            # re-running a history: narrowing a column a later revision widened again would fail
+            # on (or cut) the longer values written since (22001)
+            return skip(
+                op,
+                target,
+                f"not changed: {describe_column(have)} is the shape a later revision gives it "
+                f"(set {', '.join(pending)} would undo it)",
+            )
     lock = f"ACCESS EXCLUSIVE on {format_qname(q)}" + (
         " (a type change rewrites the table)"
         if spec.type is not None and spec.type != have.type

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alembic_guard.changes import Change, apply
+from alembic_guard.changes import AddEnumValue, Change, RenameEnumValue, apply
 from alembic_guard.decide.types import Decision, Step, kept, refuse, skip
 from alembic_guard.identity import (
     both,
@@ -31,7 +31,7 @@ from alembic_guard.identity import (
     same_constraint,
     same_index,
 )
-from alembic_guard.model import ObjRef, SchemaModel
+from alembic_guard.model import ObjRef, SchemaModel, format_qname
 
 # changes that only add: a statement made of these alone can be skipped when all is there
 ADDING = frozenset(
@@ -168,14 +168,36 @@ def explained_by_later(
     """
     if not later:
         return False
+    have, then = fact(model, ref), replayed(model, changes, ref, later)
+    return have is not None and then is not None and same_fact(ref.kind, have, then)
+
+
+def replayed(model: SchemaModel, changes: Sequence[Change], ref: ObjRef, later: Sequence[Change]) -> Any:
+    """The fact ``ref`` would be after ``changes`` then ``later`` on a copy of ``model`` (``None``: absent)."""
     scratch = model.copy()
     for change in (*changes, *later):
         try:
             apply(scratch, change)
         except (KeyError, AssertionError, ValueError):  # a change for something this scratch lacks
             continue
-    have, then = fact(model, ref), fact(scratch, ref)
-    return have is not None and then is not None and same_fact(ref.kind, have, then)
+    return fact(scratch, ref)
+
+
+def enum_value_done(model: SchemaModel, changes: Sequence[Change]) -> str | None:
+    """Why ``ALTER TYPE ... ADD VALUE`` / ``RENAME VALUE`` needs no running (``None``: it does).
+
+    The value is there already (PostgreSQL would say 42710 without ``IF NOT
+    EXISTS``), or the rename is done: the old label gone, the new one there.
+    """
+    for c in changes:
+        e = model.enums.get((c.schema, c.name)) if isinstance(c, AddEnumValue | RenameEnumValue) else None
+        if e is None:
+            return None
+        if isinstance(c, AddEnumValue) and c.value in e.values:
+            return f"already there: value {c.value!r} of type {format_qname(e.qname)}"
+        if isinstance(c, RenameEnumValue) and c.old not in e.values and c.new in e.values:
+            return f"already renamed: value {c.new!r} of type {format_qname(e.qname)} (was {c.old!r})"
+    return None
 
 
 def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Change] = ()) -> Decision:
@@ -189,6 +211,9 @@ def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Chang
         steps=(Step(st.text, "revision", "the statement's own"),),
         changes=st.changes,
     )
+    if st.kind == "AlterEnumStmt":
+        done = enum_value_done(model, st.changes)
+        return skip(op, target, done) if done else run
     if st.kind == "RenameStmt" and st.creates and st.drops:
         source, dest = st.drops[0], st.creates[0]
         if fact(model, source) is None and fact(model, dest) is not None:

@@ -166,7 +166,7 @@ def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: I
             g.original(original, operation)
         return
     g.load(spec.table)
-    g.carry_out(decide_alter_column(g.model, spec), _alembic(g, original, operation))
+    g.carry_out(decide_alter_column(g.model, spec, ctx.later_changes()), _alembic(g, original, operation))
 
 
 def nulls_refusal(g: Guard, q: QName, name: str) -> GuardRefused | None:

@@ -26,6 +26,7 @@ from alembic_guard.identity import describe_column
 from alembic_guard.model import Column, QName, Table, format_qname
 from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
+from alembic_guard.ops.indexes import index_table
 from alembic_guard.ops.registry import Impl
 from alembic_guard.search_path import op_schema, search_path, unqualified_schema
 
@@ -166,14 +167,6 @@ _BY_NAME = {
         "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = CAST(:s AS text) AND c.relname = CAST(:n AS text) AND c.relkind = 'S'"
     ),
-    "index": (
-        "SELECT c.relname, t.relname, tn.nspname FROM pg_catalog.pg_class c "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid "
-        "JOIN pg_catalog.pg_class t ON t.oid = i.indrelid "
-        "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace "
-        "WHERE n.nspname = CAST(:s AS text) AND c.relname = CAST(:n AS text)"
-    ),
     "schema": "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = CAST(:n AS text)",
     "extension": "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = CAST(:n AS text)",
 }
@@ -191,11 +184,19 @@ def _read_objects(g: Guard, eff: Any) -> None:
     from alembic_guard.model import CompositeType, EnumType, Extension, Function, Sequence
 
     conn = g.mc.connection
-    for ref in {*eff.creates, *eff.ensures, *eff.drops}:
+    types_altered = {r for r in eff.alters if r.kind == "type"}  # ALTER TYPE ... ADD VALUE
+    for ref in {*eff.creates, *eff.ensures, *eff.drops, *types_altered}:
+        q = (ref.schema, ref.name)
+        if ref.kind == "index":
+            table = index_table(conn, q)
+            if table is None:
+                g.model.indexes.pop(q, None)
+            else:
+                g.ctx.ensure_loaded(conn, [table])
+            continue
         query = _BY_NAME.get(ref.kind)
         if query is None:
             continue
-        q = (ref.schema, ref.name)
         row = conn.execute(sa.text(query), {"s": ref.schema, "n": ref.name}).first()
         if ref.kind == "type":
             g.model.enums.pop(q, None)
@@ -214,11 +215,6 @@ def _read_objects(g: Guard, eff: Any) -> None:
                 g.model.sequences.pop(q, None)
             elif q not in g.model.sequences:
                 g.model.sequences[q] = Sequence(q[0], q[1])
-        elif ref.kind == "index":
-            if row is None:
-                g.model.indexes.pop(q, None)
-            else:
-                g.ctx.ensure_loaded(conn, [(str(row[2]), str(row[1]))])
         elif ref.kind == "schema":
             if row is None:
                 g.model.schemas.discard(ref.name)

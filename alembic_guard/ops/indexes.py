@@ -109,7 +109,30 @@ def drop_index(operations: Any, operation: Any, ctx: GuardContext, original: Imp
         g.original(original, operation)
         return
     table = qname_of(operation.table_name, operation.schema) if operation.table_name is not None else None
+    complete = ctx._complete
+    if table is None and not complete:
+        # the operation names no table (DROP INDEX as SQL does not): the catalog says whose it is
+        table = index_table(g.mc.connection, q)
+        complete = table is None  # no such index: gone (a re-run), not unknown
     if table is not None:
         g.load(table)
-    spec = DropIndex(q, table, ctx._complete)
+    spec = DropIndex(q, table, complete)
     g.carry_out(decide_drop_index(g.model, spec), lambda step: original(operations, operation))
+
+
+def index_table(connection: Any, q: QName) -> QName | None:
+    """The table of index ``q`` in the catalog, ``None`` when there is no such index (read-only)."""
+    import sqlalchemy as sa
+
+    row = connection.execute(
+        sa.text(
+            "SELECT tn.nspname, t.relname FROM pg_catalog.pg_index i "
+            "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_catalog.pg_class t ON t.oid = i.indrelid "
+            "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace "
+            "WHERE n.nspname = CAST(:s AS text) AND c.relname = CAST(:n AS text)"
+        ),
+        {"s": q[0], "n": q[1]},
+    ).first()
+    return None if row is None else (str(row[0]), str(row[1]))

@@ -51,19 +51,24 @@ committed with its revision, applied once per database; ``repair``: a step of
 
 
 _DATA_KEYWORDS = frozenset({"insert", "update", "delete", "merge"})
+# procedural code: a DO block or a procedure may write rows, run dynamic SQL or act on a
+# condition; what it did is not all in the catalog (a re-run of a DO block that swaps a
+# primary key would drop the key it made), so, like a data statement, it runs once per database
+_PROCEDURAL_KEYWORDS = frozenset({"do", "call"})
 
 
 def is_data_statement(statement: str) -> bool:
     """Does the statement change rows rather than the schema (INSERT / UPDATE / DELETE / MERGE)?
 
-    Also a ``WITH`` query whose body is one of those.  Such a statement is
-    applied once per database: the catalog cannot tell whether it ran.
+    Also a ``WITH`` query whose body is one of those, and procedural code (a
+    ``DO`` block, a ``CALL``).  Such a statement is applied once per database:
+    the catalog cannot tell whether (or what) it ran.
     """
     words = statement.lstrip(" \t\n(").split(None, 1)
     if not words:
         return False
     first = words[0].lower()
-    if first in _DATA_KEYWORDS:
+    if first in _DATA_KEYWORDS or first.split("$", 1)[0] in _PROCEDURAL_KEYWORDS:  # DO$$ ... $$
         return True
     if first == "with":
         return any(w in _DATA_KEYWORDS for w in statement.lower().replace("(", " ").split())

@@ -65,6 +65,9 @@ RERUNS = [
     ("drop_type", "CREATE TYPE gone_t AS ENUM ('x')", "DROP TYPE gone_t"),
     ("rename_column", "", "ALTER TABLE t RENAME COLUMN note TO remark"),
     ("rename_table", "CREATE TABLE old_name (id int)", "ALTER TABLE old_name RENAME TO new_name"),
+    # ADD VALUE without IF NOT EXISTS: 42710 on a re-run
+    ("add_enum_value", "CREATE TYPE level AS ENUM ('low')", "ALTER TYPE level ADD VALUE 'high'"),
+    ("rename_enum_value", "CREATE TYPE hue AS ENUM ('red')", "ALTER TYPE hue RENAME VALUE 'red' TO 'crimson'"),
 ]
 
 
@@ -141,3 +144,20 @@ def test_an_object_a_later_revision_evolved_is_skipped_with_a_note(conn: sa.Conn
     # without the later revision, the same database is a refusal
     with pytest.raises(GuardRefused):
         run(conn, "CREATE TYPE mood AS ENUM ('sad', 'ok')")
+
+
+@pytest.mark.db
+def test_drop_index_naming_no_table_is_skipped_when_the_index_is_gone(conn: sa.Connection) -> None:
+    """``op.drop_index(name)`` as guard-import writes ``DROP INDEX name``: the catalog says whose index it is."""
+    conn.exec_driver_sql("CREATE INDEX ix_b ON t (b)")
+    conn.commit()
+    for expected in ("act", "skip"):  # before the fix the second run failed: 42704 index does not exist
+        ctx = GuardContext()
+        try:
+            # as under the runtime: the revision's tables read, not the whole schema
+            with operations(conn, ctx, touched=[("public", "t")]) as op:
+                op.drop_index("ix_b")
+        finally:
+            conn.rollback()
+        assert [e.action for e in ctx.events] == [expected], ctx.events
+    assert "already gone" in ctx.events[-1].reason

@@ -39,11 +39,7 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir())
 STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential")
 
 # (case, stage) -> the issue 10 item that makes it hold; remove the entry when it passes
-_RAW = "issue 10 re-running: raw op.execute DDL is not guarded, data statements run again"
-_HISTORY = "issue 10 re-running: guards refuse an object a later revision evolved; adoption ignores history"
 XFAIL: dict[tuple[str, str], str] = {
-    ("implicit_renames", "reapply"): _RAW,
-    ("evolved", "reapply"): _HISTORY,
     # the analysis does not list what PostgreSQL drops through dependencies (the guards read it back)
     ("drop_cascade", "differential"): "issue 10: DROP ... CASCADE does not list the dependent views it takes",
 }

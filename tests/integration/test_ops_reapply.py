@@ -1,0 +1,74 @@
+"""Guarded re-apply (``alembic stamp base`` + ``upgrade head``, ledger kept) meets a database at head (issue 10).
+
+Each test runs one operation of an early revision on a database a later
+revision has moved on, with the later revisions' changes known
+(``GuardContext.later``, as the runtime gives them), and once without them:
+what the history explains is skipped with a note; what nothing explains runs
+(or is refused) as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from alembic_guard.changes import PutColumn
+from alembic_guard.model import Column
+from alembic_guard.ops import GuardContext
+from alembic_guard.ops.harness import operations
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as c:
+            # at head: title went varchar(10) -> varchar(20) -> text, and holds a 30-character value
+            c.exec_driver_sql("CREATE TABLE memo (id int PRIMARY KEY, title text, body text NOT NULL)")
+            c.exec_driver_sql("INSERT INTO memo VALUES (1, 'a title of thirty characters!!', '')")
+            c.commit()
+            yield c
+    finally:
+        engine.dispose()
+
+
+def _narrow(conn: sa.Connection, ctx: GuardContext) -> list[tuple[str, str]]:
+    try:
+        with operations(conn, ctx, touched=[("public", "memo")]) as op:
+            op.alter_column("memo", "title", type_=sa.String(20))
+    finally:
+        conn.rollback()
+    return [(e.action, e.reason) for e in ctx.events]
+
+
+def test_alter_column_a_later_revision_widened_again_is_left_alone(conn: sa.Connection) -> None:
+    """Before: the narrowing ran and failed with 22001 (value too long for type character varying(20))."""
+    ctx = GuardContext()
+    ctx.later = lambda revision: [PutColumn("public", "memo", Column("title", "text"))]
+    events = _narrow(conn, ctx)
+    assert [a for a, _ in events] == ["skip"], events
+    assert "is the shape a later revision gives it" in events[0][1]
+    assert conn.exec_driver_sql("SELECT title FROM memo").scalar() == "a title of thirty characters!!"
+
+
+def test_alter_column_nothing_explains_runs_as_before(conn: sa.Connection) -> None:
+    """No later revision widens it: the narrowing is this revision's to make (and PostgreSQL refuses it)."""
+    with pytest.raises(sa.exc.DataError, match="value too long"):
+        _narrow(conn, GuardContext())
+
+
+def test_alter_column_default_or_nullability_the_history_does_not_explain_runs(conn: sa.Connection) -> None:
+    """A fresh run: the later revisions leave the column as it is now, so this revision's change is made."""
+    ctx = GuardContext()
+    ctx.later = lambda revision: [PutColumn("public", "other", Column("x", "int"))]
+    try:
+        with operations(conn, ctx, touched=[("public", "memo")]) as op:
+            op.alter_column("memo", "title", server_default="untitled")
+            op.alter_column("memo", "body", nullable=True)  # drop NOT NULL: not the database's shape either
+    finally:
+        conn.rollback()
+    assert [e.action for e in ctx.events] == ["act", "act"], ctx.events
