@@ -173,7 +173,7 @@ def explained_by_later(
 
 
 def replayed(model: SchemaModel, changes: Sequence[Change], ref: ObjRef, later: Sequence[Change]) -> Any:
-    """The fact ``ref`` would be after ``changes`` then ``later`` on a copy of ``model`` (``None``: absent)."""
+    """The fact ``ref`` after ``changes`` then ``later`` on a copy of ``model`` (``None``: absent)."""
     scratch = model.copy()
     for change in (*changes, *later):
         try:

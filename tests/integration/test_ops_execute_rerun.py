@@ -67,7 +67,11 @@ RERUNS = [
     ("rename_table", "CREATE TABLE old_name (id int)", "ALTER TABLE old_name RENAME TO new_name"),
     # ADD VALUE without IF NOT EXISTS: 42710 on a re-run
     ("add_enum_value", "CREATE TYPE level AS ENUM ('low')", "ALTER TYPE level ADD VALUE 'high'"),
-    ("rename_enum_value", "CREATE TYPE hue AS ENUM ('red')", "ALTER TYPE hue RENAME VALUE 'red' TO 'crimson'"),
+    (
+        "rename_enum_value",
+        "CREATE TYPE hue AS ENUM ('red')",
+        "ALTER TYPE hue RENAME VALUE 'red' TO 'crimson'",
+    ),
 ]
 
 
@@ -148,7 +152,7 @@ def test_an_object_a_later_revision_evolved_is_skipped_with_a_note(conn: sa.Conn
 
 @pytest.mark.db
 def test_drop_index_naming_no_table_is_skipped_when_the_index_is_gone(conn: sa.Connection) -> None:
-    """``op.drop_index(name)`` as guard-import writes ``DROP INDEX name``: the catalog says whose index it is."""
+    """``op.drop_index(name)``, as guard-import writes ``DROP INDEX name``: the catalog knows its table."""
     conn.exec_driver_sql("CREATE INDEX ix_b ON t (b)")
     conn.commit()
     for expected in ("act", "skip"):  # before the fix the second run failed: 42704 index does not exist

@@ -1,4 +1,4 @@
-"""Guarded re-apply (``alembic stamp base`` + ``upgrade head``, ledger kept) meets a database at head (issue 10).
+"""Guarded re-apply (``stamp base`` + ``upgrade head``, ledger kept) on a database at head (issue 10).
 
 Each test runs one operation of an early revision on a database a later
 revision has moved on, with the later revisions' changes known
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic_guard.changes import PutColumn
 from alembic_guard.model import Column
 from alembic_guard.ops import GuardContext
-from alembic_guard.ops.harness import operations
+from alembic_guard.ops.standalone import operations
 
 pytestmark = pytest.mark.db
 
