@@ -39,10 +39,7 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir())
 STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential")
 
 # (case, stage) -> the issue 10 item that makes it hold; remove the entry when it passes
-XFAIL: dict[tuple[str, str], str] = {
-    # the analysis does not list what PostgreSQL drops through dependencies (the guards read it back)
-    ("drop_cascade", "differential"): "issue 10: DROP ... CASCADE does not list the dependent views it takes",
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _params() -> list[Any]:
