@@ -144,8 +144,8 @@ def create_view_sql(v: View) -> str:
 # -- the statements of the guarded operations and their inverses ----------------------------------
 
 
-def add_column_sql(table: QName, c: Column) -> str:
-    return f"ALTER TABLE {qualified(table)} ADD COLUMN {column_sql(c)}"
+def add_column_sql(table: QName, c: Column, *, with_not_null: bool = True) -> str:
+    return f"ALTER TABLE {qualified(table)} ADD COLUMN {column_sql(c, with_not_null=with_not_null)}"
 
 
 def drop_column_sql(table: QName, name: str, *, if_exists: bool = False) -> str:

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from alembic_guard.commands import add_version_table_arguments
 from alembic_guard.errors import UsageError
 
 NAME = "guard-check"
@@ -25,17 +26,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "markdown", "sarif"), default="text")
-    # only env.py knows a custom version table; given here as to guard-status / guard-repair
-    parser.add_argument(
-        "--version-table",
-        default="alembic_version",
-        help="as env.py passes it to context.configure (default: alembic_version)",
-    )
-    parser.add_argument(
-        "--version-table-schema",
-        default=None,
-        help="as env.py passes it to context.configure; the ledger lives in that schema too",
-    )
+    add_version_table_arguments(parser)
     parser.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
     parser.add_argument(
         "--profile",

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alembic_guard.commands import add_version_table_arguments
 from alembic_guard.dburl import create_engine
 from alembic_guard.errors import UsageError
 from alembic_guard.search_path import resolving_in, search_path_of, unqualified_schema
@@ -45,18 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="build the expected schema by replaying the revisions instead of in a scratch database",
     )
-    # env.py's context.configure may name another version table; the lock and the ledger follow it,
-    # and only env.py knows it, so it is given here as it is to guard-status
-    parser.add_argument(
-        "--version-table",
-        default="alembic_version",
-        help="as env.py passes it to context.configure (default: alembic_version)",
-    )
-    parser.add_argument(
-        "--version-table-schema",
-        default=None,
-        help="as env.py passes it to context.configure; the ledger lives in that schema too",
-    )
+    add_version_table_arguments(parser)
 
 
 def run(config: Any, args: argparse.Namespace) -> int:

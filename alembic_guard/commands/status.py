@@ -9,6 +9,7 @@ import argparse
 import json
 from typing import Any
 
+from alembic_guard.commands import add_version_table_arguments
 from alembic_guard.errors import ConnectionFailed, UsageError
 
 NAME = "guard-status"
@@ -17,8 +18,7 @@ HELP = "Show each revision as applied, pending or failed, with timings and the l
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--version-table", default="alembic_version", help="default: alembic_version")
-    parser.add_argument("--version-table-schema", default=None, help="schema of the version table")
+    add_version_table_arguments(parser)
 
 
 def collect(

@@ -25,12 +25,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from alembic_guard.ddl import (
+    add_column_sql,
+    add_constraint_not_valid_sql,
     add_constraint_sql,
-    column_sql,
+    attach_unique_sql,
     create_index_sql,
     create_table_sql,
     create_view_sql,
+    drop_column_sql,
+    drop_constraint_sql,
+    drop_index_sql,
+    drop_table_sql,
     qualified,
+    set_not_null_sql,
+    validate_constraint_sql,
 )
 from alembic_guard.diff import Drift
 from alembic_guard.identity import describe_constraint
@@ -278,7 +286,7 @@ class _Planner:
         self.add(
             d,
             "drop_table",
-            [f"DROP TABLE {qualified(q)}"],
+            [drop_table_sql(q)],
             f"ACCESS EXCLUSIVE on {format_qname(q)}; its rows are lost",
             table=q,
             destructive=True,
@@ -292,8 +300,7 @@ class _Planner:
     def _missing_column(self, d: Drift) -> None:
         q, want, _ = self._column(d)
         assert want is not None
-        col = column_sql(want, with_not_null=want.default is not None)
-        sql = f"ALTER TABLE {qualified(q)} ADD COLUMN {col}"
+        sql = add_column_sql(q, want, with_not_null=want.default is not None)
         self.add(
             d,
             "add_column",
@@ -311,7 +318,7 @@ class _Planner:
         self.add(
             d,
             "drop_column",
-            [f"ALTER TABLE {qualified(q)} DROP COLUMN {quote_ident(d.ref.name)}"],
+            [drop_column_sql(q, d.ref.name)],
             f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly; the column's values are lost",
             table=q,
             destructive=True,
@@ -339,7 +346,7 @@ class _Planner:
             self.add(
                 d,
                 "drop_not_null",
-                [f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)} DROP NOT NULL"],
+                [set_not_null_sql(q, want.name, null=True)],
                 f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly",
                 table=q,
                 fact=want,
@@ -351,7 +358,7 @@ class _Planner:
         self.add(
             d,
             "set_not_null",
-            [f"ALTER TABLE {qualified(q)} ALTER COLUMN {quote_ident(want.name)} SET NOT NULL"],
+            [set_not_null_sql(q, want.name)],
             f"ACCESS EXCLUSIVE on {format_qname(q)} while the rows are scanned",
             table=q,
             guarded=f"rows of {format_qname(q)} with {want.name} NULL",
@@ -395,7 +402,7 @@ class _Planner:
             d,
             "rebuild_index",
             [
-                f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}",
+                drop_index_sql(q, concurrently=True),
                 self.index_sql(ix),
             ],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)} (reads and writes go on)",
@@ -412,7 +419,7 @@ class _Planner:
             d,
             "rebuild_index",
             [
-                f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}",
+                drop_index_sql(q, concurrently=True),
                 self.index_sql(ix),
             ],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(ix.table)}; queries using the old index scan until "
@@ -433,7 +440,7 @@ class _Planner:
         self.add(
             d,
             "drop_index",
-            [f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(q)}"],
+            [drop_index_sql(q, concurrently=True)],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(have.table)}",
             table=have.table,
             transactional=False,
@@ -463,7 +470,7 @@ class _Planner:
             kind = "UNIQUE" if want.kind == "unique" else "PRIMARY KEY"
             sql = [
                 f"CREATE UNIQUE INDEX CONCURRENTLY {n} ON {t} ({cols})",
-                f"ALTER TABLE {t} ADD CONSTRAINT {n} {kind} USING INDEX {n}",
+                attach_unique_sql(q, want.name or "", kind),
             ]
             check = f"duplicate ({', '.join(want.columns)}) groups"
             if want.kind == "primary_key":
@@ -505,7 +512,7 @@ class _Planner:
         else:
             lock = f"ACCESS EXCLUSIVE on {format_qname(q)} (no scan), then SHARE UPDATE EXCLUSIVE to validate"
             check = f"rows failing CHECK ({want.expression})"
-        sql = [add_constraint_sql(want) + " NOT VALID", f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}"]
+        sql = [add_constraint_not_valid_sql(want), validate_constraint_sql(q, want.name or "")]
         self.add(d, "add_constraint", sql, lock, table=q, guarded=check, fact=want)
 
     def _not_valid_constraint(self, d: Drift) -> None:
@@ -520,7 +527,7 @@ class _Planner:
         self.add(
             d,
             "validate_constraint",
-            [f"ALTER TABLE {qualified(q)} VALIDATE CONSTRAINT {quote_ident(d.ref.name)}"],
+            [validate_constraint_sql(q, d.ref.name)],
             f"SHARE UPDATE EXCLUSIVE on {format_qname(q)} (reads and writes go on)",
             table=q,
             guarded=what,
@@ -533,27 +540,17 @@ class _Planner:
         if not self.destructive:
             self.skip(d, NEEDS_DESTRUCTIVE)
             return
-        self.add(
-            d,
-            "drop_constraint",
-            [f"ALTER TABLE {qualified(q)} DROP CONSTRAINT {quote_ident(d.ref.name)}"],
-            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly",
-            table=q,
-            destructive=True,
-        )
+        self._drop_constraint(d, q, None)
         self._add_constraint(d, q, want)
 
     def _extra_constraint(self, d: Drift) -> None:
         q, _, have = self._constraint(d)
-        self.add(
-            d,
-            "drop_constraint",
-            [f"ALTER TABLE {qualified(q)} DROP CONSTRAINT {quote_ident(d.ref.name)}"],
-            f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly",
-            table=q,
-            destructive=True,
-            fact=have,
-        )
+        self._drop_constraint(d, q, have)
+
+    def _drop_constraint(self, d: Drift, q: QName, have: Constraint | None) -> None:
+        lock = f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly"
+        sql = [drop_constraint_sql(q, d.ref.name)]
+        self.add(d, "drop_constraint", sql, lock, table=q, destructive=True, fact=have)
 
     # -- views, routines, types ------------------------------------------------------------------------
 
@@ -574,7 +571,7 @@ class _Planner:
         self.add(
             d,
             "drop_view",
-            [f"DROP {kind} {qualified(q)}"],
+            [drop_table_sql(q, kind=kind)],
             "ACCESS EXCLUSIVE on the view, briefly",
             destructive=True,
         )
