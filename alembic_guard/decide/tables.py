@@ -53,10 +53,11 @@ def present(model: SchemaModel, want: Constraint) -> bool:
 
 
 def decide_create_table(
-    model: SchemaModel, spec: CreateTable, later: Sequence[Change] = ()
+    model: SchemaModel, spec: CreateTable, later: Sequence[Change] = (), source: str = "migration"
 ) -> tuple[Decision, Reconcile | None]:
     """The decision, and for an existing table what the reconciliation adds.
 
+    ``source``: what the table's definition is, in messages (``migration``, ``SQL``).
     ``later``: the changes of the revisions after this one; a column whose
     definition they explain (a type widened, NOT NULL added later) is this
     revision's column, evolved, not a clash.
@@ -98,7 +99,7 @@ def decide_create_table(
     ]
     clashes = [(h, w) for h, w in clashes if h.name not in evolved]
     details = "\n".join(
-        f"  {h.name}: in the database {describe_column(h)}; in the migration {describe_column(w)}"
+        f"  {h.name}: in the database {describe_column(h)}; in the {source} {describe_column(w)}"
         for h, w in clashes
     )
     if clashes and not spec.if_not_exists:
@@ -106,7 +107,7 @@ def decide_create_table(
             op,
             target,
             "the table exists, and some of its columns have another definition",
-            "change the migration to match the database, or alter those columns in their own revision",
+            f"change the {source} to match the database, or alter those columns in their own revision",
             details,
         )
         return decision, None

@@ -21,8 +21,7 @@ from alembic.operations import ops as aops
 from alembic_guard import ddl
 from alembic_guard.decide.columns import needs_rows_check
 from alembic_guard.decide.statements import RawStatement, decide_statement
-from alembic_guard.identity import compatible_column as compatible
-from alembic_guard.identity import describe_column
+from alembic_guard.decide.tables import CreateTable, decide_create_table
 from alembic_guard.model import Column, QName, Table, format_qname
 from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
@@ -257,51 +256,34 @@ def _drop_invalid_indexes(g: Guard, eff: Any) -> None:
 def _reconcile(g: Guard, operations: Any, want: Table, eff: Any, if_not_exists: bool) -> None:
     """``CREATE TABLE`` of a table that exists: add what is missing through the guards.
 
-    A column there with another definition is refused, unless the statement
-    says ``IF NOT EXISTS``: PostgreSQL then keeps the table as it is, and the
-    column is kept too, with a warning showing both definitions.
+    Decided as the typed ``create_table`` is (:func:`decide_create_table`): a
+    column there with another definition is refused, unless a later revision
+    explains it (re-running a history) or the statement says ``IF NOT EXISTS``
+    (PostgreSQL then keeps the table as it is: kept, with a warning showing
+    both definitions); a column a later revision renamed is not added back.
     """
-    have = g.model.table(*want.qname)
-    assert have is not None
-    clashes = [
-        (h, w) for w in want.columns if (h := have.column(w.name)) is not None and not compatible(h, w)
-    ]
-    details = "\n".join(
-        f"  {h.name}: in the database {describe_column(h)}; in the SQL {describe_column(w)}"
-        for h, w in clashes
-    )
-    what = f"table {format_qname(want.qname)} exists, and some of its columns have another definition"
-    if clashes and not if_not_exists:
+    cons = tuple(c.constraint for c in eff.changes if type(c).__name__ == "PutConstraint")
+    spec = CreateTable(want, cons, if_not_exists=if_not_exists)
+    d, rec = decide_create_table(g.model, spec, g.ctx.later_changes(), source="SQL")
+    if d.verdict == "refuse":
         raise g.refuse(
-            what,
-            hint="change the SQL to match the database, or alter those columns in a statement of their own",
-            details=details,
+            d.reason.replace("the table", f"table {format_qname(want.qname)}"), hint=d.hint, details=d.details
         )
-    if clashes:
-        log.warning(
-            "execute %s: IF NOT EXISTS: %s; kept as they are, as PostgreSQL does\n%s", g.target, what, details
-        )
-    added = [c for c in want.columns if have.column(c.name) is None]
-    for col in added:
-        _add_column(g, want.qname, col)
-    new_cons = []
-    for change in eff.changes:
-        if type(change).__name__ != "PutConstraint":
-            continue
-        con = change.constraint
-        if con.kind == "primary_key" or (con.name and g.find_constraint(want.qname, con.name)):
-            continue
+    if rec is None:
+        if d.details:  # IF NOT EXISTS kept columns of another definition
+            log.warning("execute %s: %s\n%s", g.target, d.reason, d.details)
+        g.skip(d.reason)
+        return
+    for col in want.columns:
+        if col.name in rec.columns:
+            _add_column(g, want.qname, col)
+    for con in rec.constraints:
         op = _constraint_op(con)
         if op is not None:
             operations.invoke(op)
-            new_cons.append(con.name or con.kind)
-    if not added and not new_cons:
-        g.skip(f"already there: table {format_qname(want.qname)} with a compatible shape")
-    else:
-        g.acted(
-            f"table {format_qname(want.qname)} existed: added "
-            + ", ".join([f"column {c.name}" for c in added] + [f"constraint {n}" for n in new_cons])
-        )
+    if d.details:  # IF NOT EXISTS kept columns of another definition
+        log.warning("execute %s: %s\n%s", g.target, d.reason, d.details)
+    g.acted(d.reason)
 
 
 def _add_column(g: Guard, q: QName, col: Column) -> None:

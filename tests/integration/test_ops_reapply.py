@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from alembic_guard.changes import PutColumn
+from alembic_guard.errors import GuardRefused
 from alembic_guard.model import Column
 from alembic_guard.ops import GuardContext
 from alembic_guard.ops.standalone import operations
@@ -72,3 +73,21 @@ def test_alter_column_default_or_nullability_the_history_does_not_explain_runs(c
     finally:
         conn.rollback()
     assert [e.action for e in ctx.events] == ["act", "act"], ctx.events
+
+
+def test_raw_create_table_a_later_revision_evolved_is_skipped(conn: sa.Connection) -> None:
+    """``op.execute("CREATE TABLE ...")`` decided as ``create_table`` is: before, refused (another definition)."""
+    sql = "CREATE TABLE memo (id int PRIMARY KEY, title varchar(10), body text NOT NULL)"
+    ctx = GuardContext()
+    ctx.later = lambda revision: [PutColumn("public", "memo", Column("title", "text"))]
+    try:
+        with operations(conn, ctx, touched=[("public", "memo")]) as op:
+            op.execute(sql)
+    finally:
+        conn.rollback()
+    assert [(e.action, e.reason) for e in ctx.events] == [
+        ("skip", "already there with a compatible shape; evolved since by later revisions: column(s) title")
+    ]
+    with pytest.raises(GuardRefused, match="title: in the database text NULL; in the SQL character varying"):
+        with operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
+            op.execute(sql)
