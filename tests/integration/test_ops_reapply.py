@@ -76,7 +76,7 @@ def test_alter_column_default_or_nullability_the_history_does_not_explain_runs(c
 
 
 def test_raw_create_table_a_later_revision_evolved_is_skipped(conn: sa.Connection) -> None:
-    """``op.execute("CREATE TABLE ...")`` decided as ``create_table`` is: before, refused (another definition)."""
+    """Raw ``CREATE TABLE`` decided as ``create_table`` is: before, refused (another definition)."""
     sql = "CREATE TABLE memo (id int PRIMARY KEY, title varchar(10), body text NOT NULL)"
     ctx = GuardContext()
     ctx.later = lambda revision: [PutColumn("public", "memo", Column("title", "text"))]
@@ -88,6 +88,6 @@ def test_raw_create_table_a_later_revision_evolved_is_skipped(conn: sa.Connectio
     assert [(e.action, e.reason) for e in ctx.events] == [
         ("skip", "already there with a compatible shape; evolved since by later revisions: column(s) title")
     ]
-    with pytest.raises(GuardRefused, match="title: in the database text NULL; in the SQL character varying"):
-        with operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
-            op.execute(sql)
+    refused = pytest.raises(GuardRefused, match="title: in the database text NULL; in the SQL character varying")
+    with refused, operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
+        op.execute(sql)
