@@ -88,6 +88,8 @@ def test_raw_create_table_a_later_revision_evolved_is_skipped(conn: sa.Connectio
     assert [(e.action, e.reason) for e in ctx.events] == [
         ("skip", "already there with a compatible shape; evolved since by later revisions: column(s) title")
     ]
-    refused = pytest.raises(GuardRefused, match="title: in the database text NULL; in the SQL character varying")
+    refused = pytest.raises(
+        GuardRefused, match="title: in the database text NULL; in the SQL character varying"
+    )
     with refused, operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
         op.execute(sql)
