@@ -181,3 +181,26 @@ def test_alembic_commands_do_not_import_the_guard_commands(argv: list[str], impo
     assert ("pglast" in loaded) is imported
     if argv == ["--help"]:
         assert "guard-check" in done.stdout and "guard-status" in done.stdout
+
+
+@pytest.mark.db
+def test_a_run_of_typed_operations_does_not_import_the_linter(tmp_path: Path, pg_url: str) -> None:
+    """Only raw SQL has syntax for the server-version pre-flight to judge (AG701).
+
+    The linter and its rules were a large part of a guarded run's start-up
+    imports; a history of typed operations never needs them.
+    """
+    project = GuardedProject(tmp_path / "proj", pg_url)
+    project.add_revision("r1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))')
+    project.add_revision("r2", "r1", 'op.add_column("t", sa.Column("c", sa.Integer))')
+    project.add_revision("r3", "r2", 'op.create_index("t_c_ix", "t", ["c"])')
+    probe = (
+        "import sys\n"
+        "from alembic_guard.runtime import upgrade_on_startup\n"
+        f"result = upgrade_on_startup({str(project.ini)!r}, url={pg_url!r}, profile='dev')\n"
+        "assert result.applied == ('r1', 'r2', 'r3'), result\n"
+        "print(sorted(m for m in sys.modules if m.startswith('alembic_guard.lint')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -142,13 +142,9 @@ def version_preflight(runner: Runner, steps: list[Any], migration_context: Any) 
     ``SHOW``.  Judged by lint rule AG701, the same table guard-check uses.
     """
     from alembic_guard.errors import GuardRefused
-    from alembic_guard.lint.base import get_rule, lint
-    from alembic_guard.lint.scope import LintContext
-    from alembic_guard.live.catalog import server_major_version
     from alembic_guard.runtime.preflight import analyze_revision
 
-    rule = get_rule("AG701")
-    assert rule is not None
+    rule: Any = None
     major: int | None = None
     for step in steps:
         revision = str(step.revision.revision)
@@ -156,7 +152,15 @@ def version_preflight(runner: Runner, steps: list[Any], migration_context: Any) 
         found = analyze_revision(revision, path, step.migration_fn, runner.checksum(path))
         if not found or not found[0]:
             continue
-        if major is None:
+        if rule is None:
+            # only raw SQL has syntax to judge: a run of typed operations never imports the
+            # linter (its rules are a tenth of the guarded run's start-up imports)
+            from alembic_guard.lint.base import get_rule, lint
+            from alembic_guard.lint.scope import LintContext
+            from alembic_guard.live.catalog import server_major_version
+
+            rule = get_rule("AG701")
+            assert rule is not None
             major = server_major_version(migration_context.connection)
         findings = lint([a.statement for a in found[0]], LintContext(server_version=major), rules=[rule])
         if not findings:
