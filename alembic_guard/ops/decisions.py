@@ -9,7 +9,9 @@ database.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alembic.operations import ops as aops
 
@@ -34,6 +36,21 @@ from alembic_guard.ops.tables import create_table_spec
 if TYPE_CHECKING:  # the runtime imports the ops: its package imported here would be a cycle
     from alembic_guard.runtime.config import RuntimeSettings
 
+_T = TypeVar("_T")
+
+# op object -> {(spec kind, dialect, options): spec}.  Pre-flight decides each recorded op, and
+# the later-changes hook replays the same recorded op: building its spec (a SQLAlchemy Table,
+# compiled types) once instead of twice is a tenth of a guarded run's pre-flight.
+_SPECS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+
+
+def _spec(operation: Any, key: tuple[Any, ...], build: Callable[[], _T]) -> _T:
+    """``build()``, once per op object and ``key``: specs depend on nothing else and are not changed."""
+    specs = _SPECS.setdefault(operation, {})
+    if key not in specs:
+        specs[key] = build()
+    return specs[key]
+
 
 def decide_operation(
     operations: Any, operation: Any, model: SchemaModel, settings: RuntimeSettings
@@ -44,21 +61,28 @@ def decide_operation(
     """
     dialect = operations.migration_context.dialect
     if isinstance(operation, aops.AddColumnOp):
-        return decide_add_column(model, add_column_spec(operations, operation, dialect))
+        return decide_add_column(
+            model,
+            _spec(
+                operation, ("add_column", dialect), lambda: add_column_spec(operations, operation, dialect)
+            ),
+        )
     if isinstance(operation, aops.AlterColumnOp):
-        return decide_alter_column(model, alter_column_spec(operation, dialect))
+        return decide_alter_column(
+            model, _spec(operation, ("alter_column", dialect), lambda: alter_column_spec(operation, dialect))
+        )
     if isinstance(operation, aops.DropColumnOp):
         q = qname_of(operation.table_name, operation.schema)
         return decide_drop_column(model, DropColumn(q, operation.column_name, settings.allow_destructive))
     if isinstance(operation, aops.CreateTableOp):
-        return decide_create_table(model, create_table_spec(operations, operation)[0])[0]
+        return decide_create_table(model, _table_spec(operations, operation))[0]
     if isinstance(operation, aops.DropTableOp):
         q = qname_of(operation.table_name, operation.schema)
         return decide_drop_table(model, DropTable(q, settings.allow_destructive))
     if isinstance(operation, aops.CreateIndexOp):
         if operation.index_name is None:
             return None
-        return decide_create_index(model, index_spec(operation, dialect, settings.concurrent_indexes))
+        return decide_create_index(model, _index_spec(operation, dialect, settings.concurrent_indexes))
     if isinstance(operation, aops.DropIndexOp):
         table = qname_of(operation.table_name, operation.schema) if operation.table_name else None
         return decide_drop_index(model, DropIndex(qname_of(operation.index_name, operation.schema), table))
@@ -111,7 +135,9 @@ def operation_changes(operations: Any, operation: Any) -> tuple[Change, ...]:
 
     dialect = operations.migration_context.dialect
     if isinstance(operation, aops.AddColumnOp):
-        spec = add_column_spec(operations, operation, dialect)
+        spec = _spec(
+            operation, ("add_column", dialect), lambda: add_column_spec(operations, operation, dialect)
+        )
         out: list[Change] = [ch.PutColumn(spec.table[0], spec.table[1], spec.column)]
         out.extend(ch.PutConstraint(fk) for fk in spec.foreign_keys)
         if spec.unique:
@@ -119,7 +145,7 @@ def operation_changes(operations: Any, operation: Any) -> tuple[Change, ...]:
         out.extend(ch.PutIndex(ix) for ix in spec.indexes)
         return tuple(out)
     if isinstance(operation, aops.AlterColumnOp):
-        a = alter_column_spec(operation, dialect)
+        a = _spec(operation, ("alter_column", dialect), lambda: alter_column_spec(operation, dialect))
         alter = ch.AlterColumn(
             a.table[0],
             a.table[1],
@@ -136,7 +162,7 @@ def operation_changes(operations: Any, operation: Any) -> tuple[Change, ...]:
         q = qname_of(operation.table_name, operation.schema)
         return (ch.DropObject(ObjRef.column(q[0], q[1], operation.column_name)),)
     if isinstance(operation, aops.CreateTableOp):
-        t_spec = create_table_spec(operations, operation)[0]
+        t_spec = _table_spec(operations, operation)
         return (
             ch.PutTable(t_spec.table),
             *(ch.PutConstraint(c) for c in t_spec.constraints),
@@ -145,7 +171,7 @@ def operation_changes(operations: Any, operation: Any) -> tuple[Change, ...]:
     if isinstance(operation, aops.DropTableOp):
         return (ch.DropObject(ObjRef.relation(*qname_of(operation.table_name, operation.schema))),)
     if isinstance(operation, aops.CreateIndexOp) and operation.index_name is not None:
-        return (ch.PutIndex(index_spec(operation, dialect, False).index),)
+        return (ch.PutIndex(_index_spec(operation, dialect, False).index),)
     if isinstance(operation, aops.DropIndexOp):
         return (ch.DropObject(ObjRef("index", *qname_of(operation.index_name, operation.schema))),)
     if isinstance(operation, aops.AddConstraintOp):
@@ -155,3 +181,14 @@ def operation_changes(operations: Any, operation: Any) -> tuple[Change, ...]:
         q = qname_of(operation.table_name, operation.schema)
         return (ch.DropObject(ObjRef("constraint", q[0], str(operation.constraint_name), q[1])),)
     return ()
+
+
+def _table_spec(operations: Any, operation: Any) -> Any:
+    dialect = operations.migration_context.dialect
+    return _spec(operation, ("create_table", dialect), lambda: create_table_spec(operations, operation)[0])
+
+
+def _index_spec(operation: Any, dialect: Any, concurrent: bool) -> Any:
+    return _spec(
+        operation, ("create_index", dialect, concurrent), lambda: index_spec(operation, dialect, concurrent)
+    )

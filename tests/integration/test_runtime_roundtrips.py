@@ -204,3 +204,39 @@ def test_a_run_of_typed_operations_does_not_import_the_linter(tmp_path: Path, pg
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pre_flight_and_the_later_changes_hook_build_an_ops_spec_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pre-flight decides each recorded op; the later-changes hook replays the same op object.
+
+    The spec (a SQLAlchemy Table, compiled column types) is built once for both.
+    """
+    from alembic.operations import Operations
+
+    from alembic_guard.model import SchemaModel
+    from alembic_guard.ops import decisions
+    from alembic_guard.ops.context import standalone_settings
+
+    built: list[str] = []
+    real = decisions.create_table_spec
+
+    def counting(operations: Any, operation: Any) -> Any:
+        built.append(operation.table_name)
+        return real(operations, operation)
+
+    monkeypatch.setattr(decisions, "create_table_spec", counting)
+
+    def upgrade() -> None:
+        from alembic import op
+
+        op.create_table("spec_once", sa.Column("id", sa.Integer, primary_key=True))
+
+    recorded = preflight.record_operations(upgrade)
+    assert recorded is not None
+    operations = Operations(preflight._offline("postgresql"))
+    decision = decisions.decide_operation(operations, recorded[0], SchemaModel(), standalone_settings())
+    changes = decisions.operation_changes(operations, recorded[0])
+    assert decision is not None and decision.verdict == "run" and changes
+    assert built == ["spec_once"]
