@@ -326,7 +326,7 @@ def _unadopted(
         return None  # an empty (or unrelated) database: upgrade head builds everything
     summary = f"{len(present)} of the revisions' {len(wanted.tables)} table(s) exist"
     try:
-        from alembic_guard.commands.adopt import read_legacy_rows, revision_changes
+        from alembic_guard.commands.adopt import read_legacy_rows, revision_history
         from alembic_guard.importer import adopt as decide_mod
         from alembic_guard.importer import writer
 
@@ -335,9 +335,8 @@ def _unadopted(
             legacy = read_legacy_rows(conn, "schema_migrations")
             conn.rollback()
             # judged with the history, as guard-adopt judges it
-            decision = decide_mod.decide(
-                revisions, live, legacy, history=revision_changes(script_dir, revisions)
-            )
+            changes, unsure = revision_history(script_dir, revisions)
+            decision = decide_mod.decide(revisions, live, legacy, history=changes, unsure=unsure)
             by_status: dict[str, list[str]] = {}
             for v in decision.verdicts:
                 by_status.setdefault(v.status, []).append(v.revision.revision)

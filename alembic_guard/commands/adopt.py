@@ -71,8 +71,9 @@ def read_legacy_rows(connection: Any, table: str) -> list[tuple[str, bool]] | No
     return [(str(r[0]), bool(r[1]) if dirty else False) for r in rows]
 
 
-def revision_changes(script: Any, revisions: Any) -> list[Any]:
-    """Each revision's model changes, in history order (``None`` where unknown); no database.
+def revision_history(script: Any, revisions: Any) -> tuple[list[Any], list[decide_mod.Unsure]]:
+    """Each revision's model changes (``None`` where unknown) and what it may have done beyond
+    them (:class:`~alembic_guard.importer.adopt.Unsure`), in history order; no database.
 
     Each ``upgrade()`` is rendered offline and its SQL analysed, all revisions
     in one pass (a statement is analysed knowing what the earlier ones made),
@@ -98,11 +99,31 @@ def revision_changes(script: Any, revisions: Any) -> list[Any]:
     try:
         analyzed = analyze_all(statements)
     except Exception:  # the analysis failed as a whole: every revision judged on its own
-        return [None] * len(revisions)
+        return [None] * len(revisions), [decide_mod.Unsure()] * len(revisions)
     by_path: dict[str, list[Any]] = {}
     for a in analyzed:
-        by_path.setdefault(a.statement.file, []).extend(a.effect.changes)
-    return [tuple(by_path.get(r.path, ())) if ok else None for r, ok in zip(revisions, known, strict=True)]
+        by_path.setdefault(a.statement.file, []).append(a)
+    changes: list[Any] = []
+    unsure: list[decide_mod.Unsure] = []
+    for r, ok in zip(revisions, known, strict=True):
+        done = by_path.get(r.path, []) if ok else []
+        changes.append(tuple(c for a in done for c in a.effect.changes) if ok else None)
+        unsure.append(_unsure(done))
+    return changes, unsure
+
+
+def _unsure(analyzed: Any) -> decide_mod.Unsure:
+    """What one revision's statements (in order) may have done beyond their changes: a
+    conditional drop stays in doubt unless a later statement of the revision touches it again."""
+    doubt: dict[Any, None] = {}
+    patterns: list[str] = []
+    for a in analyzed:
+        for c in a.effect.changes:
+            for ref in decide_mod.touched(c):
+                doubt.pop(ref, None)
+        doubt.update(dict.fromkeys(a.effect.maybe_drops))
+        patterns.extend(p for p in a.effect.dynamic if p not in patterns)
+    return decide_mod.Unsure(tuple(doubt), tuple(patterns))
 
 
 def _current_revisions(connection: Any) -> tuple[str, ...]:
@@ -197,7 +218,8 @@ def _decide_and_stamp(
     current = _current_revisions(conn)
     conn.rollback()
 
-    decision = decide_mod.decide(revisions, live, legacy, history=revision_changes(script, revisions))
+    changes, unsure = revision_history(script, revisions)
+    decision = decide_mod.decide(revisions, live, legacy, history=changes, unsure=unsure)
     out(f"Database {mask_url(db)}")
     shown_table = legacy_table if legacy is not None else None
     for line in decide_mod.render_decision(decision, legacy_table=shown_table):

@@ -26,6 +26,7 @@ ran, and otherwise ends it (``upgrade head`` then runs it, through the guards).
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ from alembic_guard import changes as ch
 from alembic_guard.decide.statements import fact, same_fact
 from alembic_guard.identity import describe_column, describe_index
 from alembic_guard.importer.module import ImportedRevision
-from alembic_guard.model import Column, Constraint, Index, ObjRef, SchemaModel, format_qname
+from alembic_guard.model import Column, Constraint, Index, ObjRef, QName, SchemaModel, format_qname
+from alembic_guard.sql.statement import dynamic_key
 
-__all__ = ["AdoptDecision", "LegacyClaim", "Verdict", "decide", "match_version"]
+__all__ = ["AdoptDecision", "LegacyClaim", "Unsure", "Verdict", "decide", "match_version"]
 
 Status = Literal["present", "partial", "absent", "unverifiable", "foreign"]
 
@@ -66,6 +68,8 @@ class Verdict:
     different: tuple[tuple[ObjRef, str, str], ...] = ()
     # data only, and a later revision is present: the legacy runner ran the files in order
     inferred: bool = False
+    # objects the history cannot tell the state of (see Unsure): not judged
+    unjudged: tuple[ObjRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,25 @@ class LegacyClaim:
     version: str
     source_file: str | None  # the imported source file it names, if any
     dirty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unsure:
+    """What a revision may have done that its model changes cannot say.
+
+    - ``maybe_dropped``: objects it drops only if a condition holds (``IF ... THEN DROP`` in a
+      ``DO`` block) and that no later statement of the revision settles: afterwards they may
+      be there or not;
+    - ``dynamic``: glob patterns (over :func:`~alembic_guard.sql.statement.dynamic_key`) of
+      what its dynamic SQL may create (``EXECUTE format(...)``, a call of a function whose
+      body does): a table made that way (a partition) is one the history cannot follow, nor
+      what hangs on it (its indexes, dropped with it by a ``DROP`` of its parent).
+
+    Such objects are not judged (either state agrees) until a later revision settles them.
+    """
+
+    maybe_dropped: tuple[ObjRef, ...] = ()
+    dynamic: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +177,7 @@ def decide(
     model: SchemaModel,
     legacy_rows: Sequence[tuple[str, bool]] | None = None,
     history: Sequence[Sequence[ch.Change] | None] | None = None,
+    unsure: Sequence[Unsure] | None = None,
 ) -> AdoptDecision:
     """Classify every revision (base first) and pick the revision to stamp.
 
@@ -161,7 +185,9 @@ def decide(
     ``None`` when there is no such table.  ``history``: each revision's model
     changes (``None`` for one whose changes are unknown), aligned with
     ``revisions``; without it each revision is judged on its own and the fully
-    present prefix is stamped.  Read-only.
+    present prefix is stamped.  ``unsure``: what each revision may have done
+    beyond its changes (aligned with ``revisions``; see :class:`Unsure`).
+    Read-only.
     """
     files = sorted({r.source_file for r in revisions if r.source_file})
     claims = tuple(
@@ -169,7 +195,9 @@ def decide(
     )
     claimed_files = {c.source_file for c in claims if c.source_file and not c.dirty}
     if history is not None:
-        return _decide_with_history(revisions, model, history, claimed_files, claims)
+        return _decide_with_history(
+            revisions, model, history, unsure or [Unsure()] * len(revisions), claimed_files, claims
+        )
     verdicts = tuple(classify(r, model, r.source_file in claimed_files) for r in revisions)
     adopted = 0
     for v in verdicts:
@@ -279,11 +307,50 @@ class _Judged:
     invalid: list[ObjRef]
     different: list[tuple[ObjRef, str, str]]
     agreed: int
+    unjudged: list[ObjRef] = dataclasses.field(default_factory=list)
 
 
-def _judge(refs: Sequence[ObjRef], expected: SchemaModel, live: SchemaModel) -> _Judged:
+@dataclass(frozen=True, slots=True)
+class _Unknown:
+    """What the history cannot tell at one point of it: objects a conditional drop left in doubt,
+    and the patterns of what dynamic SQL may have made so far."""
+
+    maybe_dropped: frozenset[ObjRef] = frozenset()
+    dynamic: tuple[str, ...] = ()
+
+    def __call__(self, ref: ObjRef, expected: SchemaModel, live: SchemaModel) -> bool:
+        if ref in self.maybe_dropped:
+            return True
+        if not self.dynamic:
+            return False
+        owner = _owner(ref, expected, live)
+        if owner is None or expected.has(ObjRef.relation(*owner)) or fact(expected, ref) is None:
+            return False
+        # the history made it on a table the history does not have, one dynamic SQL may have
+        # made (a partition): what happened to it since (a DROP of the parent takes it
+        # along) is not known
+        key = dynamic_key(ObjRef.relation(*owner))
+        return any(fnmatch.fnmatchcase(key, p) for p in self.dynamic)
+
+
+def _owner(ref: ObjRef, expected: SchemaModel, live: SchemaModel) -> QName | None:
+    """The table an object belongs to (a column's, constraint's, trigger's, index's)."""
+    if ref.kind in ("column", "constraint", "trigger"):
+        return (ref.schema, ref.parent) if ref.parent is not None else None
+    if ref.kind == "index":
+        ix = expected.indexes.get((ref.schema, ref.name)) or live.indexes.get((ref.schema, ref.name))
+        return ix.table if ix is not None else None
+    return None
+
+
+def _judge(
+    refs: Sequence[ObjRef], expected: SchemaModel, live: SchemaModel, unknown: _Unknown | None = None
+) -> _Judged:
     j = _Judged([], [], [], [], 0)
     for ref in refs:
+        if unknown is not None and unknown(ref, expected, live):
+            j.unjudged.append(ref)
+            continue
         want, have = fact(expected, ref), fact(live, ref)
         if want is None and ref.kind == "index" and _key_named(expected, ref):
             continue  # the index of a key: the replayed model holds it as the constraint only
@@ -322,6 +389,7 @@ def _decide_with_history(
     revisions: Sequence[ImportedRevision],
     live: SchemaModel,
     history: Sequence[Sequence[ch.Change] | None],
+    unsure: Sequence[Unsure],
     claimed_files: set[str],
     claims: tuple[LegacyClaim, ...],
 ) -> AdoptDecision:
@@ -339,12 +407,23 @@ def _decide_with_history(
     # what the revision's changes touch, and what guard-import recorded it leaves behind or
     # removes (the analysis names what PostgreSQL names: the key behind an inline UNIQUE)
     feet = [
-        _footprint((*c, *(ch.DropObject(r) for r in rev.drops))) + tuple(rev.provides)
+        _footprint((*c, *(ch.DropObject(r) for r in rev.drops))) + tuple(rev.provides) + u.maybe_dropped
         if c is not None
         else ()
-        for rev, c in zip(revisions, history, strict=True)
+        for rev, c, u in zip(revisions, history, unsure, strict=True)
     ]
     feet = [tuple(dict.fromkeys(f)) for f in feet]
+    # what the history cannot tell after each revision: the objects whose last touch is a
+    # conditional drop, and what dynamic SQL so far may have made
+    unknown: list[_Unknown] = []
+    doubt: set[ObjRef] = set()
+    patterns: list[str] = []
+    for f, u in zip(feet, unsure, strict=True):
+        doubt.difference_update(f)
+        doubt.update(u.maybe_dropped)
+        patterns.extend(p for p in u.dynamic if p not in patterns)
+        unknown.append(_Unknown(frozenset(doubt), tuple(patterns)))
+    at_end = unknown[-1] if unknown else _Unknown()
 
     last_touch = {ref: k for k, f in enumerate(feet, start=1) for ref in f}
     # against the whole history: what each revision still lacks (what `upgrade head` would do)
@@ -362,7 +441,7 @@ def _decide_with_history(
             # its final shape); a revision whose objects later ones all touch again is judged on
             # all of them
             mine = tuple(r for r in feet[k - 1] if last_touch[r] == k) or feet[k - 1]
-            final.append(_verdict(rev, _judge(mine, end, live), claimed))
+            final.append(_verdict(rev, _judge(mine, end, live, at_end), claimed))
 
     # the stamp: the last revision whose state the live schema shows on everything touched so
     # far; or, when the database holds the whole history but for a few objects, the run of
@@ -374,7 +453,7 @@ def _decide_with_history(
             break  # not written by guard-import (nothing recorded to trust it by), or not there
         for ref in feet[k - 1]:
             seen.setdefault(ref, None)
-        j = _judge(tuple(seen), states[k - 1], live)
+        j = _judge(tuple(seen), states[k - 1], live, unknown[k - 1])
         if not (j.missing or j.still or j.different):
             matched = k
     prefix = 0
@@ -411,7 +490,14 @@ def _verdict(rev: ImportedRevision, j: _Judged, claimed: bool) -> Verdict:
     else:
         status = "partial"
     return Verdict(
-        rev, status, tuple(j.missing), tuple(j.still), tuple(j.invalid), claimed, tuple(j.different)
+        rev,
+        status,
+        tuple(j.missing),
+        tuple(j.still),
+        tuple(j.invalid),
+        claimed,
+        tuple(j.different),
+        unjudged=tuple(j.unjudged),
     )
 
 
@@ -446,6 +532,11 @@ def render_decision(decision: AdoptDecision, *, legacy_table: str | None) -> lis
             lines.append(f"{'':16}another definition: {ref.describe()}: {have} (the history gives {want})")
         if v.inferred:
             lines.append(f"{'':16}data only: taken as applied, a later revision is present")
+        if v.unjudged:
+            lines.append(
+                f"{'':16}not judged (a conditional drop, or dynamic SQL, leaves them unknown): "
+                + _refs_text(v.unjudged)
+            )
     if legacy_table is not None:
         if not decision.claims:
             lines.append(f"Legacy table {legacy_table}: not found or empty; decided from the schema alone.")

@@ -121,6 +121,8 @@ def _offline_context(dialect_name: str, buf: io.StringIO) -> Any:
     try:
         return MigrationContext.configure(
             dialect_name=dialect_name,
+            # without it every % in op.execute text comes out doubled (format('%I') as '%%I')
+            dialect_opts={"paramstyle": "named"},
             opts={
                 "as_sql": True,
                 "output_buffer": buf,

@@ -337,16 +337,17 @@ class _DoBlock:
                 self.conditional += 1
                 self.stmts(s.get("then_body"), guarded)
                 self.conditional -= 1
-            elif on_catalog:
-                self.stmts(s.get("then_body"), guarded or bool(_NOT_EXISTS_RE.match(cond)))
+            elif on_catalog and _NOT_EXISTS_RE.match(cond):
+                self.stmts(s.get("then_body"), True)
             else:
-                # a condition on data, settings or a function: the branch may not run
+                # a condition on data, settings or a function, or another test of the catalog
+                # (a count, a comparison: it may hold or not): the branch may not run
                 self._maybe(s.get("then_body"), guarded)
             for el in s.get("elsif_list") or ():
                 e = el.get("PLpgSQL_if_elsif", {})
                 self.expr(e.get("cond"), guarded)
                 self._maybe(e.get("stmts"), guarded)
-            if on_catalog:
+            if on_catalog and (_EXISTS_RE.match(cond) or _NOT_EXISTS_RE.match(cond)):
                 self.stmts(s.get("else_body"), guarded)
             else:
                 self._maybe(s.get("else_body"), guarded)

@@ -6,12 +6,13 @@ from alembic_guard.changes import (
     AlterColumn,
     Change,
     DropObject,
+    PutColumn,
     PutIndex,
     PutTable,
     RenameObject,
     apply,
 )
-from alembic_guard.importer.adopt import decide, render_decision
+from alembic_guard.importer.adopt import Unsure, decide, render_decision
 from alembic_guard.importer.module import ImportedRevision
 from alembic_guard.model import Column, Index, ObjRef, SchemaModel, Table
 
@@ -92,3 +93,67 @@ def test_an_expression_index_as_the_catalog_deparses_it_agrees() -> None:
     )
     d = decide([rev(1)], live, None, history=history)
     assert (d.stamp, [v.status for v in d.verdicts]) == ("r1", ["present"])
+
+
+# r1 makes note (and, through dynamic SQL, parts the history does not see), r2 indexes a part,
+# r3 drops note.title only if the catalog says so, r4 drops the parent (the part goes with it)
+PARENT = Table("public", "feed", (Column("id", "integer", False),))
+PART_INDEX = Index("public", "feed_0_id", ("public", "feed_0"), ("id",))
+UNSURE_HISTORY = (
+    (PutTable(NOTE), PutTable(PARENT)),
+    (PutIndex(PART_INDEX),),
+    (),
+    (DropObject(ObjRef.relation("public", "feed")),),
+)
+UNSURE = [
+    Unsure(dynamic=("relation:public.*",)),
+    Unsure(),
+    Unsure(maybe_dropped=(ObjRef.column("public", "note", "title"),)),
+    Unsure(),
+]
+
+
+def _at_head_without_title_and_part() -> SchemaModel:
+    live = SchemaModel()
+    live.tables[("public", "note")] = Table("public", "note", (Column("id", "integer", False),))
+    return live
+
+
+def test_what_the_history_cannot_tell_is_not_judged() -> None:
+    live = _at_head_without_title_and_part()
+    d = decide(REVS, live, None, history=UNSURE_HISTORY, unsure=UNSURE)
+    assert (d.stamp, d.adopted) == ("r4", 4)
+    assert [v.unjudged for v in d.verdicts] == [
+        (),
+        (ObjRef("index", "public", "feed_0_id"),),
+        (ObjRef.column("public", "note", "title"),),
+        (),
+    ]
+    text = "\n".join(render_decision(d, legacy_table=None))
+    assert "not judged (a conditional drop, or dynamic SQL, leaves them unknown): column note.title" in text
+    # the conditional drop may also not have happened
+    live.tables[("public", "note")] = NOTE
+    assert decide(REVS, live, None, history=UNSURE_HISTORY, unsure=UNSURE).adopted == 4
+
+
+def test_without_what_is_unsure_the_same_database_reads_missing() -> None:
+    d = decide(REVS, _at_head_without_title_and_part(), None, history=UNSURE_HISTORY)
+    assert d.adopted == 0
+    assert d.verdicts[0].missing == (ObjRef.column("public", "note", "title"),)
+    assert d.verdicts[1].missing == (ObjRef("index", "public", "feed_0_id"),)
+
+
+def test_a_part_index_without_dynamic_sql_to_explain_it_is_judged() -> None:
+    """An index on a table neither the history nor dynamic SQL made (an outside table) stays judged."""
+    unsure = [Unsure(), Unsure(), UNSURE[2], Unsure()]
+    d = decide(REVS, _at_head_without_title_and_part(), None, history=UNSURE_HISTORY, unsure=unsure)
+    assert d.verdicts[1].missing == (ObjRef("index", "public", "feed_0_id"),)
+    assert d.adopted == 1
+
+
+def test_a_later_revision_settles_a_conditional_drop() -> None:
+    """r4 adds the column back: it must be there again."""
+    history = (*UNSURE_HISTORY[:3], (PutColumn("public", "note", Column("title", "text")),))
+    live = _at_head_without_title_and_part()
+    d = decide(REVS, live, None, history=history, unsure=UNSURE)
+    assert d.verdicts[3].missing == (ObjRef.column("public", "note", "title"),)

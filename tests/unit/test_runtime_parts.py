@@ -53,3 +53,18 @@ def test_retry_decisions() -> None:
     conflict = retry_after("42P07", attempt=1, **carried)  # type: ignore[arg-type]
     assert conflict is not None and conflict.reason == "catalog_conflict"
     assert retry_after("42P07", attempt=2, **{**carried, "conflict_retried": {"r1"}}) is None  # type: ignore[arg-type]
+
+
+def test_a_revision_rendered_offline_keeps_its_percent_signs() -> None:
+    """What guard-adopt and guard-check analyse: ``format('%I')`` and ``RAISE '... %'`` as written
+    (doubled, a RAISE has too many parameters and the function body is not read)."""
+    from alembic import op
+    from alembic_guard.runtime.preflight import render_revision_sql
+
+    body = "BEGIN EXECUTE format('CREATE TABLE %I ()', t); RAISE NOTICE 'made %', t; END"
+
+    def upgrade() -> None:
+        op.execute(f"CREATE FUNCTION f(t text) RETURNS void LANGUAGE plpgsql AS $${body}$$")
+
+    sql = render_revision_sql(upgrade)
+    assert sql is not None and body in sql
