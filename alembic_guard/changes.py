@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from alembic_guard.expression_names import mentions_name, rename_name
 from alembic_guard.model import (
     Column,
     CompositeType,
@@ -379,7 +380,8 @@ def _drop_object(m: SchemaModel, c: DropObject) -> None:
             for sk, seq in list(m.sequences.items()):
                 if seq.owned_by is not None and seq.owned_by[:2] == q:
                     del m.sequences[sk]
-        m.views.pop(q, None)
+        if m.views.pop(q, None) is not None:
+            m.drop_table(*q)  # a materialized view's indexes (and a view's triggers) go with it
     elif k == "column":
         assert r.parent is not None
         m.drop_column(r.schema, r.parent, r.name)
@@ -400,6 +402,9 @@ def _drop_object(m: SchemaModel, c: DropObject) -> None:
         m.extensions.pop(r.name, None)
     elif k == "function":
         m.functions.pop(q, None)
+        if c.cascade:  # the triggers that call it go with it
+            for tkey in [key for key, trg in m.triggers.items() if trg.function == q]:
+                del m.triggers[tkey]
     elif k == "trigger":
         assert r.parent is not None
         m.triggers.pop((r.schema, r.parent, r.name), None)
@@ -420,6 +425,18 @@ def _drop_schema_contents(m: SchemaModel, schema: str) -> None:
 
 def _rename_in(cols: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
     return tuple(new if x == old else x for x in cols)
+
+
+def _rename_expression(text: str | None, old: str, new: str) -> str | None:
+    """An index predicate or CHECK with the column ``old`` renamed."""
+    return text if text is None else _rename_key(text, old, new)
+
+
+def _rename_key(text: str, old: str, new: str) -> str:
+    """An index key (a column name, or an expression) with the column ``old`` renamed."""
+    if text == new or not mentions_name(text, old):
+        return text
+    return rename_name(text, old, new)
 
 
 def _rename_relation(m: SchemaModel, schema: str, old: str, new: str, new_schema: str | None = None) -> None:
@@ -469,12 +486,21 @@ def _rename_column(m: SchemaModel, schema: str, table: str, old: str, new: str) 
     q = (schema, table)
     for key, ix in list(m.indexes.items()):
         if ix.table == q:
+            # an expression key and the predicate name the column too (the catalog shows
+            # them with the new name)
             m.indexes[key] = dataclasses.replace(
-                ix, columns=_rename_in(ix.columns, old, new), include=_rename_in(ix.include, old, new)
+                ix,
+                columns=tuple(_rename_key(x, old, new) for x in _rename_in(ix.columns, old, new)),
+                include=_rename_in(ix.include, old, new),
+                predicate=_rename_expression(ix.predicate, old, new),
             )
     for ckey, con in list(m.constraints.items()):
         if con.table == q:
-            con = dataclasses.replace(con, columns=_rename_in(con.columns, old, new))
+            con = dataclasses.replace(
+                con,
+                columns=_rename_in(con.columns, old, new),
+                expression=_rename_expression(con.expression, old, new),
+            )
         if con.ref_table == q:
             con = dataclasses.replace(con, ref_columns=_rename_in(con.ref_columns, old, new))
         m.constraints[ckey] = con

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from alembic_guard.expression_names import mentions_name
+
 DEFAULT_SCHEMA = "public"
 
 # The tables alembic_guard and Alembic keep in a migrated database: never the application's
@@ -527,12 +529,17 @@ class SchemaModel:
         self.tables[(schema, table)] = dataclasses.replace(
             t, columns=tuple(c for c in t.columns if c.name != column)
         )
-        # PostgreSQL drops indexes and constraints that used the column
+        # PostgreSQL drops indexes and constraints that used the column: as a key, in a key's
+        # expression, in INCLUDE, in an index's predicate, in a CHECK
         for ikey, ix in list(self.indexes.items()):
-            if ix.table == (schema, table) and column in ix.columns:
+            if ix.table == (schema, table) and any(
+                mentions_name(part, column) for part in (*ix.columns, *ix.include, ix.predicate)
+            ):
                 del self.indexes[ikey]
         for ckey, con in list(self.constraints.items()):
-            if con.table == (schema, table) and column in con.columns:
+            if con.table == (schema, table) and (
+                column in con.columns or mentions_name(con.expression, column)
+            ):
                 del self.constraints[ckey]
 
     def put_constraint(self, con: Constraint) -> None:

@@ -109,6 +109,33 @@ def test_drop_column_takes_its_index_and_constraints() -> None:
     assert not m.indexes
 
 
+def test_what_postgres_drops_and_renames_with_a_column_a_matview_a_function() -> None:
+    """Expression keys, predicates, INCLUDE and CHECKs name columns too; a materialized view's
+    index and a trigger calling a function dropped with CASCADE go with them."""
+    m = run(
+        "CREATE TABLE a (id int PRIMARY KEY, handle text, email text, seen timestamptz, n int,"
+        " CHECK (handle <> 'handle'));\n"
+        "CREATE INDEX a_handle ON a (lower(handle)) WHERE seen IS NOT NULL;\n"
+        "CREATE INDEX a_email ON a (lower(email));\n"
+        "CREATE INDEX a_cover ON a (id) INCLUDE (n);\n"
+        "ALTER TABLE a RENAME COLUMN handle TO login;\n"
+        "ALTER TABLE a RENAME COLUMN seen TO seen_at;\n"
+        "ALTER TABLE a DROP COLUMN email, DROP COLUMN n;\n"
+        "CREATE MATERIALIZED VIEW a_ids AS SELECT id FROM a;\n"
+        "CREATE UNIQUE INDEX a_ids_id ON a_ids (id);\n"
+        "DROP MATERIALIZED VIEW a_ids;\n"
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "CREATE TRIGGER a_touch BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION touch();\n"
+        "DROP FUNCTION touch() CASCADE;\n"
+    )
+    assert list(m.indexes) == [("public", "a_handle")]  # (the primary key is held as the constraint)
+    ix = m.indexes[("public", "a_handle")]
+    assert (ix.columns, ix.predicate) == (("lower(login)",), "seen_at IS NOT NULL")
+    (check,) = [c for c in m.constraints.values() if c.kind == "check"]
+    assert "login" in (check.expression or "") and "'handle'" in (check.expression or "")  # not the literal
+    assert not m.triggers and not m.views
+
+
 def test_alter_column_changes() -> None:
     m = run(
         "CREATE TABLE t (a int DEFAULT 1, b text NOT NULL);\n"
