@@ -66,14 +66,14 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
             g.note("online: skipped when its effects are already in the database")
             g.original(original, run)
             continue
-        if eff.opaque:
+        if eff.kept_in_place:
             g.original(original, run)
             _apply(ctx, eff)
             if _cascades(eff):
                 ctx.cascaded(operations.migration_context.connection)
             if eff.dynamic or eff.maybe_drops:
                 ctx.forget()  # dynamic SQL or a condition: the catalog alone knows what happened
-            g.unguarded(eff.opaque)
+            g.unguarded(eff.opaque or "dynamic SQL may create " + ", ".join(eff.dynamic))
             continue
         put_table = next((c for c in eff.changes if type(c).__name__ == "PutTable"), None)
         if put_table is not None and g.model.table(*put_table.table.qname) is not None:

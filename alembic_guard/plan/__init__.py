@@ -20,7 +20,7 @@ from alembic_guard.plan.graph import DATA_KINDS, Graph, Node, build, cycles, sho
 from alembic_guard.plan.split import split_effects, split_foreign_keys
 from alembic_guard.plan.types import Plan, PlanStep, Problem
 from alembic_guard.sql.parse import gc_paused, parse_source
-from alembic_guard.sql.statement import AnalyzedStatement, Statement, may_create
+from alembic_guard.sql.statement import AnalyzedStatement, Statement, bounded, may_create
 
 __all__ = [
     "Plan",
@@ -383,7 +383,14 @@ def _problems(
         where = f"{stmt.file}:{line}:{col}"
         maker = None
         if u.dropped_by is None and u.skipped_by is None:
-            maker = next((j for j, pats in dynamic if j < u.node and may_create(pats, ref)), None)
+            # the statement whose names say so most precisely: a pattern naming part of the
+            # name beats "anything" (an opaque EXECUTE), and the nearest one before wins
+            makers = [j for j, pats in dynamic if j < u.node and may_create(pats, ref)]
+            precise = [
+                j for j in makers if may_create([p for p in g.nodes[j].effect.dynamic if bounded(p)], ref)
+            ]
+            candidates = precise or makers
+            maker = candidates[-1] if candidates else None
         ext = None
         if maker is None and u.dropped_by is None and u.skipped_by is None and ref.kind in _EXTENSION_KINDS:
             ext = next((e for e in unknown_ext if e[0] < node.rank[:2] and e[2] == ref.schema), None)

@@ -316,7 +316,7 @@ def build(
                 soft_edge(state, i, "uses", k)
 
         # -- barriers -----------------------------------------------------
-        opaque = eff.opaque is not None
+        opaque = eff.kept_in_place
         mentions = req_keys or provides[i] or eff.drops or eff.alters or eff.maybe_drops or eff.uses
         if opaque and not mentions:
             for j in since_global or ([global_barrier] if global_barrier >= 0 else []):

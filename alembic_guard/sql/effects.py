@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from alembic_guard import changes as ch
@@ -55,7 +55,7 @@ from alembic_guard.sql.effects_common import (
     sval,
 )
 from alembic_guard.sql.effects_known import Known
-from alembic_guard.sql.effects_plpgsql import analyze_do, function_body
+from alembic_guard.sql.effects_plpgsql import analyze_do, call_patterns, function_body
 from alembic_guard.sql.effects_select import Output, Scope, read_dml, read_select, walk
 from alembic_guard.sql.effects_tables import (
     alter_table,
@@ -67,7 +67,14 @@ from alembic_guard.sql.effects_tables import (
     single_scope,
 )
 from alembic_guard.sql.parse import gc_paused
-from alembic_guard.sql.statement import AnalyzedStatement, Effect, QueryColumns, SourceFile, Statement
+from alembic_guard.sql.statement import (
+    AnalyzedStatement,
+    Effect,
+    QueryColumns,
+    SourceFile,
+    Statement,
+    bounded,
+)
 
 __all__ = ["analyze", "analyze_all"]
 
@@ -1290,7 +1297,7 @@ def analyze_all(
             eff = analyze(st, path, known, check_bodies=check_bodies)
             if eff.changes:
                 eff = tracker.follow(eff)
-            eff = calls.follow(st, eff)
+            eff = calls.follow(st, eff, path, known)
             if eff.changes or eff.creates or eff.ensures:
                 known.follow(eff)
             out.append(AnalyzedStatement(st, eff))
@@ -1304,6 +1311,20 @@ _NAMED_NOT_CALLED = re.compile(
 )
 
 
+def _func_calls(node: Any, name: str) -> Iterator[Node]:
+    """The ``FuncCall`` nodes calling ``name`` (any schema) in a parse tree."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            fc = n.get("FuncCall")
+            if isinstance(fc, dict) and [sval(x) for x in fc.get("funcname") or ()][-1:] == [name]:
+                yield fc
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+
+
 class _DynamicCalls:
     """Functions whose body creates objects (statically or through dynamic SQL), and their calls.
 
@@ -1315,14 +1336,33 @@ class _DynamicCalls:
 
     def __init__(self) -> None:
         self.bodies: dict[str, tuple[str, ...]] = {}  # function name → patterns
+        self.defs: dict[str, Node] = {}  # function name → its CREATE FUNCTION (inner dict)
         self._pattern: re.Pattern[str] | None = None
 
-    def follow(self, st: Statement, eff: Effect) -> Effect:
+    def _bound(self, st: Statement, name: str, path: tuple[str, ...], known: Known) -> list[str] | None:
+        """The patterns of the calls of ``name`` in ``st``'s tree, each read with its constant
+        arguments bound (None: no call there with a constant argument, or a body not read)."""
+        fn = self.defs.get(name)
+        if fn is None:
+            return None
+        out: list[str] = []
+        found = False
+        for call in _func_calls(st.node, name):
+            ctx = Ctx(Source(""), path, None, False, known)
+            got = call_patterns(ctx, fn, list(call.get("args") or ()), _dispatch)
+            if got is None:
+                return None
+            found = True
+            out.extend(p for p in got if p not in out)
+        return out if found else None
+
+    def follow(self, st: Statement, eff: Effect, path: tuple[str, ...], known: Known) -> Effect:
         if st.kind == "CreateFunctionStmt":
             if eff.dynamic:
                 name = next((r.name for r in eff.provides if r.kind == "function"), None)
                 if name is not None:
                     self.bodies[name] = eff.dynamic
+                    self.defs[name] = st.node["CreateFunctionStmt"]
                     self._pattern = re.compile(
                         r"\b("
                         + "|".join(map(re.escape, sorted(self.bodies, key=len, reverse=True)))
@@ -1343,7 +1383,12 @@ class _DynamicCalls:
             return eff
         patterns = list(eff.dynamic)
         for f in called:
-            patterns.extend(p for p in self.bodies[f] if p not in patterns)
+            bound = self._bound(st, f, path, known)
+            patterns.extend(p for p in (bound if bound is not None else self.bodies[f]) if p not in patterns)
+        if all(bounded(p) for p in patterns):
+            # every name it may create is known but for its run-time part: understood (and kept
+            # in place, see Effect.kept_in_place)
+            return dataclasses.replace(eff, dynamic=tuple(patterns))
         why = "calls " + ", ".join(f"{f}()" for f in called) + ", whose body creates objects"
         return dataclasses.replace(
             eff, dynamic=tuple(patterns), opaque=f"{eff.opaque}; {why}" if eff.opaque else why

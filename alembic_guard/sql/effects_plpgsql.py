@@ -17,7 +17,7 @@ from pglast.parser import ParseError, parse_sql_json
 from alembic_guard.model import ObjRef
 from alembic_guard.quoting import quote_ident
 from alembic_guard.sql.effects_common import Ctx, Node, Source, const_str, sval
-from alembic_guard.sql.statement import dynamic_key
+from alembic_guard.sql.statement import bounded, dynamic_key
 
 Dispatch = Callable[[Ctx, Node], None]
 
@@ -25,6 +25,7 @@ _CATALOG_RE = re.compile(r"\b(pg_[a-z_]+|information_schema)\b", re.I)
 _NOT_EXISTS_RE = re.compile(r"^\s*not\s+exists\s*\(", re.I)
 _EXISTS_RE = re.compile(r"^\s*exists\s*\(", re.I)
 _QUERY_RE = re.compile(r"\s*(select|with)\b", re.I)
+_SELECT_EXPR_RE = re.compile(r"\s*select\s+(.*?)\s*$", re.I | re.S)
 # PL/pgSQL assignments (parse modes PLPGSQL_ASSIGN1..3): "n := ...", "r.f := ...", "a[1] = ..."
 _ASSIGN_MODES = frozenset({3, 4, 5})
 _IDENT = r'(?:"(?:[^"]|"")*"|[\w$]+)'
@@ -55,7 +56,9 @@ def _datum_names(fn: Node) -> frozenset[str]:
     )
 
 
-def analyze_plpgsql_body(ctx: Ctx, header: str, body: str, dispatch: Dispatch) -> Ctx | None:
+def analyze_plpgsql_body(
+    ctx: Ctx, header: str, body: str, dispatch: Dispatch, preset: Held | None = None
+) -> Ctx | None:
     """The facts of a PL/pgSQL function body, collected in a new context (None: it does not parse).
 
     ``header`` is a ``CREATE FUNCTION ... AS`` / ``CREATE PROCEDURE ... AS`` head with the
@@ -73,6 +76,7 @@ def analyze_plpgsql_body(ctx: Ctx, header: str, body: str, dispatch: Dispatch) -
     do = _DoBlock(sub, body, -1, dispatch)
     fn = _body_of(tree)
     do.ignore = _datum_names(fn)
+    do.vars.update(preset or {})
     do.declare(fn)
     do.stmts([fn.get("action", {})], guarded=False)
     return sub
@@ -112,6 +116,45 @@ def _plpgsql_header(n: Node) -> str:
     else:
         returns = "record"  # RETURN <expression> parses against record whatever the real type
     return f"CREATE FUNCTION guard_body({args}) RETURNS {returns} LANGUAGE plpgsql AS"
+
+
+def _body_text(n: Node) -> str:
+    """The string body (``AS '...'``) of a CREATE FUNCTION / PROCEDURE (inner dict)."""
+    for o in n.get("options") or ():
+        de = o.get("DefElem", {})
+        if de.get("defname") == "as":
+            arg = de.get("arg")
+            items = arg.get("List", {}).get("items") or () if isinstance(arg, dict) else ()
+            return sval(items[0]) if items else ""
+    return ""
+
+
+_IN_MODES = frozenset({"FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC"})
+
+
+def call_patterns(ctx: Ctx, fn: Node, args: list[Any], dispatch: Dispatch) -> list[str] | None:
+    """What one call of a PL/pgSQL function (its CREATE FUNCTION, inner dict) may create, as
+    patterns: the body read again with each parameter bound to the call's constant argument,
+    so ``make_partition('events', ...)`` may create ``relation:public.events_*``, not any
+    relation.  None when the body cannot be read."""
+    params = [p.get("FunctionParameter", {}) for p in fn.get("parameters") or ()]
+    inputs = [p for p in params if p.get("mode", "FUNC_PARAM_DEFAULT") in _IN_MODES]
+    preset: Held = {}
+    for p, a in zip(inputs, args, strict=False):
+        value = const_text(a)
+        if p.get("name") and value is not None:
+            preset[str(p["name"]).lower()] = "'" + value.replace("'", "''") + "'"
+    if not preset:
+        return None
+    done = analyze_plpgsql_body(ctx, _plpgsql_header(fn), _body_text(fn), dispatch, preset)
+    if done is None:
+        return None
+    out: list[str] = []
+    for ref in (*done.creates, *done.ensures):
+        key = dynamic_key(ref).replace("[", "[[]").replace("?", "[?]")
+        if key not in out:
+            out.append(key)
+    return out + [p for p in done.dynamic if p not in out]
 
 
 def function_body(ctx: Ctx, n: Node, lang: str | None, dispatch: Dispatch) -> None:
@@ -326,7 +369,12 @@ class _DoBlock:
             for e in exc.get("exc_list") or ():
                 self.stmts(e.get("PLpgSQL_exception", {}).get("action"), guarded)
         elif kind == "PLpgSQL_stmt_execsql":
-            self.sql(s.get("sqlstmt", {}).get("PLpgSQL_expr", {}).get("query", ""), guarded)
+            query = s.get("sqlstmt", {}).get("PLpgSQL_expr", {}).get("query", "")
+            self.sql(query, guarded)
+            fields = (s.get("target") or {}).get("PLpgSQL_row", {}).get("fields") or []
+            value = _select_value(query) if s.get("into") and len(fields) == 1 else None
+            if value is not None:
+                self._assign(fields[0].get("name", ""), value)  # SELECT <expr> INTO name
         elif kind == "PLpgSQL_stmt_if":
             cond = s.get("cond", {}).get("PLpgSQL_expr", {}).get("query", "")
             on_catalog = bool(_CATALOG_RE.search(cond))
@@ -362,8 +410,10 @@ class _DoBlock:
             elif self._templated(lit, guarded):
                 pass
             else:
-                self.ctx.opaque_part("EXECUTE of a dynamic SQL string")
-                for p in dynamic_patterns(lit, self.ctx, self.dispatch):
+                patterns, known_shape = dynamic_patterns(lit, self.ctx, self.dispatch, self.vars)
+                if not (known_shape and patterns and all(bounded(p) for p in patterns)):
+                    self.ctx.opaque_part("EXECUTE of a dynamic SQL string")
+                for p in patterns:
                     if p not in self.ctx.dynamic:
                         self.ctx.dynamic.append(p)
         elif kind in (
@@ -417,7 +467,7 @@ class _DoBlock:
         name is a run-time dependency that cannot be named, and is left out.  Otherwise
         (it creates or drops a run-time name) the caller falls back to patterns and opaque.
         """
-        texts = expand_template(expr_text, self.bound)
+        texts = expand_template(expr_text, self.bound, self.vars)
         if not texts:
             return False
         subs: list[Ctx] = []
@@ -489,21 +539,75 @@ def _ref_text(ref: ObjRef) -> str:
     return f"{ref.schema}.{ref.parent}.{ref.name}"
 
 
-def _template(node: Any, bound: dict[str, tuple[str, ...]] | None = None) -> str | None:
+Held = dict[str, "str | None"]  # a variable → the expression text last assigned to it
+_HELD_DEPTH = 4  # variables resolved through at most this many assignments (``q := q || ...``)
+_CASE_FUNCS = {"lower": str.lower, "upper": str.upper}
+
+
+def const_text(node: Any) -> str | None:
+    """A string or integer constant as its text (``format`` and ``||`` print both), else None."""
+    c = const_str(node)
+    if c is not None:
+        return c
+    if isinstance(node, dict) and "TypeCast" in node:
+        return const_text(node["TypeCast"].get("arg"))
+    ac = node.get("A_Const") if isinstance(node, dict) else None
+    if ac is not None and "ival" in ac:
+        return str(ac["ival"].get("ival", 0))
+    return None
+
+
+def _expr_node(expr_text: str) -> Any:
+    """The parse tree of one expression (None if it is not one)."""
+    try:
+        parsed = json.loads(parse_sql_json("SELECT " + expr_text))
+        return parsed["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
+    except (ParseError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _select_value(query: str) -> str | None:
+    """``SELECT <expression>`` with nothing else (no FROM, one column): the expression's text."""
+    m = _SELECT_EXPR_RE.match(query)
+    if m is None:
+        return None
+    try:
+        sel = json.loads(parse_sql_json(query))["stmts"][0]["stmt"]["SelectStmt"]
+    except (ParseError, KeyError, IndexError, TypeError):
+        return None
+    if len(sel.get("targetList") or ()) != 1 or set(sel) - {"targetList", "limitOption", "op"}:
+        return None
+    return str(m.group(1))
+
+
+def _template(
+    node: Any,
+    bound: dict[str, tuple[str, ...]] | None = None,
+    held: Held | None = None,
+    depth: int = 0,
+) -> str | None:
     """The text of a string expression with its run-time parts replaced by a placeholder.
 
-    Constant arguments of ``format`` are put in as PostgreSQL would; a loop field bound to
-    a constant list (``bound``) becomes a numbered marker that :func:`expand_template`
-    replaces with each value.
+    Constant arguments of ``format`` are put in as PostgreSQL would; a variable is read
+    through the expression last assigned to it (``held``: a function's parameters bound to
+    a call's constant arguments, ``name := format(...)``, ``SELECT ... INTO name``); a loop
+    field bound to a constant list (``bound``) becomes a numbered marker that
+    :func:`expand_template` replaces with each value.
     """
     names = list(bound or {})
 
     def field(n: Any, ident: bool) -> str:
         cr = n.get("ColumnRef") if isinstance(n, dict) else None
         if cr is not None:
-            key = ".".join(sval(f) for f in cr.get("fields") or ()).lower()
+            parts = [sval(f) for f in cr.get("fields") or ()]
+            key = ".".join(parts).lower()
             if key in names:
                 return f"{_BOUND}{'i' if ident else 's'}{names.index(key)}"
+            expr = (held or {}).get(key) if len(parts) == 1 and depth < _HELD_DEPTH else None
+            if expr is not None:
+                inner = _template(_expr_node(expr), bound, held, depth + 1)
+                if inner is not None:
+                    return quote_ident(inner) if ident and _MARK not in inner else inner
         return _MARK
 
     def walk(n: Any) -> str | None:
@@ -511,13 +615,19 @@ def _template(node: Any, bound: dict[str, tuple[str, ...]] | None = None) -> str
             return _MARK
         if "TypeCast" in n:
             return walk(n["TypeCast"].get("arg"))
-        c = const_str(n)
+        c = const_text(n)
         if c is not None:
             return c
         fc = n.get("FuncCall")
         if fc is not None:
             fname = [sval(x) for x in fc.get("funcname") or ()]
             args = fc.get("args") or []
+            if fname[-1:] and fname[-1] in _CASE_FUNCS and len(args) == 1:
+                inner = walk(args[0])
+                return None if inner is None else _CASE_FUNCS[fname[-1]](inner)
+            if fname[-1:] == ["concat"]:
+                pieces = [walk(a) for a in args]
+                return None if any(p is None for p in pieces) else "".join(p or "" for p in pieces)
             if fname[-1:] == ["format"] and args:
                 fmt = const_str(args[0])
                 if fmt is None:
@@ -532,10 +642,12 @@ def _template(node: Any, bound: dict[str, tuple[str, ...]] | None = None) -> str
                     i = int(pos) if pos and pos.isdigit() else nxt[0]
                     nxt[0] = i + 1
                     arg = args[i] if i < len(args) else None
-                    value = const_str(arg)
+                    value = walk(arg) if arg is not None else _MARK
+                    if value is not None and _MARK in value:
+                        value = None
                     if kind == "L":
                         return "'x'" if value is None else "'" + value.replace("'", "''") + "'"
-                    if value is not None:
+                    if value is not None and _BOUND not in value:
                         return quote_ident(value) if kind == "I" else value
                     return field(arg, kind == "I")
 
@@ -550,15 +662,13 @@ def _template(node: Any, bound: dict[str, tuple[str, ...]] | None = None) -> str
     return walk(node)
 
 
-def expand_template(expr_text: str, bound: dict[str, tuple[str, ...]]) -> list[str]:
+def expand_template(expr_text: str, bound: dict[str, tuple[str, ...]], held: Held | None = None) -> list[str]:
     """The SQL texts ``EXECUTE <expr_text>`` may run: one per value of a bound loop field it
     uses (a placeholder stays for other run-time parts); ``[]`` when its text cannot be told."""
-    try:
-        parsed = json.loads(parse_sql_json("SELECT " + expr_text))
-        target = parsed["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
-    except (ParseError, KeyError, IndexError, TypeError):
+    target = _expr_node(expr_text)
+    if target is None:
         return []
-    text = _template(target, bound)
+    text = _template(target, bound, held)
     if text is None or text.strip() == _MARK:
         return []
     used = sorted({int(k) for k in re.findall(_BOUND + r"[is](\d+)", text)})
@@ -609,40 +719,62 @@ def _bound_fields(rec: str, query: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def dynamic_patterns(expr_text: str, ctx: Ctx, dispatch: Dispatch) -> list[str]:
+def dynamic_patterns(
+    expr_text: str, ctx: Ctx, dispatch: Dispatch, held: Held | None = None
+) -> tuple[list[str], bool]:
     """Glob patterns (over :func:`~alembic_guard.sql.statement.dynamic_key`) of what the SQL an
-    ``EXECUTE <expr_text>`` builds may create; ``["*"]`` when its shape cannot be told.
+    ``EXECUTE <expr_text>`` builds may create (``["*"]`` when its shape cannot be told), and
+    whether that is all it does to named objects (False when it also drops or alters an
+    object whose name is made at run time).
 
     ``format('CREATE TABLE %I (...)', ...)`` and ``'CREATE TABLE ' || name || ...`` keep
     their constant text: the statement is analysed with a placeholder for the run-time
     parts, and each object it would create becomes a pattern (``relation:public.*``).
     """
-    try:
-        parsed = json.loads(parse_sql_json("SELECT " + expr_text))
-        target = parsed["stmts"][0]["stmt"]["SelectStmt"]["targetList"][0]["ResTarget"]["val"]
-    except (ParseError, KeyError, IndexError, TypeError):
-        return ["*"]
-    text = _template(target)
+    target = _expr_node(expr_text)
+    if target is None:
+        return ["*"], False
+    text = _template(target, None, held)
     if text is None or text.strip() == _MARK:
-        return ["*"]
-    try:
-        stmts = json.loads(parse_sql_json(text)).get("stmts") or ()
-    except ParseError:
-        return ["*"]
+        return ["*"], False
+    parsed = _parse_template(text)
+    if parsed is None:
+        return ["*"], False
+    text, stmts = parsed
     sub = Ctx(Source(text), ctx.search_path, None, False, ctx.known)
     for entry in stmts:
         try:
             dispatch(sub, entry["stmt"])
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-            return ["*"]
+            return ["*"], False
     if sub.opaque and not (sub.creates or sub.ensures):
-        return ["*"]
+        return ["*"], False
     out: list[str] = []
     for ref in (*sub.creates, *sub.ensures):
         key = dynamic_key(ref).replace("[", "[[]").replace("?", "[?]").replace(_MARK, "*")
         if key not in out:
             out.append(key)
-    return out + [p for p in sub.dynamic if p not in out]
+    # dropping or altering a run-time name is unknown, unless it is a name this text creates
+    unknown = any(
+        _MARK in _ref_text(r) and dynamic_key(r).replace(_MARK, "*") not in out
+        for r in (*sub.drops, *sub.alters, *sub.maybe_drops)
+    )
+    return out + [p for p in sub.dynamic if p not in out], not unknown and not sub.opaque
+
+
+_STANDALONE_MARK = re.compile(rf"(?<![\w$]){_MARK}(?![\w$])")
+
+
+def _parse_template(text: str) -> tuple[str, list[Node]] | None:
+    """The statements of a template; a placeholder standing alone where PostgreSQL wants a
+    number (``modulus %s``, ``LIMIT %s``) is read as ``0`` when the text does not parse
+    with it.  None when it does not parse either way."""
+    for candidate in (text, _STANDALONE_MARK.sub("0", text)):
+        try:
+            return candidate, list(json.loads(parse_sql_json(candidate)).get("stmts") or ())
+        except ParseError:
+            continue
+    return None
 
 
 def _literal_sql(expr_text: str) -> str | None:

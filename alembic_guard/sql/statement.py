@@ -186,7 +186,11 @@ class Effect:
       may still be there;
     - ``dynamic``: what dynamic SQL (``EXECUTE format(...)``, or a call of a
       function whose body creates objects) may create, as glob patterns over
-      :func:`dynamic_key` (``*`` alone: anything).
+      :func:`dynamic_key` (``*`` alone: anything).  A statement whose every
+      pattern names the kind, schema and part of the name (``relation:public.
+      events_*``) is understood, with names known only when it runs; with
+      ``*`` or a wholly unknown name it is also opaque.  Either way it keeps its
+      place (:attr:`kept_in_place`).
     """
 
     creates: tuple[ObjRef, ...] = ()
@@ -207,6 +211,12 @@ class Effect:
         """Objects that exist after the statement: creates + ensures."""
         return self.creates + self.ensures
 
+    @property
+    def kept_in_place(self) -> bool:
+        """Not understood, or creating names known only when it runs: nothing moves across it
+        where it may matter, and the runtime runs it as written."""
+        return self.opaque is not None or bool(self.dynamic)
+
 
 def dynamic_key(ref: ObjRef) -> str:
     """``kind:schema.name`` (``kind:schema.table.name`` for columns, constraints, triggers): what the
@@ -226,6 +236,16 @@ class AnalyzedStatement:
     @property
     def sort_key(self) -> tuple[int, int]:
         return self.statement.sort_key
+
+
+def bounded(pattern: str) -> bool:
+    """A dynamic pattern that says the kind, schema and part of the name (``relation:public.
+    events_*``), not "anything" (``*``) or "any name" (``relation:public.*``)."""
+    kind, sep, rest = pattern.partition(":")
+    if not sep or "*" in kind or "." not in rest:
+        return False
+    schema, _, name = rest.partition(".")
+    return "*" not in schema and name.replace("*", "").strip(".") != ""
 
 
 def may_create(patterns: Sequence[str], ref: ObjRef) -> bool:

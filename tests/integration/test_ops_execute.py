@@ -110,12 +110,23 @@ def test_later_statements_see_earlier_ones_in_the_same_call(conn: sa.Connection)
 
 @pytest.mark.db
 def test_opaque_and_non_string_sql_run_as_written_and_are_unguarded(conn: sa.Connection) -> None:
-    dyn = "DO $$ BEGIN EXECUTE format('CREATE TABLE %I (id int)', 'dyn'); END $$"
+    # a wholly run-time name: not understood
+    dyn = "DO $$ BEGIN EXECUTE 'CREATE TABLE ' || (SELECT 'dyn') || ' (id int)'; END $$"
     events = run(conn, dyn)
     assert [(a, r) for _, a, r in events] == [("unguarded", "EXECUTE of a dynamic SQL string")]
+    # part of the name known: understood, still run as written (names known only when it runs)
+    part = "DO $$ BEGIN EXECUTE 'CREATE TABLE dyn_' || (SELECT 'part') || ' (id int)'; END $$"
+    events = run(conn, part)
+    assert [(a, r) for _, a, r in events] == [
+        ("unguarded", "dynamic SQL may create relation:public.dyn_*, column:public.dyn_*.id")
+    ]
+    # format() of constants is plain SQL: guarded like any statement
+    events = run(conn, "DO $$ BEGIN EXECUTE format('CREATE TABLE %I (id int)', 'dyn_const'); END $$")
+    assert [a for _, a, _ in events] == ["act"]
     events = run(conn, sa.text("CREATE TABLE other (id int)"))
     assert [a for _, a, _ in events] == ["unguarded"]
-    assert {("public", "dyn"), ("public", "other")} <= set(snapshot(conn).tables)
+    tables = set(snapshot(conn).tables)
+    assert {("public", "dyn"), ("public", "dyn_part"), ("public", "dyn_const"), ("public", "other")} <= tables
 
 
 def test_offline_execute_renders_each_statement() -> None:

@@ -160,6 +160,32 @@ def test_opaque_statement_without_names_is_a_barrier() -> None:
     assert ok.ok and [p.code for p in ok.problems] == ["AG103"]
 
 
+def test_understood_dynamic_sql_is_a_barrier_too() -> None:
+    """Names known only at run time (bounded patterns): no AG103, but nothing moves across it."""
+    stmts = build(
+        (1, Effect(creates=(rel("t"),))),
+        (1, Effect(requires=req(col("t", "p")))),
+        (2, Effect(dynamic=("relation:public.t_*",)), "SelectStmt"),
+        (3, Effect(creates=(col("t", "p"),), requires=req(rel("t")))),
+    )
+    result = plan(stmts)
+    assert [p.code for p in result.problems] == ["AG101"]  # the forward reference cannot cross it
+    ok = plan(build((1, Effect(creates=(rel("t"),))), (2, Effect(dynamic=("relation:public.t_*",)))))
+    assert ok.ok and not ok.problems
+
+
+def test_a_reference_to_dynamic_names_points_at_the_most_precise_maker() -> None:
+    stmts = build(
+        (1, Effect(opaque="EXECUTE of a dynamic SQL string", dynamic=("*",)), "DoStmt"),
+        (2, Effect(dynamic=("relation:public.part_*",)), "SelectStmt"),
+        (3, Effect(dynamic=("relation:public.other_*",)), "SelectStmt"),
+        (4, Effect(requires=req(rel("part_1")))),
+    )
+    problems = [p for p in plan(stmts).problems if p.code == "AG106"]
+    assert len(problems) == 1
+    assert "dynamic SQL at 002.sql:1:1" in problems[0].message
+
+
 def test_statement_without_effect_keeps_its_place_in_its_file() -> None:
     stmts = build(
         (1, Effect(creates=(rel("t"),))),
