@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from alembic_guard.commands import add_version_table_arguments
-from alembic_guard.errors import ConnectionFailed, UsageError
+from alembic_guard.errors import ConnectionFailed, PrivilegeMissing, UsageError
 
 NAME = "guard-status"
 HELP = "Show each revision as applied, pending or failed, with timings and the last error from the ledger."
@@ -55,6 +55,11 @@ def collect(
             records = ledger.records() if ledger.exists() else []
             conn.rollback()
     except exc.DBAPIError as e:
+        from alembic_guard.cli import translate_exception
+
+        missing = translate_exception(e)  # a privilege the role lacks (42501), named
+        if isinstance(missing, PrivilegeMissing):
+            raise missing from None
         raise ConnectionFailed(
             f"cannot read the migration state from {mask_url(url)}: {error_line(e, known=url)}",
             hint="check DATABASE_URL / sqlalchemy.url, that the server runs, and the credentials",

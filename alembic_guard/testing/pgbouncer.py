@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic_guard.errors import UsageError
@@ -27,8 +28,17 @@ class PgBouncer:
     installs it).
     """
 
-    def __init__(self, server: PostgresServer, *, pool_mode: str = "transaction", pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        server: PostgresServer,
+        *,
+        pool_mode: str = "transaction",
+        pool_size: int = 4,
+        users: Sequence[str] = (),
+    ) -> None:
         self.server = server
+        # PgBouncer admits only the roles in its auth_file, even with auth_type = trust
+        self.users = ("postgres", *users)
         self.pool_mode = pool_mode
         self.pool_size = pool_size
         self.port = free_port()
@@ -42,7 +52,7 @@ class PgBouncer:
                 "pgbouncer not found", hint="apt-get install -y pgbouncer (scripts/setup.sh does)"
             )
         root = tempfile.mkdtemp(prefix="alembic_guard_pgbouncer_")
-        Path(root, "userlist.txt").write_text('"postgres" ""\n')
+        Path(root, "userlist.txt").write_text("".join(f'"{u}" ""\n' for u in self.users))
         Path(root, "pgbouncer.ini").write_text(
             "[databases]\n"
             f"* = host={self.server.host} port={self.server.port}\n"
@@ -77,9 +87,9 @@ class PgBouncer:
         self.stop()
         raise UsageError("pgbouncer did not start", details=log[-2000:])
 
-    def url(self, dbname: str, driver: str = "psycopg2") -> str:
-        """The SQLAlchemy URL of ``dbname`` through the pooler."""
-        return f"postgresql+{driver}://postgres@127.0.0.1:{self.port}/{dbname}"
+    def url(self, dbname: str, driver: str = "psycopg2", user: str = "postgres") -> str:
+        """The SQLAlchemy URL of ``dbname`` through the pooler, as ``user`` (one of ``users``)."""
+        return f"postgresql+{driver}://{user}@127.0.0.1:{self.port}/{dbname}"
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from alembic_guard.errors import privilege_needed
-from alembic_guard.testing import GuardedProject
+from alembic_guard.testing import GuardedProject, PgBouncer
 
 pytestmark = pytest.mark.db
 
@@ -142,3 +142,64 @@ def test_a_role_whose_search_path_starts_with_its_own_schema_is_guarded_there(tm
     assert "applied 1 of 1 step(s); 0 drift(s) remain" in repair.stdout, repair.stdout
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT to_regclass('app.ix_t_n') IS NOT NULL")).scalar()
+
+
+def test_a_role_that_can_read_nothing_gets_one_line_from_status_and_check(tmp_path, roles) -> None:  # type: ignore[no-untyped-def]
+    """The database was migrated by its owner.  A role without SELECT on the version table cannot
+    say what is applied: one line naming the privilege and the table, exit 2; granted SELECT on
+    the bookkeeping tables, it reads status and checks the database read-only."""
+    _owner, nothing, engine = roles
+    p = _project(tmp_path, engine.url.render_as_string(hide_password=False))
+    assert p.run("upgrade", "head").returncode == 0
+    as_nothing = p.env(DATABASE_URL=nothing)
+    for command in ("guard-status", "guard-check"):
+        done = p.run(command, env=as_nothing)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert [ln for ln in done.stderr.splitlines() if ln.startswith("FAILED:")] == [
+            "FAILED: the database role lacks SELECT on table alembic_version: "
+            "permission denied for table alembic_version"
+        ], done.stderr
+    role = sa.engine.make_url(nothing).username
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql(f'GRANT SELECT ON alembic_version, alembic_guard_log TO "{role}"')
+    status = p.run("guard-status", env=as_nothing)
+    assert status.returncode == 0, status.stderr
+    assert "1 applied, 0 pending, 0 failed" in status.stdout
+    check = p.run("guard-check", env=as_nothing)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.fixture
+def pooled(roles, pg_server) -> Iterator[tuple[str, str, sa.Engine]]:  # type: ignore[no-untyped-def]
+    """``roles``' URLs, the role URLs through PgBouncer in transaction mode, and the superuser engine."""
+    owner, nothing, engine = roles
+    o, n = sa.engine.make_url(owner), sa.engine.make_url(nothing)
+    with PgBouncer(pg_server, pool_mode="transaction", users=(o.username or "", n.username or "")) as b:
+        db = o.database or ""
+        yield b.url(db, user=o.username or ""), b.url(db, user=n.username or ""), engine
+
+
+def test_an_owner_of_its_own_schema_migrates_through_pgbouncer(tmp_path, pooled) -> None:  # type: ignore[no-untyped-def]
+    owner, _nothing, engine = pooled
+    p = _project(tmp_path, owner)
+    for _ in range(2):  # the second run finds nothing to do
+        up = p.run("upgrade", "head")
+        assert up.returncode == 0, up.stderr
+    assert "the migration lock is a lease row" in up.stderr
+    assert {"t", "alembic_version", "alembic_guard_log", "alembic_guard_lock"} <= _relations(engine, "app")
+    assert _relations(engine, "public") == set()
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM app.alembic_guard_lock")).scalar() == 0
+    status = p.run("guard-status")
+    assert status.returncode == 0, status.stderr
+    assert "1 applied, 0 pending, 0 failed" in status.stdout
+
+
+def test_a_role_that_can_create_nothing_through_pgbouncer_gets_one_line(tmp_path, pooled) -> None:  # type: ignore[no-untyped-def]
+    _owner, nothing, engine = pooled
+    done = _project(tmp_path, nothing).run("upgrade", "head")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert [ln for ln in done.stderr.splitlines() if ln.startswith("FAILED:")] == [
+        "FAILED: the database role lacks CREATE on schema public: permission denied for schema public"
+    ], done.stderr
+    assert _relations(engine, "public") == set()
