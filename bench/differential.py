@@ -12,7 +12,7 @@ or for a directory given with ``--dir``, on a fresh scratch database:
    autocommit (session settings are reset between files, as the analysis
    assumes);
 3. before and after each statement one catalog query
-   (:func:`alembic_guard.fingerprint.schema_fingerprint`) reads the schema;
+   (:func:`alembic_guard.testing.fingerprint.schema_fingerprint`) reads the schema;
    the difference is what the statement did.
 
 Compared per statement:
@@ -53,12 +53,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from alembic_guard.fingerprint import Row, changed, schema_fingerprint, show  # noqa: E402
 from alembic_guard.model import ObjRef  # noqa: E402
 from alembic_guard.sql.effects import analyze_all  # noqa: E402
 from alembic_guard.sql.parse import parse_source  # noqa: E402
 from alembic_guard.sql.source import load_directory  # noqa: E402
 from alembic_guard.sql.statement import AnalyzedStatement, may_create  # noqa: E402
+from alembic_guard.testing.fingerprint import Row, changed, schema_fingerprint, show  # noqa: E402
 
 Key = tuple[str, str, str, str]  # (kind, schema, name, parent) as the fingerprint keys rows
 

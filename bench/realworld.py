@@ -15,7 +15,7 @@ environment (``alembic guard-init``), every command run as a user runs it
    outside objects; its schema is compared with a database built by the raw
    files applied in the tool's order (each file in one transaction, a
    no-transaction file statement by statement in autocommit), using
-   :func:`alembic_guard.fingerprint.schema_fingerprint`;
+   :func:`alembic_guard.testing.fingerprint.schema_fingerprint`;
 4. **re-apply**: ``alembic stamp base`` (the ledger is kept) then ``upgrade
    head`` on the same database.  A failing revision is counted, stamped, and
    the upgrade goes on, so every failing revision is counted; afterwards the
@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from alembic_guard.fingerprint import changed, own, row_checksums, schema_fingerprint, show  # noqa: E402
+from alembic_guard.testing.fingerprint import changed, own, row_checksums, schema_fingerprint, show  # noqa: E402
 
 # the bookkeeping our own runs add: never part of the schema being compared
 BOOKKEEPING = ("alembic_version", "alembic_guard_log")
@@ -376,7 +376,7 @@ def checksums(url: str, exclude: Sequence[str]) -> dict[str, str]:
     eng = _engine(url)
     try:
         with eng.connect() as conn:
-            return row_checksums(conn, exclude_tables=exclude)
+            return {f"{s}.{t}": v for (s, t), v in row_checksums(conn, exclude_tables=exclude).items()}
     finally:
         eng.dispose()
 

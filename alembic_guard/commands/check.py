@@ -16,6 +16,7 @@ from typing import Any
 
 from alembic_guard.commands import add_version_table_arguments
 from alembic_guard.errors import UsageError
+from alembic_guard.output import CHECK_FORMATS
 
 NAME = "guard-check"
 HELP = (
@@ -25,7 +26,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json", "markdown", "sarif"), default="text")
+    parser.add_argument("--format", choices=tuple(CHECK_FORMATS), default="text")
     add_version_table_arguments(parser)
     parser.add_argument("--strict", action="store_true", help="warnings count as errors (exit 1)")
     parser.add_argument(

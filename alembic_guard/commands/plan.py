@@ -14,6 +14,7 @@ from typing import Any
 
 from alembic_guard.errors import ConnectionFailed, UsageError
 from alembic_guard.model import SchemaModel
+from alembic_guard.output import PLAN_FORMATS
 
 NAME = "guard-plan"
 HELP = "Analyze a directory of raw SQL migrations and print the statement-level order and problems."
@@ -24,7 +25,7 @@ ORDERS = ("auto", "numeric", "flyway", "timestamp", "text")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sql_dir", metavar="SQL_DIR", help="directory of .sql migration files")
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default text)"
+        "--format", choices=tuple(PLAN_FORMATS), default="text", help="output format (default text)"
     )
     parser.add_argument(
         "--order",

@@ -7,8 +7,9 @@
 - :class:`PgBouncer` (:mod:`.pgbouncer`): a real PgBouncer in front of it;
 - :class:`GuardedProject` (:mod:`.project`): a ``guard-init`` project in a
   directory, driven through the real ``alembic`` executable;
-- :func:`schema_fingerprint` / :func:`row_checksums` (:mod:`.state`):
-  read-only descriptions of a database to compare before and after a run.
+- :func:`schema_fingerprint` / :func:`row_checksums` (:mod:`.fingerprint`):
+  read-only descriptions of a database's schema and rows, to compare before
+  and after a run, or two databases.
 
 Nothing in the runtime imports this package (``tests/unit/test_quality.py``
 checks); the guarded ops outside ``env.py`` that repair also uses are
@@ -17,10 +18,10 @@ checks); the guarded ops outside ``env.py`` that repair also uses are
 
 from __future__ import annotations
 
+from alembic_guard.testing.fingerprint import row_checksums, schema_fingerprint
 from alembic_guard.testing.pgbouncer import PgBouncer
 from alembic_guard.testing.postgres import PostgresServer, find_bindir, shared_server
 from alembic_guard.testing.project import GuardedProject, alembic_executable
-from alembic_guard.testing.state import row_checksums, schema_fingerprint
 
 __all__ = [
     "GuardedProject",

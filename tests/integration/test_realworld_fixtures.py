@@ -133,7 +133,7 @@ def test_realworld_stage(
 
 def test_fingerprint_sees_each_kind_of_difference(pg_server: PostgresServer) -> None:
     """The comparison the runner relies on: equal schemas give equal rows, each change shows."""
-    from alembic_guard.fingerprint import changed, own, show
+    from alembic_guard.testing.fingerprint import changed, own, show
 
     schema = (
         "CREATE TYPE state AS ENUM ('a', 'b');"

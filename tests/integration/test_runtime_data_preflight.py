@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from alembic_guard.model import LEDGER_TABLE
 from alembic_guard.testing import GuardedProject, schema_fingerprint
 
 pytestmark = pytest.mark.db
@@ -72,11 +73,11 @@ def _fetch(url: str, sql: str) -> list[tuple]:
         engine.dispose()
 
 
-def _fingerprint(url: str) -> list[tuple]:
+def _fingerprint(url: str) -> frozenset[tuple[str, ...]]:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return schema_fingerprint(conn)
+            return schema_fingerprint(conn, exclude_tables=(LEDGER_TABLE,))
     finally:
         engine.dispose()
 

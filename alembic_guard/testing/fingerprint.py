@@ -2,8 +2,9 @@
 
 Used where two databases must be shown to have the same schema (a migration
 set applied raw vs imported and upgraded; a guarded re-apply that must change
-nothing) and where one statement's effect is read from the catalog (the
-differential check of ``bench/differential.py``).  One query, read-only.
+nothing; a failed revision that must leave the schema as it was) and where
+one statement's effect is read from the catalog (the differential check of
+``bench/differential.py``).  One query, read-only.
 
 Each row is ``(kind, schema, name, parent, definition)``:
 
@@ -31,6 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from alembic_guard.model import QName, SchemaModel
+from alembic_guard.quoting import quote_ident
 
 __all__ = ["Row", "changed", "own", "row_checksums", "schema_fingerprint", "show"]
 
@@ -222,28 +226,38 @@ def show(row: Row) -> str:
     return f"{kind} {schema}.{parent + '.' if parent else ''}{name}"
 
 
-def row_checksums(conn: Any, *, exclude_tables: Iterable[str] = ()) -> dict[str, str]:
-    """``{schema.table: md5 of its rows}`` for every ordinary table of the user's schemas.
+def row_checksums(
+    conn: Any, model: SchemaModel | None = None, *, exclude_tables: Iterable[str] = ()
+) -> dict[QName, str]:
+    """``{(schema, table): "<row count>:<md5 of its rows>"}``; read-only, reads every row (small data only).
 
-    Reads every row (tests and benchmarks on small data only).  ``conn`` is a
-    SQLAlchemy ``Connection``.
+    Every ordinary table of the user's schemas (not an extension's), or with
+    ``model`` the tables it lists, over the columns it lists: columns added
+    since are left out, so equal sums prove that the rows that were there
+    still hold the values they had.  ``conn`` is a SQLAlchemy ``Connection``.
     """
-    from alembic_guard.quoting import quote_ident
+    from alembic_guard.ops.base import driver_sql
 
     skip = set(exclude_tables)
-    tables = conn.exec_driver_sql(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        f"WHERE c.relkind IN ('r', 'p') AND {_USER_NS} AND NOT EXISTS (SELECT FROM pg_depend d "
-        "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1, 2"
-    ).fetchall()
-    out: dict[str, str] = {}
-    for schema, table in tables:
-        if table in skip:
+    tables: dict[QName, tuple[str, ...] | None]
+    if model is not None:
+        tables = {q: tuple(c.name for c in t.columns) for q, t in sorted(model.tables.items())}
+    else:
+        found = conn.exec_driver_sql(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE c.relkind IN ('r', 'p') AND {_USER_NS} AND NOT EXISTS (SELECT FROM pg_depend d "
+            "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1, 2"
+        ).fetchall()
+        tables = {(str(schema), str(table)): None for schema, table in found}
+    out: dict[QName, str] = {}
+    for q, columns in tables.items():
+        if q[1] in skip:
             continue
-        q = f"{quote_ident(schema)}.{quote_ident(table)}"
-        digest = conn.exec_driver_sql(
-            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, chr(10) ORDER BY t::text)), '') "
-            f"FROM {q} t"
-        ).scalar()
-        out[f"{schema}.{table}"] = str(digest)
+        row = "r" if columns is None else f"ROW({', '.join(f'r.{quote_ident(c)}' for c in columns) or '1'})"
+        sql = (
+            f"SELECT count(*) || ':' || "
+            f"coalesce(md5(string_agg({row}::text, chr(10) ORDER BY {row}::text)), '') "
+            f"FROM {quote_ident(q[0])}.{quote_ident(q[1])} AS r"
+        )
+        out[q] = str(conn.exec_driver_sql(driver_sql(conn.dialect, sql)).scalar())
     return out
