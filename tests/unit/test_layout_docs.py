@@ -15,4 +15,4 @@ def test_every_module_and_package_is_on_the_layout_page() -> None:
     for sub in ("runtime", "testing", "output", "ops", "decide"):
         parts += [p.name for p in (PACKAGE / sub).glob("*.py") if p.name != "__init__.py"]
     missing = sorted(p for p in parts if f"`{p}" not in text and f"{p.removesuffix('.py')}`" not in text)
-    assert not missing, f"docs/architecture.md does not say where these live: {missing}"
+    assert not missing, f"docs/architecture.md does not say where these live (add a line for each): {missing}"
