@@ -192,12 +192,25 @@ def translate_exception(exc: BaseException) -> GuardError | None:
 
 
 def install_into_alembic(config_module: ModuleType) -> None:
-    """Wrap ``CommandLine._generate_args`` so ``alembic`` offers our commands."""
+    """Make Alembic's ``CommandLine`` offer our commands and print our errors as one line.
+
+    Wraps two public methods of Alembic's command line (its "custom command
+    line" recipe uses both): ``main``, to register the ``guard-*`` commands with
+    ``register_command`` before the command line is parsed, and ``run_cmd``. Why
+    the stock ``alembic`` executable needs this at all, and the one private part
+    it touches: :mod:`alembic_guard.alembic_internals`.
+    """
     cls = config_module.CommandLine
     if getattr(cls, "_alembic_guard_installed", False):
         return
-    original = cls._generate_args
+    original_main = cls.main
     original_run_cmd = cls.run_cmd
+
+    def main(self: Any, argv: Sequence[str] | None = None) -> None:
+        with contextlib.suppress(Exception):  # never break Alembic's own commands
+            if needs_our_commands(self, sys.argv[1:] if argv is None else argv):
+                add_subcommands(self)
+        original_main(self, argv)
 
     def run_cmd(self: Any, config: Any, options: argparse.Namespace) -> None:
         # A guard refusing inside Alembic's own commands (upgrade, stamp...):
@@ -219,19 +232,14 @@ def install_into_alembic(config_module: ModuleType) -> None:
             print(f"FAILED: {scrub(problem.render(), known=_url_of(config, options))}", file=sys.stderr)
             sys.exit(problem.exit_code)
 
+    cls.main = main
     cls.run_cmd = run_cmd
-
-    def _generate_args(self: Any, prog: str | None) -> None:
-        original(self, prog)
-        with contextlib.suppress(Exception):
-            add_subcommands_when_parsing(self.parser, self.subparsers)
-
-    cls._generate_args = _generate_args
     cls._alembic_guard_installed = True
+    cls._alembic_guard_wrapped = {"main": original_main, "run_cmd": original_run_cmd}  # for the pin test
 
 
-def add_subcommands_when_parsing(parser: argparse.ArgumentParser, subparsers: Any) -> None:
-    """Add our subcommands when ``parser`` parses a command line that may need them.
+def needs_our_commands(cli: Any, argv: Sequence[str]) -> bool:
+    """Does this command line need our subcommands (and so the import of their modules)?
 
     Importing the command modules (and through them the SQL analyzer, pglast
     and the importer) costs about 0.1 s of CPU.  ``alembic upgrade head``, run
@@ -239,28 +247,27 @@ def add_subcommands_when_parsing(parser: argparse.ArgumentParser, subparsers: An
     naming one of Alembic's own commands and no ``guard-*`` word skips it.
     Anything else (``--help``, no command, a typo) gets the full list.
     """
-    own = frozenset(subparsers.choices)
-    parse = parser.parse_known_args
+    from alembic_guard.alembic_internals import command_names
 
-    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
-        del parser.parse_known_args  # once; back to the class's method
-        argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
-        alembic_only = any(a in own for a in argv) and not any(a.startswith("guard-") for a in argv)
-        if not alembic_only:
-            with contextlib.suppress(Exception):
-                add_subcommands(subparsers)
-        return parse(args, namespace)
-
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    own = command_names(cli)
+    words = [str(a) for a in argv]
+    return not (any(a in own for a in words) and not any(a.startswith("guard-") for a in words))
 
 
-def add_subcommands(subparsers: Any) -> None:
+def add_subcommands(cli: Any) -> None:
+    """Register every command module with ``cli`` (an Alembic ``CommandLine``), once."""
+    from alembic_guard.alembic_internals import command_names, subcommand_parser
+
     for mod in _commands():
-        parser = subparsers.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        if mod.NAME in command_names(cli):
+            continue
+        # register_command names the subcommand after the function and reads the help from its
+        # docstring; the function takes only the config (Alembic's run_cmd calls fn(config)), and
+        # reads its arguments from config.cmd_opts, added to the parser register_command created
+        cli.register_command(_runner(mod))
+        parser = subcommand_parser(cli, mod.NAME)
+        parser.description = mod.HELP
         mod.add_arguments(parser)
-        # Alembic's run_cmd calls fn(config, *positional, **kwargs); ours read
-        # their arguments from config.cmd_opts, so both lists are empty.
-        parser.set_defaults(cmd=(_runner(mod), [], []))
 
 
 DISTRIBUTION = "alembic-pg-guard"

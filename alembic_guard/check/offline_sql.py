@@ -107,9 +107,8 @@ class OfflineRenderer:
         """The SQL ``migration_fn`` (a revision's ``upgrade``) emits.  Touches no database."""
         from alembic.operations import Operations
 
-        from alembic import op as op_module
+        from alembic_guard.alembic_internals import keeping_op_proxy
 
-        outer = getattr(op_module, "_proxy", None)
         mig_log = logging.getLogger("alembic.runtime.migration")
         level = mig_log.level
         mig_log.setLevel(logging.WARNING)  # "Generating static SQL" per context is noise here
@@ -117,7 +116,7 @@ class OfflineRenderer:
             if self._context is None:
                 self._context = self._configure()
             self._buffer.reset(path)
-            with Operations.context(self._context):
+            with keeping_op_proxy(), Operations.context(self._context):
                 migration_fn()
         except Exception as exc:
             log.debug("guard-check: cannot render %s offline (%s: %s)", path, type(exc).__name__, exc)
@@ -127,6 +126,4 @@ class OfflineRenderer:
             )
         finally:
             mig_log.setLevel(level)
-            if outer is not None:
-                outer._install_proxy()
         return Rendered(self._buffer.getvalue(), tuple(self._buffer.marks))

@@ -175,13 +175,15 @@ class Guard:
     def can_commit(self) -> bool:
         """Can a step commit the revision's work so far (Alembic owns the transaction, or there is none)?
 
-        Alembic's ``autocommit_block`` needs the transaction Alembic began
-        (``MigrationContext._transaction``: no public accessor); a connection
-        handed in inside the caller's own transaction has none.
+        Alembic's ``autocommit_block`` needs the transaction Alembic began (no
+        public accessor: :func:`alembic_guard.alembic_internals.alembic_transaction_open`);
+        a connection handed in inside the caller's own transaction has none.
         """
         if self.offline or self.in_autocommit():
             return True
-        return getattr(self.mc, "_transaction", None) is not None
+        from alembic_guard.alembic_internals import alembic_transaction_open
+
+        return alembic_transaction_open(self.mc)
 
     def in_autocommit(self) -> bool:
         """Is the connection in autocommit mode already (inside the revision's own autocommit block)?"""

@@ -20,6 +20,7 @@ from alembic.operations import (
 )
 from alembic.operations import ops as aops
 
+from alembic_guard.alembic_internals import current_implementation
 from alembic_guard.ops.context import GuardContext, guard_context
 
 Impl = Callable[[Any, Any], Any]
@@ -66,7 +67,7 @@ def guarded_ops() -> dict[type, GuardedImpl]:
 def install() -> None:
     """Replace Alembic's implementations with the guarded ones (harmless when repeated)."""
     for op_cls, guarded in guarded_ops().items():
-        current = Operations._to_impl.dispatch(op_cls)
+        current = current_implementation(op_cls)
         if getattr(current, "_alembic_guard", False):
             continue
         ORIGINALS[op_cls] = current

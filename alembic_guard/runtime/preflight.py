@@ -89,22 +89,18 @@ def _run_offline(
     """Run ``migration_fn`` on the process' offline context (``invoke`` replacing execution); ok?"""
     from alembic.operations import Operations
 
-    from alembic import op as op_module
+    from alembic_guard.alembic_internals import keeping_op_proxy
 
     # Operations.context() replaces the global ``op`` proxy and removes it on
     # exit; the online run's proxy must be put back afterwards.
-    outer = getattr(op_module, "_proxy", None)
     try:
-        with Operations.context(_offline(dialect_name)) as operations:
+        with keeping_op_proxy(), Operations.context(_offline(dialect_name)) as operations:
             if invoke is not None:
                 operations.invoke = invoke  # type: ignore[method-assign,assignment]
             migration_fn()
     except Exception as exc:
         log.debug("pre-flight: cannot run the revision offline (%s: %s)", type(exc).__name__, exc)
         return False
-    finally:
-        if outer is not None:
-            outer._install_proxy()
     return True
 
 

@@ -89,7 +89,9 @@ def run_migrations(context: Any, target_metadata: Any = None, **configure_kw: An
     migration lock, so it blocks while another run migrates this database.
     """
     # ``alembic.context`` is a module proxy; the EnvironmentContext behind it holds the command's options.
-    context = getattr(context, "_proxy", None) or context
+    from alembic_guard.alembic_internals import environment_context
+
+    context = environment_context(context)
     configure_kw = autogenerate_defaults(configure_kw)
     config = context.config
     if not config.attributes.get(STARTUP_ATTR):

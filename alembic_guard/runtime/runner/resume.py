@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
+from alembic_guard.alembic_internals import alembic_transaction_open
 from alembic_guard.runtime.ledger import committed_step, data_step, is_data_statement
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class StatementTracker:
         self._uncommitted: list[dict[str, Any]] = []
 
     def _autocommit(self) -> bool:
-        return getattr(self.mc, "_transaction", None) is None
+        return not alembic_transaction_open(self.mc)
 
     def before(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from alembic_guard.alembic_internals import is_upgrade_command
 from alembic_guard.errors import GuardError
 from alembic_guard.runtime.config import RuntimeSettings
 from alembic_guard.runtime.ledger import Ledger, LedgerRecord, ResumeState
@@ -231,8 +232,7 @@ class Runner:
         Only for the upgrade command to ``head``, ``heads`` or a plain revision id
         of a single-head history; relative, branch and ``--sql`` targets get ``None``.
         """
-        fn = self.context.context_opts.get("fn")
-        if getattr(fn, "__qualname__", "") != "upgrade.<locals>.upgrade":
+        if not is_upgrade_command(self.context.context_opts.get("fn")):
             return None
         dest = self.context.context_opts.get("destination_rev")
         script = getattr(self.context, "script", None)
