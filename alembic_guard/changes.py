@@ -376,12 +376,13 @@ def _drop_object(m: SchemaModel, c: DropObject) -> None:
     k = r.kind
     if k == "relation":
         if q in m.tables:
-            m.drop_table(*q)
             for sk, seq in list(m.sequences.items()):
                 if seq.owned_by is not None and seq.owned_by[:2] == q:
                     del m.sequences[sk]
-        if m.views.pop(q, None) is not None:
-            m.drop_table(*q)  # a materialized view's indexes (and a view's triggers) go with it
+        m.views.pop(q, None)
+        # its indexes, constraints and triggers go with it, also when the model holds them
+        # without the relation (a materialized view's index, a CREATE TABLE AS table's)
+        m.drop_table(*q)
     elif k == "column":
         assert r.parent is not None
         m.drop_column(r.schema, r.parent, r.name)
@@ -551,6 +552,10 @@ def _rename_object(m: SchemaModel, c: RenameObject) -> None:
         fn = m.functions.pop(q, None)
         if fn is not None:
             m.functions[(r.schema, new)] = dataclasses.replace(fn, name=new)
+        # a trigger calls the function, whatever its name: it follows the rename
+        for tkey, caller in list(m.triggers.items()):
+            if caller.function == q:
+                m.triggers[tkey] = dataclasses.replace(caller, function=(r.schema, new))
     elif k == "trigger":
         assert r.parent is not None
         trg = m.triggers.pop((r.schema, r.parent, r.name), None)

@@ -26,6 +26,7 @@ from typing import Any
 from alembic_guard import changes as ch
 from alembic_guard.check.static import RevisionRun, finding
 from alembic_guard.errors import ConnectionFailed
+from alembic_guard.importer.adopt import unsure_of
 from alembic_guard.model import DEFAULT_SCHEMA, QName, SchemaModel, format_qname
 from alembic_guard.output.report import (
     DriftItem,
@@ -284,8 +285,11 @@ def _drift(
     items: list[DriftItem] = []
     # objects the applied revisions' dynamic SQL may have made: replay cannot know them
     dynamic = [p for r in runs if r.revision in applied for a in r.analyzed for p in a.effect.dynamic]
+    # objects the last revision touching them dropped only if a condition held: either state is
+    # what the revisions give (guard-adopt leaves them unjudged the same way)
+    doubt = set(unsure_of(a for r in runs if r.revision in applied for a in r.analyzed).maybe_dropped)
     for d in diff.compare(expected, live, search_path=search_path):
-        if dynamic and may_create(dynamic, d.ref):
+        if (dynamic and may_create(dynamic, d.ref)) or d.ref in doubt:
             continue
         severity: Severity = "warning" if d.severity == "warning" else "error"
         items.append(DriftItem(d.kind, d.ref.describe(), severity, d.message, d.hint))

@@ -108,22 +108,8 @@ def revision_history(script: Any, revisions: Any) -> tuple[list[Any], list[decid
     for r, ok in zip(revisions, known, strict=True):
         done = by_path.get(r.path, []) if ok else []
         changes.append(tuple(c for a in done for c in a.effect.changes) if ok else None)
-        unsure.append(_unsure(done))
+        unsure.append(decide_mod.unsure_of(done))
     return changes, unsure
-
-
-def _unsure(analyzed: Any) -> decide_mod.Unsure:
-    """What one revision's statements (in order) may have done beyond their changes: a
-    conditional drop stays in doubt unless a later statement of the revision touches it again."""
-    doubt: dict[Any, None] = {}
-    patterns: list[str] = []
-    for a in analyzed:
-        for c in a.effect.changes:
-            for ref in decide_mod.touched(c):
-                doubt.pop(ref, None)
-        doubt.update(dict.fromkeys(a.effect.maybe_drops))
-        patterns.extend(p for p in a.effect.dynamic if p not in patterns)
-    return decide_mod.Unsure(tuple(doubt), tuple(patterns))
 
 
 def _current_revisions(connection: Any) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,9 +37,9 @@ from alembic_guard.decide.statements import fact, same_fact
 from alembic_guard.identity import describe_column, describe_index
 from alembic_guard.importer.module import ImportedRevision
 from alembic_guard.model import Column, Constraint, Index, ObjRef, QName, SchemaModel, format_qname
-from alembic_guard.sql.statement import dynamic_key
+from alembic_guard.sql.statement import AnalyzedStatement, dynamic_key
 
-__all__ = ["AdoptDecision", "LegacyClaim", "Unsure", "Verdict", "decide", "match_version"]
+__all__ = ["AdoptDecision", "LegacyClaim", "Unsure", "Verdict", "decide", "match_version", "unsure_of"]
 
 Status = Literal["present", "partial", "absent", "unverifiable", "foreign"]
 
@@ -98,6 +98,21 @@ class Unsure:
 
     maybe_dropped: tuple[ObjRef, ...] = ()
     dynamic: tuple[str, ...] = ()
+
+
+def unsure_of(analyzed: Iterable[AnalyzedStatement]) -> Unsure:
+    """What statements (in order: one revision's, or a whole history's) may have done beyond
+    their changes: a conditional drop stays in doubt unless a later statement touches the
+    object again; dynamic SQL's patterns add up."""
+    doubt: dict[ObjRef, None] = {}
+    patterns: list[str] = []
+    for a in analyzed:
+        for c in a.effect.changes:
+            for ref in touched(c):
+                doubt.pop(ref, None)
+        doubt.update(dict.fromkeys(a.effect.maybe_drops))
+        patterns.extend(p for p in a.effect.dynamic if p not in patterns)
+    return Unsure(tuple(doubt), tuple(patterns))
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,4 +115,28 @@ def test_what_the_changes_cannot_tell_is_not_held_against_the_database(
         command.upgrade(cfg, "head")  # nothing left to run
         assert current(url) == [revs[-1][0]]
         report = collect(cfg, CheckOptions(url=url))
-        assert [f"{d.kind} {d.object}" for d in report.drift_items] == []
+        assert [f"{d.kind} {d.object}" for d in report.drift_items] == [], report.drift
+
+
+def test_guard_check_finds_no_drift_where_a_conditional_drop_did_its_work(
+    tmp_path: Path, pg_server: object
+) -> None:
+    """003 alone (no dynamic SQL, which makes guard-check lenient on its own): the column and the
+    index dropped if the catalog said so are gone.  Before, guard-check reported AG501 missing
+    column probe.origin on the adopted database."""
+    import shutil
+
+    from alembic_guard.testing import PostgresServer
+
+    assert isinstance(pg_server, PostgresServer)
+    only = tmp_path / "sql"
+    only.mkdir()
+    shutil.copy(UNKNOWNS / "003_conditional.sql", only)
+    with pg_server.database() as url:
+        apply_files(url, ["003_conditional.sql"], only)
+        cfg = make_env(tmp_path / "env", url)
+        do_import(cfg, only)
+        code, out = run_adopt(cfg)
+        assert code == 0 and out[-1].startswith("Stamped"), out
+        report = collect(cfg, CheckOptions(url=url))
+        assert [f"{d.kind} {d.object}" for d in report.drift_items] == [], report.drift
