@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from alembic_guard.expression_names import mentions_name, rename_name
 from alembic_guard.model import (
+    DEFAULT_SCHEMA,
     Column,
     CompositeType,
     Constraint,
@@ -393,7 +394,12 @@ def _drop_object(m: SchemaModel, c: DropObject) -> None:
         m.indexes.pop(q, None)
     elif k == "constraint":
         assert r.parent is not None
-        m.constraints.pop((r.schema, r.parent, r.name), None)
+        con = m.constraints.pop((r.schema, r.parent, r.name), None)
+        if con is not None and con.kind in ("primary_key", "unique", "exclude"):
+            # the index behind the constraint (of the constraint's name) goes with it
+            ix = m.indexes.get((r.schema, r.name))
+            if ix is not None and ix.table == (r.schema, r.parent):
+                del m.indexes[(r.schema, r.name)]
     elif k == "sequence":
         m.sequences.pop(q, None)
     elif k == "type":
@@ -413,6 +419,24 @@ def _drop_object(m: SchemaModel, c: DropObject) -> None:
         m.schemas.discard(r.name)
         if c.cascade:
             _drop_schema_contents(m, r.name)
+
+
+def _retype_columns(m: SchemaModel, schema: str, old: str, new: str) -> None:
+    """Columns of a renamed type keep it under its new name (PostgreSQL refers to it by OID)."""
+    spellings = {f"{schema}.{old}": f"{schema}.{new}"}
+    if schema == DEFAULT_SCHEMA:
+        spellings[old] = new  # format_type() leaves a type on the search_path unqualified
+    for tq, t in list(m.tables.items()):
+        cols = tuple(_retyped(c, spellings) for c in t.columns)
+        if cols != t.columns:
+            m.tables[tq] = dataclasses.replace(t, columns=cols)
+
+
+def _retyped(col: Column, spellings: dict[str, str]) -> Column:
+    base = col.type.rstrip("[]")
+    if base not in spellings:
+        return col
+    return dataclasses.replace(col, type=spellings[base] + col.type[len(base) :])
 
 
 def _drop_schema_contents(m: SchemaModel, schema: str) -> None:
@@ -548,6 +572,7 @@ def _rename_object(m: SchemaModel, c: RenameObject) -> None:
             m.enums[(r.schema, new)] = dataclasses.replace(m.enums.pop(q), name=new)
         if q in m.composites:
             m.composites[(r.schema, new)] = dataclasses.replace(m.composites.pop(q), name=new)
+        _retype_columns(m, r.schema, r.name, new)
     elif k == "function":
         fn = m.functions.pop(q, None)
         if fn is not None:

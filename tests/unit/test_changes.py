@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alembic_guard.changes import pg_object_name, replay
-from alembic_guard.model import Column, SchemaModel, Table
+from alembic_guard.changes import DropObject, apply, pg_object_name, replay
+from alembic_guard.model import Column, Constraint, Index, ObjRef, SchemaModel, Table
 from alembic_guard.sql.effects import analyze_all
 from alembic_guard.sql.parse import parse_text
 from alembic_guard.sql.statement import AnalyzedStatement
@@ -135,6 +135,33 @@ def test_what_postgres_drops_and_renames_with_a_column_a_matview_a_function() ->
     (check,) = [c for c in m.constraints.values() if c.kind == "check"]
     assert "login" in (check.expression or "") and "'handle'" in (check.expression or "")  # not the literal
     assert not m.triggers and not m.views
+
+
+def test_drop_constraint_takes_the_index_behind_it() -> None:
+    """PostgreSQL drops a UNIQUE / PRIMARY KEY constraint's index with it (a guard that found the
+    index still in the model reused it: ADD CONSTRAINT ... USING INDEX failed with 42704)."""
+    m = SchemaModel()
+    m.put_table(Table("public", "t", (Column("id", "integer"), Column("code", "text"))))
+    m.put_constraint(Constraint("t_code_key", ("public", "t"), "unique", ("code",)))
+    m.put_index(Index("public", "t_code_key", ("public", "t"), ("code",), True))
+    m.put_index(Index("public", "t_id_ix", ("public", "t"), ("id",), True))
+    # as a live read gives it: the statement alone does not say the index goes
+    apply(m, DropObject(ObjRef("constraint", "public", "t_code_key", "t")))
+    assert list(m.indexes) == [("public", "t_id_ix")]
+
+
+def test_renamed_type_stays_the_type_of_its_columns() -> None:
+    """PostgreSQL refers to a column's type by OID: after ALTER TYPE ... RENAME the columns have the new
+    name, and a new type under the old name is another type."""
+    m = run(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok');\n"
+        "CREATE SCHEMA app; CREATE TYPE app.level AS ENUM ('lo', 'hi');\n"
+        "CREATE TABLE p (m mood, ms mood[], l app.level);\n"
+        "ALTER TYPE mood RENAME TO mood__; ALTER TYPE app.level RENAME TO level__;\n"
+        "CREATE TYPE mood AS ENUM ('sad');\n"
+    )
+    types = [c.type for c in m.tables[("public", "p")].columns]
+    assert types == ["mood__", "mood__[]", "app.level__"]
 
 
 def test_alter_column_changes() -> None:
