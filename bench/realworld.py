@@ -15,7 +15,10 @@ environment (``alembic guard-init``), every command run as a user runs it
    outside objects; its schema is compared with a database built by the raw
    files applied in the tool's order (each file in one transaction, a
    no-transaction file statement by statement in autocommit), using
-   :func:`alembic_guard.testing.fingerprint.schema_fingerprint`;
+   :func:`alembic_guard.testing.fingerprint.schema_fingerprint` (every difference in
+   ``<keep>/<set>/fresh-diffs.txt``).  An operation a guard did not send (a
+   lenient debt: a requirement it found missing) counts too: exit 0 with
+   debts is not a faithful upgrade;
 4. **re-apply**: ``alembic stamp base`` (the ledger is kept) then ``upgrade
    head`` on the same database.  A failing revision is counted, stamped, and
    the upgrade goes on, so every failing revision is counted; afterwards the
@@ -65,6 +68,10 @@ _NO_TX = re.compile(
 )
 
 
+# a guard's debt line: "WARNI [alembic_guard.ops] debt <op> <target>: <what>; the operation was not sent"
+_DEBT = re.compile(r"\] debt (.*?); the operation was not sent", re.MULTILINE)
+
+
 @dataclass(slots=True)
 class Result:
     """What happened to one set, stage by stage (None: the stage did not run)."""
@@ -82,6 +89,8 @@ class Result:
     raw_failures: list[str] = field(default_factory=list)
     fresh_exit: int | None = None
     fresh_failed: list[str] = field(default_factory=list)
+    # statements the fresh upgrade did not send (lenient debts: a requirement the guard found missing)
+    fresh_debts: list[str] = field(default_factory=list)
     fresh_diffs: int | None = None
     fresh_diff_examples: list[str] = field(default_factory=list)
     reapply_exit: int | None = None
@@ -233,12 +242,19 @@ class Env:
         script = ScriptDirectory.from_config(Config(str(self.ini)))
         return [r.revision for r in reversed(list(script.walk_revisions()))]
 
-    def upgrade_counting(self, url: str, revisions: list[str]) -> tuple[int, list[str]]:
-        """``upgrade head``; on a failure, stamp the failing revision and go on. (first exit, failures)."""
+    def upgrade_counting(
+        self, url: str, revisions: list[str], debts: list[str] | None = None
+    ) -> tuple[int, list[str]]:
+        """``upgrade head``; on a failure, stamp the failing revision and go on. (first exit, failures).
+
+        ``debts``: filled with the operations the guards did not send (a requirement missing).
+        """
         failed: list[str] = []
         first: int | None = None
         for _ in range(len(revisions) + 1):
             p = self.alembic(["upgrade", "head"], url)
+            if debts is not None:
+                debts.extend(m.group(1) for m in _DEBT.finditer(p.stderr + p.stdout))
             if first is None:
                 first = p.returncode
             if p.returncode == 0:
@@ -526,12 +542,13 @@ def run_pipeline(
 
         # 3. fresh upgrade
         fresh = new_db()
-        r.fresh_exit, r.fresh_failed = env.upgrade_counting(fresh, revisions)
+        r.fresh_exit, r.fresh_failed = env.upgrade_counting(fresh, revisions, r.fresh_debts)
         extra = _bookkeeping(fresh)
         got = fingerprint(fresh, extra)
         lines = diff_lines(reference, got)
         r.fresh_diffs = len(lines)
         r.fresh_diff_examples = lines[:12]
+        (env.work / "fresh-diffs.txt").write_text("".join(f"{line}\n" for line in lines))
 
         # 4. guarded re-apply on the same database
         before_rows = checksums(fresh, extra)
@@ -656,6 +673,7 @@ def details(r: Result) -> str:
         out.append(f"- import: {r.import_note}")
     for label, items in (
         ("fresh upgrade failed", r.fresh_failed),
+        ("fresh upgrade did not send", r.fresh_debts),
         ("fresh schema differs", r.fresh_diff_examples),
         ("re-apply failed", r.reapply_failed),
         ("re-apply changed", r.reapply_examples),

@@ -207,11 +207,16 @@ def check_static(
             blind = True
             if reported:
                 findings.append(_unreadable(run))
+        # what the revision made that the schema model never holds (a temporary table): its
+        # later statements may use it
+        session: set[tuple[str, str]] = set()
         for a in run.analyzed:
             if reported:
                 for p in requirements_check([a], model):
                     if dynamic and may_create(dynamic, p.ref):
                         continue  # dynamic SQL of an earlier revision may create it: known when it runs
+                    if (p.ref.table or (p.ref.schema, p.ref.name)) in session:
+                        continue
                     note = (
                         "" if not blind else " (an earlier revision could not be checked: it may provide it)"
                     )
@@ -229,6 +234,9 @@ def check_static(
                     )
             for change in a.effect.changes:
                 ch.apply(model, change)
+            session.update(
+                (r.schema, r.name) for r in a.effect.creates if r.kind == "relation" and not model.has(r)
+            )
             dynamic.extend(a.effect.dynamic)
         if keep_models:
             models[run.revision] = model.copy()

@@ -159,6 +159,14 @@ class GuardContext:
             return
         _refresh(self.model, connection, sorted({*self.model.tables, *self.model.views}))
 
+    def reread(self, connection: Any, tables: Iterable[QName]) -> None:
+        """Read ``tables`` from the catalog now, whatever the model holds (SQL the guards could
+        not follow in detail made them: ``CREATE TABLE ... AS``)."""
+        names = sorted(set(tables))
+        if names and connection is not None:
+            _refresh(self.model, connection, names)
+            self._known.update(names)
+
     def ensure_loaded(self, connection: Any, tables: Iterable[QName]) -> None:
         """Load tables the model has never seen, all in one batched call (read-only)."""
         if self._complete or connection is None:

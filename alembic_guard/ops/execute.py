@@ -67,8 +67,15 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
             g.original(original, run)
             continue
         if eff.kept_in_place:
+            made = [r for r in eff.provides if r.kind == "relation"]
+            if st.kind == "CreateTableAsStmt" and made and all(g.model.has(r) for r in made):
+                # a re-run: PostgreSQL would fail with 42P07 (and IF NOT EXISTS skip)
+                shown = ", ".join(str(r) for r in made)
+                g.skip(f"already there: {shown} (its columns come from the query: not compared)")
+                continue
             g.original(original, run)
             _apply(ctx, eff)
+            _learn_made(ctx, operations.migration_context.connection, st, eff)
             if _cascades(eff):
                 ctx.cascaded(operations.migration_context.connection)
             if eff.dynamic or eff.maybe_drops:
@@ -99,6 +106,7 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         _drop_invalid_indexes(g, eff)
         g.original(original, run)
         _apply(ctx, eff)
+        _learn_made(ctx, operations.migration_context.connection, st, eff)
         if _cascades(eff):
             ctx.cascaded(operations.migration_context.connection)
         if eff.maybe_drops:
@@ -111,6 +119,39 @@ def _apply(ctx: GuardContext, eff: Any) -> None:
 
     for change in eff.changes:
         apply(ctx.model, change)
+
+
+def _learn_made(ctx: GuardContext, connection: Any, st: Any, eff: Any) -> None:
+    """Put into the model the relations the statement made that its changes do not describe.
+
+    ``CREATE TABLE ... AS`` has column types only the query knows: the new
+    table is read from the catalog (one round trip), so that the next
+    statements (a primary key, an index, a view of it) find it.  A temporary
+    table lives in the session's own schema, out of the catalog read's
+    reach: it is held under the name the statements use, with the columns
+    the analysis knows, until it is dropped.
+    """
+    made = [r for r in eff.provides if r.kind == "relation" and not ctx.model.has(r)]
+    if not made:
+        return
+    ctx.reread(connection, [(r.schema, r.name) for r in made])
+    if not _temporary(st):
+        return
+    for r in made:
+        if not ctx.model.has(r):
+            columns = tuple(
+                Column(c.name, "unknown")
+                for c in eff.provides
+                if c.kind == "column" and (c.schema, c.parent) == (r.schema, r.name)
+            )
+            ctx.model.put_table(Table(r.schema, r.name, columns))
+
+
+def _temporary(st: Any) -> bool:
+    """Does the statement create a temporary relation (``CREATE TEMP TABLE [... AS]``)?"""
+    node = st.node.get(st.kind, {}) if isinstance(st.node, dict) else {}
+    rel = node.get("relation") or (node.get("into") or {}).get("rel") or {}
+    return rel.get("relpersistence") == "t"
 
 
 def _cascades(eff: Any) -> bool:

@@ -39,7 +39,10 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "sql").is_dir())
 STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential")
 
 # (case, stage) -> the issue 10 item that makes it hold; remove the entry when it passes
-XFAIL: dict[tuple[str, str], str] = {}
+XFAIL: dict[tuple[str, str], str] = {
+    # the differential reads the catalog's own schemas; a temporary table lives in the session's
+    ("created_as", "differential"): "differential limit: a temporary table is in pg_temp, not read back",
+}
 
 
 def _params() -> list[Any]:
@@ -95,8 +98,16 @@ def _problems(stage: str, r: Any, log: str) -> list[str]:
         out.append(f"guard-plan exit {r.plan_exit}, {r.ag102} AG102\n{log}")
     elif stage == "import" and (r.import_exit != 0 or r.revisions != r.files):
         out.append(f"guard-import exit {r.import_exit}: {r.import_note}")
-    elif stage == "fresh" and (r.fresh_exit, r.fresh_failed, r.fresh_diff_examples) != (0, [], []):
-        out.append(f"fresh upgrade exit {r.fresh_exit}: {r.fresh_failed} {r.fresh_diff_examples}\n{log}")
+    elif stage == "fresh" and (r.fresh_exit, r.fresh_failed, r.fresh_debts, r.fresh_diff_examples) != (
+        0,
+        [],
+        [],
+        [],
+    ):
+        out.append(
+            f"fresh upgrade exit {r.fresh_exit}: {r.fresh_failed}, not sent {r.fresh_debts}, "
+            f"{r.fresh_diff_examples}\n{log}"
+        )
     elif stage == "reapply":
         if (r.reapply_exit, r.reapply_failed) != (0, []):
             out.append(f"re-apply exit {r.reapply_exit}: {r.reapply_failed}\n{log}")
