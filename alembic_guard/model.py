@@ -532,8 +532,11 @@ class SchemaModel:
         # PostgreSQL drops indexes and constraints that used the column: as a key, in a key's
         # expression, in INCLUDE, in an index's predicate, in a CHECK
         for ikey, ix in list(self.indexes.items()):
-            if ix.table == (schema, table) and any(
-                mentions_name(part, column) for part in (*ix.columns, *ix.include, ix.predicate)
+            # a key or INCLUDE entry is the column's own name as written ("A" is not a)
+            if ix.table == (schema, table) and (
+                column in ix.columns
+                or column in ix.include
+                or any(mentions_name(part, column) for part in (*ix.columns, ix.predicate))
             ):
                 del self.indexes[ikey]
         for ckey, con in list(self.constraints.items()):

@@ -528,3 +528,17 @@ def test_alter_constraint_changes_only_its_deferrability() -> None:
         **{**{f: getattr(before, f) for f in before.__slots__}, "deferrable": False}
     )
     assert analyzed[2].effect.opaque is None
+
+
+def test_drop_column_takes_indexes_on_a_mixed_case_column() -> None:
+    """A key entry is the column's name as written: "A" must match "A" (hatchet's fresh upgrade
+    skipped re-creating such an index as "already there" after DROP COLUMN "A")."""
+    from alembic_guard.model import Column, Index, SchemaModel, Table
+
+    m = SchemaModel()
+    m.put_table(Table("public", "T", (Column("A", "uuid"), Column("B", "uuid"))))
+    m.put_index(Index("public", "T_AB_key", ("public", "T"), ("A", "B"), unique=True))
+    m.put_index(Index("public", "T_B_idx", ("public", "T"), ("B",), include=("A",)))
+    m.put_index(Index("public", "T_B_only", ("public", "T"), ("B",)))
+    m.drop_column("public", "T", "A")
+    assert set(m.indexes) == {("public", "T_B_only")}
