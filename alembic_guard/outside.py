@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,15 +63,26 @@ class Outside:
     open_relations: frozenset[QName] = frozenset()
     roles: frozenset[str] = frozenset()
     sources: tuple[str, ...] = ()
+    # the search_path the set's files run under, as declared (None: not declared)
+    search_path: tuple[str, ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.sources)
 
+    def declare_search_path(self, path: tuple[str, ...], where: str) -> None:
+        """The files run under ``path``: its schemas exist (PostgreSQL creates in none that does not)."""
+        self.search_path = path
+        self.model.schemas.update(path)
+        self.sources += (where,)
+
     def add(self, other: Outside) -> None:
+        """Merge ``other`` in; its ``search_path``, when it declares one, is the one that counts."""
         self.model.merge(other.model)
         self.open_relations |= other.open_relations
         self.roles |= other.roles
         self.sources += other.sources
+        if other.search_path is not None:
+            self.search_path = other.search_path
 
 
 def _qname(text: str) -> QName:
@@ -144,8 +155,37 @@ def from_sql(path: str | os.PathLike[str]) -> Outside:
         raise UsageError(
             f"{p}: cannot read the outside-objects SQL: {exc}", hint="give a readable UTF-8 .sql file"
         )
-    analyzed = analyze_all(parse_text(text, str(p)))  # a syntax error names the file, line, column
-    return Outside(model=replay(analyzed), sources=(str(p),))
+    statements = parse_text(text, str(p))  # a syntax error names the file, line, column
+    declared_path = database_search_path(st.node for st in statements)
+    analyzed = analyze_all(statements, search_path=declared_path or (DEFAULT_SCHEMA,))
+    out = Outside(model=replay(analyzed), sources=(str(p),))
+    if declared_path is not None:
+        out.declare_search_path(declared_path, f"{p}: ALTER ... SET search_path")
+    return out
+
+
+def database_search_path(nodes: Iterable[Mapping[str, Any]]) -> tuple[str, ...] | None:
+    """The ``search_path`` statements give a database or role (``ALTER DATABASE d SET search_path =
+    storage, public``, ``ALTER ROLE r [IN DATABASE d] SET ...``), the last one counting; ``None``:
+    none, or a ``RESET``.  A plain ``SET search_path`` lasts one session: it declares nothing.  Pure."""
+    from alembic_guard.search_path import split_search_path
+    from alembic_guard.sql.effects_common import const_str
+
+    found: tuple[str, ...] | None = None
+    for node in nodes:
+        alter = node.get("AlterDatabaseSetStmt") or node.get("AlterRoleSetStmt")
+        setstmt = (alter or {}).get("setstmt") or {}
+        if setstmt.get("name") != "search_path":
+            continue
+        if setstmt.get("kind") != "VAR_SET_VALUE":
+            found = None
+            continue
+        schemas: list[str] = []
+        for arg in setstmt.get("args") or ():
+            value = const_str(arg)
+            schemas.extend(split_search_path(value) if value is not None else ())
+        found = tuple(s for s in schemas if s not in ("$user", "pg_catalog")) or None
+    return found
 
 
 def from_pyproject(path: str | os.PathLike[str]) -> Outside:
@@ -165,6 +205,13 @@ def from_pyproject(path: str | os.PathLike[str]) -> Outside:
         return out
     if "outside_objects" in section:
         out.add(declared(section["outside_objects"], f"{p} [tool.alembic_guard] outside_objects"))
+    if "search_path" in section:
+        from alembic_guard.runtime.config import parse_search_path_setting
+
+        where = f"{p} [tool.alembic_guard]"
+        declared_path = parse_search_path_setting(section["search_path"], where=where)
+    else:
+        declared_path = None
     stub = section.get("outside_sql")
     if stub is not None:
         stubs = [stub] if isinstance(stub, str) else stub
@@ -175,6 +222,8 @@ def from_pyproject(path: str | os.PathLike[str]) -> Outside:
             )
         for s in stubs:
             out.add(from_sql(p.parent / s))
+    if declared_path is not None:  # said in so many words: it wins over what the stubs imply
+        out.declare_search_path(declared_path, f"{p} [tool.alembic_guard] search_path")
     return out
 
 

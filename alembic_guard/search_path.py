@@ -69,13 +69,32 @@ def resolving_in(path: Sequence[str] | None) -> Iterator[tuple[str, ...]]:
         _PATH.reset(token)
 
 
-# the session's search path as PostgreSQL applies it (a text[]; select it beside other columns)
-LIVE_SEARCH_PATH = "current_schemas(false)"
+# the session's search_path setting, its user, and the schemas of it that exist now (three
+# columns: select them beside others and give them to as_search_path)
+LIVE_SEARCH_PATH = "current_setting('search_path'), current_user, current_schemas(false)"
 
 
-def as_search_path(schemas: Sequence[str] | None) -> tuple[str, ...]:
-    """``LIVE_SEARCH_PATH``'s value as a search path: ``(public,)`` when it names no schema."""
-    return tuple(str(s) for s in schemas or ()) or (DEFAULT_SCHEMA,)
+def as_search_path(setting: str | None, user: str | None, existing: Sequence[str] | None) -> tuple[str, ...]:
+    """``LIVE_SEARCH_PATH``'s columns as a search path; ``(public,)`` when it names no schema.
+
+    The schemas as *set*, not only those that exist now: a runner that sets
+    ``search_path = storage, public`` and whose first migration creates
+    ``storage`` puts every later unqualified name there, and PostgreSQL
+    resolves each statement against the schemas existing when it runs.
+    ``$user`` counts only where that schema exists (the default path
+    ``"$user", public`` is ``public`` for a role without one).
+    """
+    exists = {str(s) for s in existing or ()}
+    path: list[str] = []
+    for schema in split_search_path(setting or ""):
+        if schema == "$user":
+            schema = str(user or "")
+            if schema not in exists:
+                continue
+        if schema in ("pg_catalog", "pg_temp") or schema in path:
+            continue
+        path.append(schema)
+    return tuple(path) or (DEFAULT_SCHEMA,)
 
 
 def split_search_path(text: str) -> tuple[str, ...]:
@@ -92,12 +111,9 @@ def split_search_path(text: str) -> tuple[str, ...]:
 def search_path_of(conn: Any) -> tuple[str, ...]:
     """The schemas an unqualified name on this connection resolves through, first one first.  Read-only.
 
-    ``current_schemas(false)``: the session's ``search_path`` as PostgreSQL
-    applies it (``$user`` expanded, schemas that do not exist left out), so a
-    database- or role-level setting (``ALTER ROLE ... SET search_path = app``)
-    counts.  ``(public,)`` when none of them exists (nothing unqualified could
-    be created then anyway).
+    The session's ``search_path``, so a database- or role-level setting
+    (``ALTER ROLE ... SET search_path = app``) counts; see :func:`as_search_path`.
     """
     from sqlalchemy import text
 
-    return as_search_path(conn.execute(text(f"SELECT {LIVE_SEARCH_PATH}")).scalar_one())
+    return as_search_path(*conn.execute(text(f"SELECT {LIVE_SEARCH_PATH}")).one())

@@ -69,6 +69,8 @@ class SetSpec:
     outside: str = ""  # stub SQL of the objects the set needs from outside
     notes: str = ""
     render: tuple[tuple[str, str], ...] = field(default=())
+    # the search_path its tool runs the files under, as users declare it ([tool.alembic_guard])
+    search_path: str = ""
 
 
 # --------------------------------------------------------------------------
@@ -198,6 +200,7 @@ SETS: dict[str, SetSpec] = {
             "postgres-migrations",
             STORAGE_OUTSIDE,
             "postgres-migrations: NNNN-name.sql, `-- postgres-migrations disable-transaction`",
+            search_path="storage, public, extensions",
         ),
     )
 }

@@ -213,13 +213,15 @@ class Env:
             self._help[command] = str(self.alembic([command, "--help"]).stdout)
         return self._help[command]
 
-    def declare_outside(self, outside: Path | None) -> bool:
+    def declare_outside(self, outside: Path | None, search_path: str = "") -> bool:
         """Declare the outside objects once, as users do, when this alembic_guard can be told:
-        ``outside_sql`` in ``[tool.alembic_guard]`` of the ``pyproject.toml`` beside alembic.ini."""
+        ``outside_sql`` (and the ``search_path`` the set runs under) in ``[tool.alembic_guard]``
+        of the ``pyproject.toml`` beside alembic.ini."""
         if outside is None or "--outside-sql" not in self.help_of("guard-plan"):
             return False
+        path = f"search_path = {json.dumps(search_path)}\n" if search_path else ""
         (self.work / "pyproject.toml").write_text(
-            f"[tool.alembic_guard]\noutside_sql = {json.dumps(str(outside))}\n"
+            f"[tool.alembic_guard]\noutside_sql = {json.dumps(str(outside))}\n{path}"
         )
         self.outside_declared = True
         return True
@@ -466,6 +468,7 @@ def run_pipeline(
     *,
     inprocess: bool = False,
     prefix: bool = True,
+    search_path: str = "",
 ) -> tuple[Result, Env]:
     """Take one set through plan, import, fresh upgrade, re-apply and adoption (see the module doc).
 
@@ -489,7 +492,7 @@ def run_pipeline(
     try:
         # 1. plan, against a database holding the outside objects
         outside_db = new_db()
-        env.declare_outside(outside)
+        env.declare_outside(outside, search_path)
         p = env.alembic(
             [
                 "guard-plan",
@@ -723,7 +726,17 @@ def main(argv: list[str] | None = None) -> int:
             work = (args.keep / name) if args.keep else Path(tempfile.mkdtemp(prefix=f"realworld_{name}_"))
             if work.exists() and any(work.iterdir()):
                 subprocess.run(["rm", "-rf", str(work)], check=True)
-            r, env = run_pipeline(name, base / "sql", outside, server, work, notx, inprocess=args.inprocess)
+            spec = corpus.SETS.get(name)
+            r, env = run_pipeline(
+                name,
+                base / "sql",
+                outside,
+                server,
+                work,
+                notx,
+                inprocess=args.inprocess,
+                search_path=spec.search_path if spec is not None else "",
+            )
             (work / "commands.log").write_text("\n".join(env.log))
             results.append(r)
             sys.stdout.write(details(r))

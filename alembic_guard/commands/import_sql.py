@@ -71,11 +71,28 @@ def import_directory(
     (nothing with ``dry_run``).  Raises :class:`PlanError` (cycle, unresolved
     reference), :class:`SourceChanged`, :class:`UsageError`.
     """
+    from alembic_guard.search_path import resolving_in
+
+    planning = dict(planning or {})
+    # the revisions name a table's schema unless it is where the files' unqualified names go
+    with resolving_in(planning.get("search_path")):
+        return _import(config, sql_dir, order, dry_run, out, version_table, planning)
+
+
+def _import(
+    config: Any,
+    sql_dir: str,
+    order: str,
+    dry_run: bool,
+    out: Callable[[str], None],
+    version_table: str,
+    planning: dict[str, Any],
+) -> list[m.RevisionSpec]:
     from alembic_guard.plan import plan_directory
 
     script = writer.script_directory(config)
     existing = writer.read_revisions(script)
-    plan = plan_directory(sql_dir, order=order, version_table=version_table, **(planning or {}))
+    plan = plan_directory(sql_dir, order=order, version_table=version_table, **planning)
     if not plan.ok:
         details = "\n".join(
             "  " + p.render() + (f"\n    hint: {p.hint}" if p.hint else "") for p in plan.problems

@@ -63,7 +63,9 @@ def add_outside_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def planning_inputs(config: Any, args: argparse.Namespace, *, env_url: bool = True) -> dict[str, Any]:
-    """``start``, ``outside`` and ``extension_lookup`` for :func:`~alembic_guard.plan.plan_directory`.
+    """What :func:`~alembic_guard.plan.plan_directory` starts from.
+
+    ``start``, ``outside``, ``extension_lookup`` and ``search_path``.
 
     The database is ``--database`` or (with ``env_url``) ``DATABASE_URL`` only: ``sqlalchemy.url`` of an
     alembic.ini nearby is the app's database, not necessarily the one these files are meant
@@ -89,11 +91,19 @@ def planning_inputs(config: Any, args: argparse.Namespace, *, env_url: bool = Tr
         def lookup(wanted: Any) -> Any:
             return extension_objects(url, wanted)
 
-    return {"start": load_start(url) if url else None, "outside": declared, "extension_lookup": lookup}
+    start, live_path = load_start(url) if url else (None, None)
+    # the files run under the database's own search_path (as the URL's role sees it), else
+    # the declared one (search_path / an outside SQL's ALTER DATABASE ... SET search_path)
+    return {
+        "start": start,
+        "outside": declared,
+        "extension_lookup": lookup,
+        "search_path": live_path or declared.search_path,
+    }
 
 
-def load_start(url: str) -> SchemaModel:
-    """Snapshot of the database at ``url`` (read-only: catalog queries only)."""
+def load_start(url: str) -> tuple[SchemaModel, tuple[str, ...]]:
+    """Snapshot of the database at ``url`` and its search path (read-only: catalog queries only)."""
     import sqlalchemy as sa
 
     from alembic_guard.redact import error_line, mask_url
@@ -106,11 +116,13 @@ def load_start(url: str) -> SchemaModel:
             hint="upgrade alembic_guard, or plan without --database",
         )
     from alembic_guard.dburl import create_engine
+    from alembic_guard.search_path import search_path_of
 
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return snapshot(conn)
+            path = search_path_of(conn)
+            return snapshot(conn), path
     except sa.exc.DBAPIError as exc:
         raise ConnectionFailed(
             f"cannot read the database {mask_url(url)}: {error_line(exc, known=url)}",

@@ -35,8 +35,9 @@ from pglast.parser import ParseError
 from pglast.stream import RawStream
 
 from alembic_guard.importer.source_text import NoFaithfulText, expression_text, parenthesized, unparenthesized
-from alembic_guard.model import DEFAULT_SCHEMA, SERIAL_TYPES, canonical_type
+from alembic_guard.model import SERIAL_TYPES, canonical_type
 from alembic_guard.quoting import quote_ident
+from alembic_guard.search_path import op_schema
 
 __all__ = ["RenderedStatement", "escape_binds", "py_comment", "py_str", "render_statement", "sql_block"]
 
@@ -202,7 +203,9 @@ def _check_expr(c: Any, src: str) -> str:
 
 
 def _schema_kw(schema: str | None) -> list[str]:
-    return [f"schema={py_str(schema)}"] if schema and schema != DEFAULT_SCHEMA else []
+    """``schema=`` for a name the SQL qualifies, unless that schema is where unqualified names resolve."""
+    kept = op_schema(schema) if schema else None
+    return [f"schema={py_str(kept)}"] if kept else []
 
 
 def _names(nodes: Sequence[Any] | None) -> list[str]:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 
 from alembic_guard import changes as ch
-from alembic_guard.model import Extension, ObjRef, QName, SchemaModel
+from alembic_guard.model import DEFAULT_SCHEMA, Extension, ObjRef, QName, SchemaModel
 from alembic_guard.outside import Outside
 from alembic_guard.plan.graph import DATA_KINDS, Graph, Node, build, cycles, shortest_cycle, topological_order
 from alembic_guard.plan.split import split_effects, split_foreign_keys
@@ -123,8 +123,13 @@ def plan_directory(
     version_table: str = DEFAULT_VERSION_TABLE,
     outside: Outside | None = None,
     extension_lookup: ExtensionLookup | None = None,
+    search_path: Sequence[str] | None = None,
 ) -> Plan:
     """Load, parse, analyse and plan a directory of SQL migrations.
+
+    ``search_path``: the one every file starts with (the database's or role's
+    ``SET search_path``: unqualified names are created in its first schema);
+    ``None``: the declared one of ``outside``, else ``public``.
 
     ``outside`` (:mod:`alembic_guard.outside`) adds the objects declared outside
     the set to ``start``; ``extension_lookup`` is asked what the extensions the
@@ -143,7 +148,9 @@ def plan_directory(
     sources = load_directory(path, order=order)
     with gc_paused():  # parse trees and effects create no cycles either
         statements = [s for src in sources for s in parse_source(src)]
-        analyzed = analyze_all(statements, start)
+        if search_path is None and outside is not None:
+            search_path = outside.search_path
+        analyzed = analyze_all(statements, start, search_path=search_path or (DEFAULT_SCHEMA,))
         wanted = _extensions_created(analyzed)
         extensions = extension_lookup(wanted) if wanted and extension_lookup is not None else None
         result = _plan(analyzed, start, version_table, open_relations, extensions)

@@ -90,3 +90,36 @@ def test_pyproject_declarations_and_stub_path(tmp_path: Path) -> None:
 def test_bad_declarations_are_one_clear_usage_error(decl: object, words: str) -> None:
     with pytest.raises(UsageError, match=words):
         declared(decl, "pyproject.toml [tool.alembic_guard] outside_objects")  # type: ignore[arg-type]
+
+
+SEARCH_PATH_CASE = CASE.parent / "search_path"
+
+
+def test_unqualified_names_go_where_the_declared_search_path_puts_them() -> None:
+    """A set run with ``search_path = media, public`` creates its unqualified names in media and
+    names them media.* later: undeclared, every such reference is AG102."""
+    assert ("AG102", "relation media.buckets") in codes(plan_directory(SEARCH_PATH_CASE / "sql"))
+    stub = from_sql(SEARCH_PATH_CASE / "outside.sql")  # ALTER DATABASE ... SET search_path
+    assert stub.search_path == ("media", "public")
+    result = plan_directory(SEARCH_PATH_CASE / "sql", outside=stub)
+    assert result.ok and result.problems == ()
+    created = {str(r) for s in result.steps for r in s.effect.creates}
+    assert {"relation media.buckets", "relation media.files", "function media.lower_name"} <= created
+
+
+def test_search_path_in_pyproject_wins_over_the_stub(tmp_path: Path) -> None:
+    (tmp_path / "stub.sql").write_text("CREATE SCHEMA media;\nALTER DATABASE x SET search_path = other;\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.alembic_guard]\noutside_sql = "stub.sql"\nsearch_path = "media, public"\n'
+    )
+    outside = load(pyproject=tmp_path / "pyproject.toml")
+    assert outside.search_path == ("media", "public")
+    assert plan_directory(SEARCH_PATH_CASE / "sql", outside=outside).ok
+    # the same key is the runtime's setting for work without a database
+    assert load_settings(pyproject_path=tmp_path / "pyproject.toml").search_path == ("media", "public")
+
+
+def test_a_reset_search_path_declares_none(tmp_path: Path) -> None:
+    stub = tmp_path / "stub.sql"
+    stub.write_text("ALTER ROLE app SET search_path = media;\nALTER ROLE app RESET search_path;\n")
+    assert from_sql(stub).search_path is None

@@ -8,7 +8,13 @@ from alembic_guard.errors import UsageError
 from alembic_guard.ops.base import qname_of
 from alembic_guard.quoting import quote_qualified
 from alembic_guard.runtime.config import make_settings
-from alembic_guard.search_path import op_schema, resolving_in, split_search_path, unqualified_schema
+from alembic_guard.search_path import (
+    as_search_path,
+    op_schema,
+    resolving_in,
+    split_search_path,
+    unqualified_schema,
+)
 
 
 def test_names_resolve_in_public_unless_a_run_says_otherwise() -> None:
@@ -44,3 +50,16 @@ def test_a_search_path_naming_no_schema_is_refused() -> None:
 
 def test_split_keeps_quoted_names() -> None:
     assert split_search_path('A, "B""c" ,, d') == ("a", 'B"c', "d")
+
+
+@pytest.mark.parametrize(
+    ("setting", "existing", "path"),
+    [
+        ('"$user", public', ["public"], ("public",)),  # PostgreSQL's default, no schema of the role
+        ('"$user", public', ["app", "public"], ("app", "public")),  # the role's own schema exists
+        ("storage, public, extensions", ["public"], ("storage", "public", "extensions")),  # made later
+        ("", [], ("public",)),
+    ],
+)
+def test_the_live_path_is_the_setting(setting: str, existing: list[str], path: tuple[str, ...]) -> None:
+    assert as_search_path(setting, "app", existing) == path

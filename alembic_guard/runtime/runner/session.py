@@ -42,8 +42,7 @@ def connect(engine: Engine, run_id: str, role: str, *, autocommit: bool = False)
 def configure_session(conn: Connection, settings: RuntimeSettings) -> tuple[int, tuple[str, ...]]:
     """Session-level timeouts on the migration connection; returns its backend pid and search path.
 
-    The search path (``current_schemas(false)``, as
-    :func:`alembic_guard.search_path.search_path_of` reads it) is where the
+    The search path (as :func:`alembic_guard.search_path.search_path_of` reads it) is where the
     revisions' unqualified names resolve: a role's ``ALTER ROLE ... SET
     search_path = app`` puts them in ``app``.  Read in the same round trip as the pid.
 
@@ -65,9 +64,9 @@ def configure_session(conn: Connection, settings: RuntimeSettings) -> tuple[int,
             "WHERE current_setting('server_version_num')::int >= 140000"
         )
     )
-    backend_pid, path = conn.execute(text(f"SELECT pg_backend_pid(), {LIVE_SEARCH_PATH}")).one()
+    backend_pid, *path = conn.execute(text(f"SELECT pg_backend_pid(), {LIVE_SEARCH_PATH}")).one()
     conn.commit()
-    return int(backend_pid), as_search_path(path)
+    return int(backend_pid), as_search_path(*path)
 
 
 def current_heads(
