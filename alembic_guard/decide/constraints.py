@@ -15,10 +15,13 @@ Pure: no connection, no filesystem.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alembic_guard import ddl
-from alembic_guard.changes import DropObject, PutConstraint, PutIndex, ValidateConstraint
+from alembic_guard.changes import Change, DropObject, PutConstraint, PutIndex, ValidateConstraint
+from alembic_guard.decide.later import dropped_later
+from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, missing, refuse, skip
 from alembic_guard.identity import (
     both,
@@ -83,7 +86,11 @@ def _op_name(c: Constraint) -> str:
     )
 
 
-def decide_add_constraint(model: SchemaModel, spec: AddConstraint) -> Decision:
+def decide_add_constraint(
+    model: SchemaModel, spec: AddConstraint, later: Sequence[Change] = (), rerun: bool = False
+) -> Decision:
+    """``later``: the changes of the revisions after this one; ``rerun``: the ledger says this
+    revision was applied to this database before (a re-run of the history)."""
     want = spec.constraint
     q = want.table
     op = _op_name(want)
@@ -107,7 +114,14 @@ def decide_add_constraint(model: SchemaModel, spec: AddConstraint) -> Decision:
     else:
         name = want.name
         have = model.constraints.get((q[0], q[1], name))
+        ref = ObjRef("constraint", q[0], name, q[1])
         if have is not None and not same_constraint(have, want):
+            if explained_by_later(model, (PutConstraint(want),), ref, later):
+                return skip(
+                    op,
+                    f"{format_qname(q)}.{name}",
+                    f"already there ({describe_constraint(have)}; redefined since by a later revision)",
+                )
             return refuse(
                 op,
                 target,
@@ -117,6 +131,8 @@ def decide_add_constraint(model: SchemaModel, spec: AddConstraint) -> Decision:
             )
     want = dataclasses.replace(want, name=name)
     target = f"{format_qname(q)}.{name}"
+    if have is None and rerun and want.name and dropped_later(ObjRef("constraint", q[0], name, q[1]), later):
+        return skip(op, target, "not made again: a later revision drops it (re-running the history)")
     if have is not None and have.validated:
         return skip(op, target, f"already there ({describe_constraint(have)})")
     if want.kind == "unique":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutIndex
 from alembic_guard.decide.constraints import duplicates_check
+from alembic_guard.decide.later import dropped_later
 from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, kept, missing, refuse, skip
 from alembic_guard.identity import both, describe_index, same_index
@@ -38,7 +39,10 @@ def build_lock(q: QName, concurrent: bool) -> str:
     return f"SHARE on {format_qname(q)} (reads go on, writes wait for the build)"
 
 
-def decide_create_index(model: SchemaModel, spec: CreateIndex, later: Sequence[Change] = ()) -> Decision:
+def decide_create_index(
+    model: SchemaModel, spec: CreateIndex, later: Sequence[Change] = (), rerun: bool = False
+) -> Decision:
+    """``rerun``: the ledger says this revision was applied to this database before."""
     want = spec.index
     q = want.table
     op, target = "create_index", format_qname(want.qname)
@@ -80,6 +84,8 @@ def decide_create_index(model: SchemaModel, spec: CreateIndex, later: Sequence[C
             "rename one of the two indexes, or drop the existing one in an earlier revision",
             both(describe_index(have), describe_index(want)),
         )
+    if have is None and rerun and dropped_later(ObjRef("index", *want.qname), later):
+        return skip(op, target, "not made again: a later revision drops it (re-running the history)")
     tx: Tx = "autocommit" if spec.concurrent else "revision"
     lock = build_lock(q, spec.concurrent)
     steps: list[Step] = []

@@ -20,7 +20,7 @@ from alembic_guard.changes import Change, DropObject, RenameObject, SetSchema, a
 from alembic_guard.decide.statements import fact, same_fact
 from alembic_guard.model import ObjRef, SchemaModel
 
-__all__ = ["Fate", "fate", "moved_on"]
+__all__ = ["Fate", "dropped_later", "fate", "moved_on"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +90,23 @@ def moved_on(model: SchemaModel, ref: ObjRef, made: Sequence[Change], later: Seq
     if have is not None and then is not None and same_fact(f.ref.kind, have, then):
         return f
     return None
+
+
+def dropped_later(ref: ObjRef, later: Sequence[Change]) -> bool:
+    """Does a later revision drop the index or constraint ``ref`` (by name)?
+
+    Re-running a history (the revision applied to this database before, per
+    the ledger) must not make again an index or a constraint the history
+    dropped since: it would be an object no revision leaves behind, and a
+    CHECK or UNIQUE made again may reject rows written since.  (On a fresh run
+    the object is made: the revisions in between may use it.)
+    """
+    if ref.kind not in ("index", "constraint"):
+        return False
+    for c in later:
+        if isinstance(c, DropObject):
+            r = c.ref
+            same_parent = ref.kind == "index" or r.parent == ref.parent
+            if (r.kind, r.schema, r.name) == (ref.kind, ref.schema, ref.name) and same_parent:
+                return True
+    return False

@@ -200,8 +200,39 @@ def enum_value_done(model: SchemaModel, changes: Sequence[Change]) -> str | None
     return None
 
 
-def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Change] = ()) -> Decision:
-    """Skip, refuse or run one statement; ``later``: the changes of the revisions after this one."""
+def remade_already(model: SchemaModel, st: RawStatement) -> str | None:
+    """Why a statement that drops objects and makes them again needs no running (``None``: it does).
+
+    ``ALTER TABLE t DROP CONSTRAINT IF EXISTS t_pkey, ADD COLUMN IF NOT EXISTS id ... PRIMARY
+    KEY`` run again drops the key it made, then skips the column that is there: the table is
+    left without its primary key.  When the statement only drops and makes objects, every
+    object it drops is one it makes again (or is gone), and every object it makes is there
+    with the definition the statement gives it, it has run.
+    """
+    if any(type(c).__name__ not in ADDING and type(c).__name__ != "DropObject" for c in st.changes):
+        return None  # it alters something as well (a column's NOT NULL, say): not judged here
+    remade = {(r.schema, r.name) for r in st.creates}
+    if any((r.schema, r.name) not in remade and fact(model, r) is not None for r in st.drops):
+        return None
+    scratch = model.copy()
+    try:
+        for change in st.changes:
+            apply(scratch, change)
+    except (KeyError, AssertionError, ValueError):  # a change for something the model lacks
+        return None
+    for ref in st.creates:
+        have, then = fact(model, ref), fact(scratch, ref)
+        if have is None or then is None or not same_fact(ref.kind, have, then):
+            return None
+    shown = ", ".join(str(r) for r in st.creates[:4]) + (" ..." if len(st.creates) > 4 else "")
+    return f"already done: what it drops and makes again is there as it makes it ({shown})"
+
+
+def decide_statement(
+    model: SchemaModel, st: RawStatement, later: Sequence[Change] = (), rerun: bool = False
+) -> Decision:
+    """Skip, refuse or run one statement; ``later``: the changes of the revisions after this one;
+    ``rerun``: the ledger says this revision was applied to this database before."""
     op, target = "execute", " ".join(st.text.split())[:60]
     run = Decision(
         op,
@@ -224,15 +255,23 @@ def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Chang
             gone = ", ".join(str(r) for r in st.drops[:4])
             return skip(op, target, f"already gone: {gone}")
         return run
+    if st.drops and st.creates and not st.replace:
+        done = remade_already(model, st)
+        return skip(op, target, done) if done else run
     if not st.creates or st.drops or st.replace:
         return run
     if any(type(c).__name__ not in ADDING for c in st.changes):
         return run
+    from alembic_guard.decide.later import dropped_later  # it reads facts as defined here
+
     wants = wanted_facts(st)
     notes: list[str] = []
     differ: list[tuple[ObjRef, str]] = []  # IF NOT EXISTS objects there with another definition
     for ref in st.creates:
         have = fact(model, ref)
+        if have is None and rerun and dropped_later(ref, later):
+            notes.append(f"{ref} not made again: a later revision drops it")
+            continue
         if have is None:
             return run
         want = wants.get(ref)
@@ -260,5 +299,5 @@ def decide_statement(model: SchemaModel, st: RawStatement, later: Sequence[Chang
     shown = ", ".join(str(r) for r in st.creates[:4]) + (" ..." if len(st.creates) > 4 else "")
     reason = f"already there: {shown}"
     if notes:
-        reason += "; evolved since: " + "; ".join(notes)
+        reason += "; re-running the history: " + "; ".join(notes)
     return skip(op, target, reason)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from alembic_guard import ddl
 from alembic_guard.changes import Change, DropObject, PutColumn, PutConstraint, PutIndex, PutTable
 from alembic_guard.decide.columns import missing_reference
-from alembic_guard.decide.later import moved_on
+from alembic_guard.decide.later import dropped_later, moved_on
 from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import Decision, Step, destructive, kept, missing, refuse, skip
-from alembic_guard.identity import compatible_column, describe_column, same_constraint
+from alembic_guard.identity import choose_constraint_name, compatible_column, describe_column, same_constraint
 from alembic_guard.model import Constraint, Index, ObjRef, QName, SchemaModel, Table, format_qname
 
 
@@ -43,24 +43,45 @@ class Reconcile:
 
 
 def present(model: SchemaModel, want: Constraint) -> bool:
-    """Is a constraint like ``want`` on its table (by name; unnamed: by definition)?"""
+    """Is a constraint like ``want`` on its table (by name; unnamed: by definition, or by the
+    name PostgreSQL gave it — a CHECK's text comes back from the catalog rewritten, ``x IN
+    (...)`` as ``x = ANY (ARRAY[...])``, so its definition alone does not find it)?"""
+    implicit = default_name(want)
     for have in model.constraints_of(*want.table):
         if want.name is not None and have.name == want.name:
             return True
         if want.name is None and same_constraint(have, want):
             return True
+        if implicit is not None and have.name == implicit and have.kind == want.kind:
+            return True
     return False
 
 
+def default_name(c: Constraint) -> str | None:
+    """The name PostgreSQL gives the unnamed constraint ``c`` on a table without a clash (``None``:
+    named, or a key of unknown columns)."""
+    if c.name is not None or c.kind not in ("check", "unique", "foreign_key"):
+        return None
+    if c.kind != "check" and not c.columns:
+        return None
+    return choose_constraint_name(SchemaModel(), c.table, c.kind, c.columns)
+
+
 def decide_create_table(
-    model: SchemaModel, spec: CreateTable, later: Sequence[Change] = (), source: str = "migration"
+    model: SchemaModel,
+    spec: CreateTable,
+    later: Sequence[Change] = (),
+    source: str = "migration",
+    rerun: bool = False,
 ) -> tuple[Decision, Reconcile | None]:
     """The decision, and for an existing table what the reconciliation adds.
 
     ``source``: what the table's definition is, in messages (``migration``, ``SQL``).
     ``later``: the changes of the revisions after this one; a column whose
     definition they explain (a type widened, NOT NULL added later) is this
-    revision's column, evolved, not a clash.
+    revision's column, evolved, not a clash.  ``rerun``: the ledger says this
+    revision was applied to this database before (a constraint a later
+    revision drops is then not made again).
     """
     want = spec.table
     q = want.qname
@@ -124,8 +145,20 @@ def decide_create_table(
         for c in spec.constraints
         if c.kind != "primary_key" and not present(model, c) and not set(c.columns) & set(moved)
     )
+    # re-running the history: a constraint a later revision drops is not made again
+    dropped = [
+        c
+        for c in cons
+        if rerun
+        and (name := c.name or default_name(c))
+        and dropped_later(ObjRef("constraint", q[0], name, q[1]), later)
+    ]
+    cons = tuple(c for c in cons if c not in dropped)
     note = f"; evolved since by later revisions: column(s) {', '.join(evolved)}" if evolved else ""
     note += "".join(f"; column {name} not added: {f.describe()}, which is there" for name, f in moved.items())
+    note += "".join(
+        f"; constraint {c.name or default_name(c)} not made again: a later revision drops it" for c in dropped
+    )
     if clashes:
         names = ", ".join(h.name for h, _ in clashes)
         what = f"column(s) {names} of table {target}"

@@ -11,6 +11,7 @@ USING INDEX``.  Data is checked first, and nothing changes when the check fails.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from alembic.operations import ops as aops
@@ -58,7 +59,7 @@ def add_constraint(operations: Any, operation: Any, ctx: GuardContext, original:
         return
     tables = [want.table] + ([want.ref_table] if want.ref_table is not None else [])
     g.load(*tables)
-    d = decide_add_constraint(g.model, spec)
+    d = decide_add_constraint(g.model, spec, ctx.later_changes(), ctx.rerun)
     g.target = d.target
     g.carry_out(d)
 
@@ -167,17 +168,20 @@ def drop_constraint(operations: Any, operation: Any, ctx: GuardContext, original
     g.carry_out(decide_drop_constraint(g.model, spec), lambda step: original(operations, operation))
 
 
-def data_decision(operation: Any, model: SchemaModel, dialect: Any) -> Decision | None:
+def data_decision(
+    operation: Any, model: SchemaModel, dialect: Any, later: Sequence[Any] = (), rerun: bool = False
+) -> Decision | None:
     """The decision of a constraint operation (or ``alter_column(nullable=False)``) for the run's data
     pre-flight: the data checks it would make, against the tables as they are now; ``None``
-    when the operation has none.  Pure apart from compiling SQLAlchemy expressions."""
+    when the operation has none.  ``later`` / ``rerun`` as the guards take them (what a later
+    revision explains or drops is not checked).  Pure apart from compiling SQLAlchemy expressions."""
     from alembic_guard.decide.columns import decide_alter_column
     from alembic_guard.ops.columns import alter_column_spec
 
     if isinstance(operation, aops.AlterColumnOp):
         if operation.modify_nullable is not False:
             return None
-        d = decide_alter_column(model, alter_column_spec(operation, dialect))
+        d = decide_alter_column(model, alter_column_spec(operation, dialect), later)
     elif isinstance(operation, aops.CreateIndexOp):
         from alembic_guard.ops.indexes import index_spec
 
@@ -185,12 +189,12 @@ def data_decision(operation: Any, model: SchemaModel, dialect: Any) -> Decision 
             return None
         from alembic_guard.decide.indexes import decide_create_index
 
-        d = decide_create_index(model, index_spec(operation, dialect, False))
+        d = decide_create_index(model, index_spec(operation, dialect, False), later, rerun)
     else:
         spec = constraint_spec(operation, dialect)
         if spec is None:
             return None
-        d = decide_add_constraint(model, spec)
+        d = decide_add_constraint(model, spec, later, rerun)
     return d if d.runs and d.checks else None
 
 

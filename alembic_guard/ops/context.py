@@ -100,6 +100,10 @@ class GuardContext:
         self._complete = model is not None
         # the transaction inside which lock_timeout was last SET LOCAL
         self._timeout_tx: Any = None
+        self.rerun = False
+        """The ledger says the current revision was applied to this database before (and not
+        reverted since): a re-run of the history (``stamp base`` + ``upgrade head``).  Then an
+        index or constraint a later revision drops is not made again (set by the runner)."""
         self.later: Callable[[str | None], Sequence[Change]] | None = None
         """Runner hook: the model changes of the revisions after a given one in this run
         (see :meth:`later_changes`); ``None`` when the caller knows no later revisions."""

@@ -87,7 +87,7 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
             _reconcile(g, operations, put_table.table, eff, put_table.if_not_exists)
             continue
         _read_objects(g, eff)
-        decision = decide_statement(g.model, raw_statement(st, eff), ctx.later_changes())
+        decision = decide_statement(g.model, raw_statement(st, eff), ctx.later_changes(), ctx.rerun)
         if decision.verdict == "refuse":
             raise g.refuse(decision.reason, hint=decision.hint, details=decision.details)
         if decision.verdict == "skip":
@@ -305,7 +305,7 @@ def _reconcile(g: Guard, operations: Any, want: Table, eff: Any, if_not_exists: 
     """
     cons = tuple(c.constraint for c in eff.changes if type(c).__name__ == "PutConstraint")
     spec = CreateTable(want, cons, if_not_exists=if_not_exists)
-    d, rec = decide_create_table(g.model, spec, g.ctx.later_changes(), source="SQL")
+    d, rec = decide_create_table(g.model, spec, g.ctx.later_changes(), source="SQL", rerun=g.ctx.rerun)
     if d.verdict == "refuse":
         raise g.refuse(
             d.reason.replace("the table", f"table {format_qname(want.qname)}"), hint=d.hint, details=d.details

@@ -97,7 +97,7 @@ def create_index(operations: Any, operation: Any, ctx: GuardContext, original: I
         g.run_steps(decide_create_index(model, CreateIndex(spec.index, (), spec.concurrent)).steps, build)
         return
     g.load(q)
-    g.carry_out(decide_create_index(g.model, spec, ctx.later_changes()), build)
+    g.carry_out(decide_create_index(g.model, spec, ctx.later_changes(), ctx.rerun), build)
 
 
 def drop_index(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:

@@ -12,6 +12,7 @@ from alembic_guard.decide.tables import CreateTable, DropTable, decide_create_ta
 from alembic_guard.model import Constraint, Index, QName, Table, format_qname
 from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.columns import model_column
+from alembic_guard.ops.constraints import check_columns
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
@@ -49,7 +50,9 @@ def _constraint_facts(dialect: Any, q: QName, table: Any) -> list[tuple[Any, Con
             out.append((c, Constraint(name, q, "unique", cols)))
         elif isinstance(c, sa.CheckConstraint):
             expr = str(c.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-            out.append((c, Constraint(name, q, "check", cols, expression=expr)))
+            # the columns it reads (PostgreSQL names an unnamed CHECK after its only one)
+            reads = cols or check_columns(expr)
+            out.append((c, Constraint(name, q, "check", reads, expression=expr)))
     # table.constraints is a set: order by what the user sees, for deterministic output
     out.sort(key=lambda p: (p[1].kind, p[1].name or "", p[1].columns, p[1].expression or ""))
     return out
@@ -98,7 +101,7 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
     spec, sa_table, pairs = create_table_spec(operations, operation)
     fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
     g.load(q, *(fk.ref_table for fk in fks if fk.ref_table is not None))
-    d, reconcile = decide_create_table(g.model, spec, ctx.later_changes())
+    d, reconcile = decide_create_table(g.model, spec, ctx.later_changes(), rerun=ctx.rerun)
     if reconcile is None:
 
         def create(step: Any) -> None:

@@ -110,9 +110,16 @@ def _check_tables(operation: Any) -> list[QName]:
 
 
 def find_refusals(
-    pending: Sequence[PendingRevision], migration_context: Any, guard_ctx: Any
+    pending: Sequence[PendingRevision],
+    migration_context: Any,
+    guard_ctx: Any,
+    applied: frozenset[str] = frozenset(),
 ) -> list[DataRefusal] | None:
     """Every pending constraint addition the current data would refuse, in run order.
+
+    ``applied``: the revisions the ledger says were applied to this database
+    before (re-running the history: a constraint a later revision drops is
+    not made again, so its data is not checked).
 
     Reads the catalog once for the tables involved (into ``guard_ctx.model``)
     and runs the operations' own data checks (read-only SELECTs on the
@@ -147,10 +154,11 @@ def find_refusals(
     guard_ctx.ensure_loaded(conn, sorted({q for _, op in plan for q in _check_tables(op)}))
     operations = Operations(migration_context)
     refusals: list[DataRefusal] = []
-    saved_revision = guard_ctx.revision
+    saved_revision, saved_rerun = guard_ctx.revision, guard_ctx.rerun
     try:
         for rev, operation in plan:
             guard_ctx.revision = rev.revision
+            guard_ctx.rerun = rev.revision in applied
             # a savepoint per check: a check PostgreSQL rejects (a CHECK calling a function a
             # pending revision creates, say) must not abort the transaction Alembic goes on in
             savepoint = conn.begin_nested()
@@ -169,7 +177,7 @@ def find_refusals(
             if found is not None:
                 refusals.append(DataRefusal(rev.revision, rev.path, found[0], found[1]))
     finally:
-        guard_ctx.revision = saved_revision
+        guard_ctx.revision, guard_ctx.rerun = saved_revision, saved_rerun
         guard_ctx.take_events()  # the refusals are reported below, not as events of the first revision
     log.info(
         "data pre-flight: %d pending constraint(s) checked against the data, %d would fail",
@@ -183,7 +191,9 @@ def _refusal(guard: Any, operations: Any, operation: Any, ctx: Any) -> tuple[QNa
     """The first data check of ``operation``'s decision that finds rows: (its table, the refusal)."""
     from alembic_guard.ops.constraints import data_decision
 
-    decision = data_decision(operation, ctx.model, operations.migration_context.dialect)
+    decision = data_decision(
+        operation, ctx.model, operations.migration_context.dialect, ctx.later_changes(), ctx.rerun
+    )
     if decision is None:
         return None
     g = guard(operations, ctx, decision.op, decision.target)

@@ -131,6 +131,8 @@ class ResumeState:
 
     committed: dict[tuple[str, str | None], dict[tuple[str, int], bool]]
     data: dict[str, frozenset[tuple[str, int]]]
+    # the revisions whose upgrade succeeded on this database and was not reverted since
+    applied: frozenset[str] = frozenset()
 
     def done_data(self, revision: str) -> frozenset[tuple[str, int]]:
         return self.data.get(revision, frozenset())
@@ -497,7 +499,8 @@ class Ledger:
 
         Committed writes count from upgrade attempts since the revision last
         succeeded (they committed though the revision did not); data statements
-        from the upgrades that succeeded since the revision was last reverted.
+        from the upgrades that succeeded since the revision was last reverted;
+        the revisions applied (an upgrade succeeded since the last downgrade).
         Repair records, downgrades' own steps and kinds this release does not
         know are never taken for a revision's steps.
         """
@@ -505,7 +508,7 @@ class Ledger:
             text(
                 f"""
                 SELECT revision, checksum, status, direction, steps FROM {self.qualified}
-                 WHERE (direction = 'upgrade' AND steps <> '[]'::jsonb)
+                 WHERE (direction = 'upgrade' AND (steps <> '[]'::jsonb OR status = 'succeeded'))
                     OR (direction = 'downgrade' AND status = 'succeeded')
                  ORDER BY id
                 """
@@ -513,11 +516,15 @@ class Ledger:
         )
         committed: dict[tuple[str, str | None], dict[tuple[str, int], bool]] = {}
         data: dict[str, set[tuple[str, int]]] = {}
+        applied: set[str] = set()
         for revision, checksum, status, direction, steps in rows:
             if direction == "downgrade":
                 data.pop(revision, None)
+                if status == "succeeded":
+                    applied.discard(revision)
                 continue
             if status == "succeeded":
+                applied.add(revision)
                 for key in [k for k in committed if k[0] == revision]:
                     del committed[key]
             for step in steps:
@@ -531,7 +538,9 @@ class Ledger:
                     )
                 elif kind == "data" and status == "succeeded":
                     data.setdefault(revision, set()).add((str(step["sql_sha"]), int(step["occurrence"])))
-        return ResumeState(committed, {rev: frozenset(done) for rev, done in data.items()})
+        return ResumeState(
+            committed, {rev: frozenset(done) for rev, done in data.items()}, frozenset(applied)
+        )
 
 
 _UPGRADES: tuple[tuple[int, tuple[str, ...]], ...] = (

@@ -93,3 +93,58 @@ def test_raw_create_table_a_later_revision_evolved_is_skipped(conn: sa.Connectio
     )
     with refused, operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
         op.execute(sql)
+
+
+def _pk(conn: sa.Connection, table: str) -> str | None:
+    return conn.exec_driver_sql(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'p' AND conrelid = "
+        f"'{table}'::regclass"
+    ).scalar()
+
+
+def test_a_statement_that_drops_and_remakes_a_primary_key_is_not_run_again(conn: sa.Connection) -> None:
+    """Before: the second run dropped the key it had made, then skipped the column: no primary key left."""
+    conn.exec_driver_sql(
+        "CREATE TABLE ident (provider text NOT NULL, pid text NOT NULL, "
+        "CONSTRAINT ident_pkey PRIMARY KEY (provider, pid))"
+    )
+    conn.commit()
+    swap = (
+        "ALTER TABLE ident DROP CONSTRAINT IF EXISTS ident_pkey, "
+        "ADD COLUMN IF NOT EXISTS id uuid DEFAULT gen_random_uuid() PRIMARY KEY"
+    )
+    for expected in ("act", "skip"):
+        ctx = GuardContext()
+        try:
+            with operations(conn, ctx, touched=[("public", "ident")]) as op:
+                op.execute(swap)
+        finally:
+            conn.rollback()
+        assert [e.action for e in ctx.events] == [expected], ctx.events
+        assert _pk(conn, "ident") == "PRIMARY KEY (id)"
+    assert "what it drops and makes again is there" in ctx.events[0].reason
+
+
+def test_rerun_does_not_make_again_what_a_later_revision_drops(conn: sa.Connection) -> None:
+    """Re-running the history (the ledger says so: ``ctx.rerun``): an index and a constraint a later
+    revision drops are not made again; on a first run (``rerun`` false) they are made."""
+    from alembic_guard.changes import DropObject
+    from alembic_guard.model import ObjRef
+
+    later = [
+        DropObject(ObjRef("index", "public", "memo_title_idx")),
+        DropObject(ObjRef("constraint", "public", "memo_title_key", "memo")),
+    ]
+    for rerun, expected in ((True, ["skip", "skip"]), (False, ["act", "act"])):
+        ctx = GuardContext()
+        ctx.later = lambda revision: later
+        ctx.rerun = rerun
+        try:
+            with operations(conn, ctx, touched=[("public", "memo")]) as op:
+                op.create_index("memo_title_idx", "memo", ["title"])
+                op.create_unique_constraint("memo_title_key", "memo", ["title"])
+        finally:
+            conn.rollback()
+        assert [e.action for e in ctx.events] == expected, ctx.events
+        if rerun:
+            assert all("not made again: a later revision drops it" in e.reason for e in ctx.events)

@@ -124,7 +124,10 @@ def data_preflight(runner: Runner, steps: list[Any], migration_context: Any) -> 
         )
         for step in steps
     ]
-    refusals = find_refusals(pending, migration_context, runner.guard_ctx)
+    if runner.resume is None and runner.ledger is not None:
+        runner.resume = runner.ensure_ledger().resume_state()
+    applied = runner.resume.applied if runner.resume is not None else frozenset()
+    refusals = find_refusals(pending, migration_context, runner.guard_ctx, applied)
     if not refusals:
         return
     error = refusal_error(refusals)
@@ -297,6 +300,9 @@ def wrap_step(runner: Runner, step: Any, migration_context: Any) -> Callable[...
                 data_done=runner.resume.done_data(revision),
                 upgrade=step.is_upgrade,
             )
+            if runner.guard_ctx is not None:
+                # a re-run of the history: what later revisions dropped is not made again
+                runner.guard_ctx.rerun = step.is_upgrade and revision in runner.resume.applied
             if runner.settings.preflight and step.is_upgrade:
                 from alembic_guard.runtime.preflight import preflight_revision
 
