@@ -222,6 +222,8 @@ def remade_already(model: SchemaModel, st: RawStatement) -> str | None:
         return None
     for ref in st.creates:
         have, then = fact(model, ref), fact(scratch, ref)
+        if then is None and ref.kind == "index" and have is not None:
+            continue  # the index behind a key the statement makes: the model replays the key only
         if have is None or then is None or not same_fact(ref.kind, have, then):
             return None
     shown = ", ".join(str(r) for r in st.creates[:4]) + (" ..." if len(st.creates) > 4 else "")
