@@ -33,6 +33,7 @@ from alembic_guard.identity import (
     normalize_expression,
     same_constraint,
     same_index,
+    same_type,
 )
 from alembic_guard.model import (
     BOOKKEEPING_TABLES,
@@ -180,7 +181,7 @@ class _Comparer:
                     _drift("missing-column", ref, describe_column(wc), None, "the column is missing")
                 )
                 continue
-            if wc.type != hc.type:
+            if not same_type(hc.type, wc.type, self.search_path):
                 self.out.append(
                     _drift("column-type", ref, wc.type, hc.type, f"the column is {hc.type}, not {wc.type}")
                 )

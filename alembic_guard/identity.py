@@ -215,6 +215,40 @@ def same_index(have: Index, want: Index, *, expressions: bool = True) -> bool:
     return not expressions or same_expression(have.predicate, want.predicate)
 
 
+# "schema".rest or schema.rest: a type written with its schema (rest may carry [] or a modifier)
+_QUALIFIED_TYPE = re.compile(r'^(?:"((?:[^"]|"")+)"|([a-z_][a-z0-9_$]*))\.(.+)$')
+
+
+def same_type(have: str, want: str, path: Collection[str] | None = None) -> bool:
+    """Are two column types the same, as the model writes one and ``format_type()`` the other?
+
+    The model writes a user type with its schema (``storage.kind``) unless it
+    is in ``public``; ``format_type()`` leaves the schema out wherever the
+    session's ``search_path`` finds the type (``kind`` under ``search_path =
+    storage, public``).  ``path``: that search path (default: the run's, see
+    :mod:`alembic_guard.search_path`).
+    """
+    if have == want:
+        return True
+    if path is None:
+        from alembic_guard.search_path import search_path
+
+        path = search_path()
+    h, w = _split_type(have), _split_type(want)
+    if (h[0] is None) == (w[0] is None):
+        return h == w  # both qualified (quoting aside), or both not: the same text
+    # one written with its schema, the other without: the same where the search_path finds it
+    schema = h[0] if h[0] is not None else w[0]
+    return schema in path and h[1] == w[1]
+
+
+def _split_type(typ: str) -> tuple[str | None, str]:
+    m = _QUALIFIED_TYPE.match(typ)
+    if m is None:
+        return None, typ
+    return (m.group(1).replace('""', '"') if m.group(1) is not None else m.group(2)), m.group(3)
+
+
 def compatible_column(have: Column, want: Column) -> bool:
     """Same type, identity and generation; nullability the same or stricter in the database.
 
@@ -226,7 +260,7 @@ def compatible_column(have: Column, want: Column) -> bool:
     and the migration does not name may be ``serial``'s sequence).
     """
     return (
-        have.type == want.type
+        same_type(have.type, want.type)
         and (have.nullable == want.nullable or want.nullable)
         and (have.identity or not want.identity)
         and (have.generated is None) == (want.generated is None)

@@ -83,6 +83,7 @@ def revision_history(script: Any, revisions: Any) -> tuple[list[Any], list[decid
     ``op.get_bind()``) has unknown changes and is judged by that record.
     """
     from alembic_guard.runtime.preflight import render_revision_sql
+    from alembic_guard.search_path import search_path
     from alembic_guard.sql.effects import analyze_all
     from alembic_guard.sql.parse import parse_text
 
@@ -97,7 +98,7 @@ def revision_history(script: Any, revisions: Any) -> tuple[list[Any], list[decid
         known.append(parsed is not None)
         statements.extend(parsed or ())
     try:
-        analyzed = analyze_all(statements)
+        analyzed = analyze_all(statements, search_path=search_path())
     except Exception:  # the analysis failed as a whole: every revision judged on its own
         return [None] * len(revisions), [decide_mod.Unsure()] * len(revisions)
     by_path: dict[str, list[Any]] = {}
@@ -196,16 +197,21 @@ def _decide_and_stamp(
 
     from alembic_guard.live.snapshot import BOOKKEEPING_TABLES, snapshot
     from alembic_guard.redact import mask_url
+    from alembic_guard.search_path import resolving_in, search_path_of
 
     legacy = read_legacy_rows(conn, legacy_table)
     # the legacy table stays in the snapshot: no revision touches it, unless the history
     # creates a table of that name itself (then it is judged as any other)
     live = snapshot(conn, exclude=BOOKKEEPING_TABLES)
     current = _current_revisions(conn)
+    path = search_path_of(conn)
     conn.rollback()
 
-    changes, unsure = revision_history(script, revisions)
-    decision = decide_mod.decide(revisions, live, legacy, history=changes, unsure=unsure)
+    # unqualified names in the revisions resolve as they did on this database (its search_path),
+    # and the snapshot writes types as that search_path shows them
+    with resolving_in(path):
+        changes, unsure = revision_history(script, revisions)
+        decision = decide_mod.decide(revisions, live, legacy, history=changes, unsure=unsure)
     out(f"Database {mask_url(db)}")
     shown_table = legacy_table if legacy is not None else None
     for line in decide_mod.render_decision(decision, legacy_table=shown_table):

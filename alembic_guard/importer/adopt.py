@@ -34,7 +34,7 @@ from typing import Literal
 
 from alembic_guard import changes as ch
 from alembic_guard.decide.statements import fact, same_fact
-from alembic_guard.identity import describe_column, describe_index
+from alembic_guard.identity import describe_column, describe_index, same_type
 from alembic_guard.importer.module import ImportedRevision
 from alembic_guard.model import Column, Constraint, Index, ObjRef, QName, SchemaModel, format_qname
 from alembic_guard.sql.statement import AnalyzedStatement, dynamic_key
@@ -298,8 +298,7 @@ def _agree(ref: ObjRef, expected: object, live: object) -> bool:
     # analysis keeps them and as the catalog deparses them differ in form; guard-check
     # compares them once the database is adopted
     if isinstance(expected, Column) and isinstance(live, Column):
-        return (live.type, live.nullable, live.generated is None) == (
-            expected.type,
+        return same_type(live.type, expected.type) and (live.nullable, live.generated is None) == (
             expected.nullable,
             expected.generated is None,
         )

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.db
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "adopt_history"
 UNKNOWNS = Path(__file__).resolve().parents[1] / "fixtures" / "adopt_unknowns"
+SEARCH_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "adopt_search_path"
 
 
 def apply_files(url: str, names: list[str], fixture: Path = FIXTURE) -> None:
@@ -138,5 +139,31 @@ def test_guard_check_finds_no_drift_where_a_conditional_drop_did_its_work(
         do_import(cfg, only)
         code, out = run_adopt(cfg)
         assert code == 0 and out[-1].startswith("Stamped"), out
+        report = collect(cfg, CheckOptions(url=url))
+        assert [f"{d.kind} {d.object}" for d in report.drift_items] == [], report.drift
+
+
+def test_a_database_whose_search_path_puts_another_schema_first(tmp_path: Path, pg_server: object) -> None:
+    """tests/fixtures/adopt_search_path: unqualified names land in shop; the catalog writes the
+    column type as the search_path shows it (kind, not shop.kind).  Before, nothing was stamped
+    and guard-check reported AG503 on the columns of that type."""
+    from alembic_guard.testing import PostgresServer
+
+    assert isinstance(pg_server, PostgresServer)
+    with pg_server.database() as url:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+                conn.exec_driver_sql("CREATE SCHEMA shop")
+                conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET search_path = shop, public')
+        finally:
+            engine.dispose()
+        apply_files(url, sorted(p.name for p in SEARCH_PATH.glob("*.sql")), SEARCH_PATH)
+        cfg = make_env(tmp_path, url)
+        do_import(cfg, SEARCH_PATH)
+        revs = revisions_by_file(tmp_path)
+        code, out = run_adopt(cfg)
+        assert code == 0 and current(url) == [revs[-1][0]], "\n".join(out)
         report = collect(cfg, CheckOptions(url=url))
         assert [f"{d.kind} {d.object}" for d in report.drift_items] == [], report.drift

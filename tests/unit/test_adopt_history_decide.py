@@ -157,3 +157,14 @@ def test_a_later_revision_settles_a_conditional_drop() -> None:
     live = _at_head_without_title_and_part()
     d = decide(REVS, live, None, history=history, unsure=UNSURE)
     assert d.verdicts[3].missing == (ObjRef.column("public", "note", "title"),)
+
+
+def test_a_type_the_search_path_shows_unqualified_is_the_same_type() -> None:
+    """format_type() writes ``kind`` where the search_path finds it; the model writes shop.kind."""
+    from alembic_guard.identity import same_type
+
+    assert same_type("kind", "shop.kind", ("shop", "public"))
+    assert same_type("kind[]", '"shop".kind[]', ("shop", "public"))
+    assert not same_type("kind", "shop.kind", ("public",))
+    assert not same_type("other.kind", "shop.kind", ("shop", "other"))
+    assert same_type("character varying(20)", "character varying(20)", ("public",))
