@@ -57,6 +57,7 @@ RUN: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "quickstart.md": (("app",), ()),
     "migrating-from-raw-sql.md": (("taskboard",), ("alembic/legacy_sql", "alembic/production_state.py")),
     "testing.md": (("app",), ()),
+    "deployment.md": (("app",), ()),
 }
 
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
