@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from alembic_guard.expression_names import mentions_name, rename_name
+from alembic_guard.expression_names import is_plain_name, mentions_name, rename_name
 from alembic_guard.model import (
     DEFAULT_SCHEMA,
     Column,
@@ -459,8 +459,8 @@ def _rename_expression(text: str | None, old: str, new: str) -> str | None:
 
 def _rename_key(text: str, old: str, new: str) -> str:
     """An index key (a column name, or an expression) with the column ``old`` renamed."""
-    if text == new or not mentions_name(text, old):
-        return text
+    if is_plain_name(text) or not mentions_name(text, old):
+        return text  # a column's own name was renamed (or not) by _rename_in: exactly
     return rename_name(text, old, new)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mentions_name", "rename_name"]
+__all__ = ["is_plain_name", "mentions_name", "rename_name"]
 
 # a string literal (E'' and $$ quoting aside: index and CHECK expressions as the catalog and
 # the analysis keep them use plain ''), a quoted identifier, or a bare word
@@ -26,6 +26,18 @@ def _names(expression: str) -> list[tuple[int, int, str]]:
         name = tok[1:-1].replace('""', '"') if tok.startswith('"') else tok.lower()
         out.append((m.start(), m.end(), name))
     return out
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def is_plain_name(key: str) -> bool:
+    """Is an index key entry a column's own name as written (``A``), not an expression?
+
+    The model keeps key entries either way; a name is matched exactly (a
+    quoted ``"A"`` is not ``a``), an expression through :func:`mentions_name`.
+    """
+    return _PLAIN.fullmatch(key) is not None
 
 
 def mentions_name(expression: str | None, name: str) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from alembic_guard.expression_names import mentions_name
+from alembic_guard.expression_names import is_plain_name, mentions_name
 
 DEFAULT_SCHEMA = "public"
 
@@ -536,7 +536,10 @@ class SchemaModel:
             if ix.table == (schema, table) and (
                 column in ix.columns
                 or column in ix.include
-                or any(mentions_name(part, column) for part in (*ix.columns, ix.predicate))
+                or any(
+                    mentions_name(part, column)
+                    for part in (*(k for k in ix.columns if not is_plain_name(k)), ix.predicate)
+                )
             ):
                 del self.indexes[ikey]
         for ckey, con in list(self.constraints.items()):

@@ -542,3 +542,18 @@ def test_drop_column_takes_indexes_on_a_mixed_case_column() -> None:
     m.put_index(Index("public", "T_B_only", ("public", "T"), ("B",)))
     m.drop_column("public", "T", "A")
     assert set(m.indexes) == {("public", "T_B_only")}
+
+
+def test_a_mixed_case_key_is_not_the_lower_case_column_renamed_or_dropped() -> None:
+    """A key entry is the column's own name as written: "Abc" is not abc (an expression is read)."""
+    sql = (
+        'CREATE TABLE t (id int, "Abc" int, abc int);\n'
+        'CREATE INDEX t_mixed ON t ("Abc");\n'
+        "CREATE INDEX t_expr ON t (lower(abc::text));\n"
+        "ALTER TABLE t RENAME COLUMN abc TO xyz;\n"
+    )
+    m = run(sql)
+    assert m.indexes[("public", "t_mixed")].columns == ("Abc",)
+    assert m.indexes[("public", "t_expr")].columns == ("lower(xyz::text)",)
+    m = run(sql + "ALTER TABLE t DROP COLUMN xyz;\n")
+    assert list(m.indexes) == [("public", "t_mixed")]
