@@ -13,9 +13,7 @@ existing tables a statement would queue on.
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic_guard.lint.nodes import Node, alter_cmds, name_qname, rel_qname, strings
+from alembic_guard.lint.nodes import Node, alter_cmds, name_qname, rel_qname, strings, top
 from alembic_guard.model import QName
 from alembic_guard.sql.statement import AnalyzedStatement, Statement
 
@@ -143,13 +141,10 @@ def lock_targets(statement: Statement | AnalyzedStatement | Node) -> list[tuple[
     Row-level statements (INSERT, UPDATE, DELETE) report ROW EXCLUSIVE on
     their target; plain reads report nothing.  Pure.
     """
-    node = _node_of(statement)
-    if not node:
+    found = top(_node_of(statement))
+    if found is None:
         return []
-    kind = next(iter(node))
-    stmt: Any = node[kind]
-    if not isinstance(stmt, dict):
-        return []
+    kind, stmt = found
     rel = rel_qname(stmt.get("relation"))
     if kind == "AlterTableStmt":
         return _alter_table(stmt)

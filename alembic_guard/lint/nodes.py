@@ -21,6 +21,15 @@ def body(node: Node, kind: str) -> Node | None:
     return inner if isinstance(inner, dict) else None
 
 
+def top(node: Node | None) -> tuple[str, Node] | None:
+    """A statement's node kind and its fields (``("IndexStmt", {...})``); ``None`` for an empty node."""
+    if not node:
+        return None
+    kind = next(iter(node))
+    inner = node[kind]
+    return (kind, inner) if isinstance(inner, dict) else None
+
+
 def rel_qname(rangevar: Node | None) -> QName | None:
     """``(schema, name)`` of a ``RangeVar``; unqualified names are taken to be in ``public``."""
     if not rangevar:

@@ -26,6 +26,7 @@ from alembic_guard.lint.nodes import (
     name_qname,
     rel_qname,
     strings,
+    top,
     type_spec,
 )
 from alembic_guard.model import Column, Constraint, Index, ObjRef, QName, SchemaModel, Table, View
@@ -154,13 +155,10 @@ class Scope:
 
     def advance(self, statement: Statement, effect: Effect | None = None) -> None:
         """Record what ``statement`` did: model changes, new tables, transaction and settings."""
-        node = statement.node
-        if not node:
+        found = top(statement.node)
+        if found is None:
             return
-        kind = next(iter(node))
-        stmt = node[kind]
-        if not isinstance(stmt, dict):
-            return
+        kind, stmt = found
         self._track_session(kind, stmt)
         if kind in ("CreateStmt", "CreateTableAsStmt"):
             rel = stmt.get("relation") or stmt.get("into", {}).get("rel")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from alembic_guard.lint.base import Example, Rule, Scope, register
-from alembic_guard.lint.nodes import alter_cmds, object_name, rel_qname, strings
+from alembic_guard.lint.nodes import alter_cmds, object_name, rel_qname, strings, top
 from alembic_guard.model import format_qname
 from alembic_guard.sql.statement import Statement
 
@@ -50,13 +50,10 @@ def _name(kind: str, stmt: dict) -> str:
 
 
 def check(statement: Statement, scope: Scope) -> Iterator[str]:
-    node = statement.node
-    if not node:
+    found = top(statement.node)
+    if found is None:
         return
-    kind = next(iter(node))
-    stmt = node[kind]
-    if not isinstance(stmt, dict):
-        return
+    kind, stmt = found
     if kind in _IF_NOT_EXISTS and not stmt.get("if_not_exists"):
         yield f"{_IF_NOT_EXISTS[kind]} {_name(kind, stmt)} without IF NOT EXISTS"
     elif kind in _OR_REPLACE and not stmt.get("replace"):
