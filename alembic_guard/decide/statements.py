@@ -269,10 +269,16 @@ def decide_statement(
     wants = wanted_facts(st)
     notes: list[str] = []
     differ: list[tuple[ObjRef, str]] = []  # IF NOT EXISTS objects there with another definition
+    not_made: set[tuple[str, str]] = set()  # views not made again: their columns neither
     for ref in st.creates:
         have = fact(model, ref)
-        if have is None and rerun and dropped_later(ref, later):
+        if ref.kind == "column" and (ref.schema, ref.parent) in not_made:
+            continue
+        view = ref.kind == "relation" and hasattr(wants.get(ref), "materialized")  # a view, not a table
+        if have is None and rerun and (ref.kind != "relation" or view) and dropped_later(ref, later):
             notes.append(f"{ref} not made again: a later revision drops it")
+            if view:
+                not_made.add((ref.schema, ref.name))
             continue
         if have is None:
             return run

@@ -319,7 +319,7 @@ def _reconcile(g: Guard, operations: Any, want: Table, eff: Any, if_not_exists: 
         if col.name in rec.columns:
             _add_column(g, want.qname, col)
     for con in rec.constraints:
-        op = _constraint_op(con)
+        op = _constraint_op(con, g.model)
         if op is not None:
             operations.invoke(op)
     if d.details:  # IF NOT EXISTS kept columns of another definition
@@ -339,17 +339,23 @@ def _add_column(g: Guard, q: QName, col: Column) -> None:
     g.model.put_column(q[0], q[1], col)
 
 
-def _constraint_op(con: Any) -> Any:
+def _constraint_op(con: Any, model: Any) -> Any:
     t = con.table
     schema = op_schema(t[0])
     if con.kind == "foreign_key":
         ref = con.ref_table
+        # REFERENCES t without a column list: the referenced table's primary key, as PostgreSQL takes it
+        ref_columns = list(con.ref_columns) or next(
+            (list(c.columns) for c in model.constraints_of(*ref) if c.kind == "primary_key"), []
+        )
+        if len(ref_columns) != len(con.columns):
+            return None  # no key known to pair with: left to PostgreSQL's own statement, not guessed
         return aops.CreateForeignKeyOp(
             con.name,
             t[1],
             ref[1],
             list(con.columns),
-            list(con.ref_columns),
+            ref_columns,
             source_schema=schema,
             referent_schema=op_schema(ref[0]),
             ondelete=con.on_delete,

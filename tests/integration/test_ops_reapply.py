@@ -148,3 +148,44 @@ def test_rerun_does_not_make_again_what_a_later_revision_drops(conn: sa.Connecti
         assert [e.action for e in ctx.events] == expected, ctx.events
         if rerun:
             assert all("not made again: a later revision drops it" in e.reason for e in ctx.events)
+
+
+def test_reconciled_table_gets_a_foreign_key_written_without_columns(conn: sa.Connection) -> None:
+    """``REFERENCES memo`` names no column: the key is memo's primary key (before: a Python crash,
+    "zip() argument 2 is shorter than argument 1", re-running such a CREATE TABLE)."""
+    conn.exec_driver_sql("CREATE TABLE reply (id int PRIMARY KEY, memo_id int)")
+    conn.commit()
+    ctx = GuardContext()
+    try:
+        with operations(conn, ctx, touched=[("public", "reply"), ("public", "memo")]) as op:
+            op.execute("CREATE TABLE reply (id int PRIMARY KEY, memo_id int REFERENCES memo)")
+    finally:
+        conn.rollback()
+    assert ctx.events[-1].action == "act", ctx.events
+    fk = conn.exec_driver_sql(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = 'reply'::regclass"
+    ).scalar()
+    assert fk == "FOREIGN KEY (memo_id) REFERENCES memo(id)"
+
+
+def test_rerun_does_not_make_again_a_view_a_later_revision_drops(conn: sa.Connection) -> None:
+    """The view's ``m.*`` now lists a column a later revision added, named twice (42701 before):
+    on a re-run the view, which a later revision drops, is not made again."""
+    from alembic_guard.changes import DropObject
+    from alembic_guard.model import ObjRef
+
+    sql = "CREATE VIEW memo_view AS SELECT m.*, m.title AS title FROM memo m"
+    ctx = GuardContext()
+    ctx.later = lambda revision: [DropObject(ObjRef.relation("public", "memo_view"))]
+    ctx.rerun = True
+    try:
+        with operations(conn, ctx, touched=[("public", "memo")]) as op:
+            op.execute(sql)
+    finally:
+        conn.rollback()
+    assert [e.action for e in ctx.events] == ["skip"], ctx.events
+    assert "relation memo_view not made again: a later revision drops it" in ctx.events[0].reason
+    fails = pytest.raises(sa.exc.ProgrammingError, match="specified more than once")  # a first run
+    with fails, operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
+        op.execute(sql)
