@@ -26,7 +26,13 @@ Each timing is the wall time of the whole ``alembic`` process (start-up
 included) and its CPU time (user + system, from ``getrusage`` of the
 children); the variants run interleaved, ``--repeat`` times, and medians are
 reported (minimums too).  Uses ALEMBIC_GUARD_TEST_URL's server when set, else
-starts a throwaway one.
+starts a throwaway one with ``pg_stat_statements`` loaded: then one more run
+of each variant counts the statements the server executed (every round trip:
+``BEGIN`` and ``COMMIT`` included, all of the run's connections) per revision.
+On a shared machine the wall ratio moves with the load; the CPU ratio and the
+statement counts are the steadier figures.  The package is byte-compiled
+first (``scripts/setup.sh`` does the same): with ``PYTHONDONTWRITEBYTECODE``
+set, a stale ``.pyc`` would be recompiled in every timed process.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from alembic_guard.testing import GuardedProject, alembic_executable, shared_server
+import alembic_guard
+from alembic_guard.testing import GuardedProject, PostgresServer, alembic_executable, shared_server
 
 
 def generate(project_versions: Path, n: int) -> None:
@@ -225,6 +233,51 @@ def start_together(
     return [finish[i] for i in range(len(procs))], cpu
 
 
+def compile_package() -> None:
+    """Byte-compile alembic_guard as scripts/setup.sh does (the timed processes then load .pyc files)."""
+    package = Path(alembic_guard.__file__).parent
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", "-x", "/templates/", str(package)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def bench_server() -> tuple[PostgresServer, bool]:
+    """The server to measure on, and whether it counts statements (``pg_stat_statements`` loaded)."""
+    if os.environ.get("ALEMBIC_GUARD_TEST_URL"):
+        return shared_server(), False
+    server = PostgresServer(
+        settings={"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.max": "20000"}
+    ).start()
+    return server, True
+
+
+def statements_executed(url: str, run: Callable[[str], object]) -> int:
+    """How many statements the server executed in ``url``'s database while ``run(url)`` ran.
+
+    Every statement of every connection counts once (a round trip each, as the
+    drivers send them; ``BEGIN`` / ``COMMIT`` included as utility statements).
+    """
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.exec_driver_sql("SELECT pg_stat_statements_reset()")
+        run(url)
+        with engine.connect() as conn:
+            total = conn.exec_driver_sql(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND strpos(query, 'pg_stat_statements') = 0"
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(total)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--revisions", type=int, default=200)
@@ -241,7 +294,8 @@ def main() -> None:
     with_floor = args.only in (None, "floor")
     with_replicas = args.only in (None, "replicas")
 
-    server = shared_server()
+    compile_package()
+    server, counts = bench_server()
     tmp = Path(tempfile.mkdtemp(prefix="bench_runtime_"))
     try:
 
@@ -301,7 +355,7 @@ def main() -> None:
         if with_floor:
             f, f_min, f_cpu = summary(runs["floor"])
             print(
-                "  floor (plain + per-revision tx + ledger insert + catalog read + offline render/analysis, "
+                "  floor (plain + per-revision tx + ledger insert + catalog read + pre-flight plan, "
                 "no other code)\n"
                 f"                                     {f:6.2f}s / {f_cpu:5.2f}s  ratio {f / p:.2f}x "
                 f"(min/min {f_min / p_min:.2f}x; CPU {f_cpu / p_cpu:.2f}x; "
@@ -311,6 +365,21 @@ def main() -> None:
             f"  guarded                            {g:6.2f}s / {g_cpu:5.2f}s  ratio {g / p:.2f}x "
             f"(min/min {g_min / p_min:.2f}x; CPU {g_cpu / p_cpu:.2f}x; target <= 1.15x)"
         )
+        if counts:
+            # Round trips: what a loaded machine cannot blur.  One more run of each variant.
+            counted = {
+                "plain": statements_executed(fresh(), lambda url: run_plain(plain_ini, url)),
+                "guarded": statements_executed(fresh(), lambda url: run_guarded(guarded, url)),
+            }
+            if everything:
+                counted["plain, a transaction per revision"] = statements_executed(
+                    fresh(), lambda url: run_plain(per_ini, url)
+                )
+            if with_floor:
+                counted["floor"] = statements_executed(fresh(), lambda url: run_plain(floor_ini, url))
+            print("statements the server executed (round trips, BEGIN/COMMIT included), per revision:")
+            for name, total in counted.items():
+                print(f"  {name:34s} {total / args.revisions:5.2f}  ({total} in all)")
 
         if everything:
             gl = summary(runs["large"])[0]
@@ -388,6 +457,8 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if counts:
+            server.stop()
 
 
 if __name__ == "__main__":
