@@ -103,6 +103,7 @@ def _collect(config: Any, options: CheckOptions, conn: Any, server_version: int 
         server_version=server_version,
     )
     if conn is not None:
+        from alembic_guard import outside
         from alembic_guard.check import live
 
         lr = live.check_live(
@@ -112,6 +113,8 @@ def _collect(config: Any, options: CheckOptions, conn: Any, server_version: int 
             result.models,
             version_table=options.version_table,
             version_table_schema=options.version_table_schema,
+            # what the user declared from outside the set (a previous tool's table) is not drift
+            outside=outside.load(pyproject=os.path.join(root, "pyproject.toml")).model,
         )
     findings = list(result.findings)
     if settings is not None:

@@ -77,12 +77,15 @@ def check_live(
     *,
     version_table: str = "alembic_version",
     version_table_schema: str | None = None,
+    outside: SchemaModel | None = None,
 ) -> LiveResult:
     """Run every live check on ``conn`` (read-only).
 
     ``version_table`` / ``version_table_schema``: as env.py passes them to
     ``context.configure``; the ledger is read from the version table's schema,
-    where the runtime writes it.
+    where the runtime writes it.  ``outside``: the objects declared as coming
+    from outside the set (:mod:`alembic_guard.outside`): where no revision
+    makes them, they are not drift.
     """
     from alembic.runtime.migration import MigrationContext
 
@@ -113,7 +116,7 @@ def check_live(
         result.findings.append(unadopted)
         result.drift = Section("skipped", "not checked: the database is not adopted (see AG612)")
     else:
-        _drift(result, runs, applied, expected_models, live, search_path())
+        _drift(result, runs, applied, expected_models, live, search_path(), outside)
         _count_rows_of_extra_tables(conn, result)
     if result.drift.status != "ok":
         # the drift kinds invalid-index / not-valid-constraint cover these when drift runs
@@ -265,6 +268,7 @@ def _drift(
     expected_models: dict[str, SchemaModel],
     live: SchemaModel,
     search_path: tuple[str, ...] = (DEFAULT_SCHEMA,),
+    outside: SchemaModel | None = None,
 ) -> None:
     try:
         diff = importlib.import_module("alembic_guard.diff")
@@ -291,6 +295,8 @@ def _drift(
     for d in diff.compare(expected, live, search_path=search_path):
         if (dynamic and may_create(dynamic, d.ref)) or d.ref in doubt:
             continue
+        if outside is not None and outside.has(d.ref) and not expected.has(d.ref):
+            continue  # declared as made outside the set, and no revision makes it
         severity: Severity = "warning" if d.severity == "warning" else "error"
         items.append(DriftItem(d.kind, d.ref.describe(), severity, d.message, d.hint))
         code, _, kind_id = d.kind.partition(" ")

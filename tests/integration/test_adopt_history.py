@@ -167,3 +167,27 @@ def test_a_database_whose_search_path_puts_another_schema_first(tmp_path: Path, 
         assert code == 0 and current(url) == [revs[-1][0]], "\n".join(out)
         report = collect(cfg, CheckOptions(url=url))
         assert [f"{d.kind} {d.object}" for d in report.drift_items] == [], report.drift
+
+
+def test_a_table_declared_from_outside_the_set_is_not_drift(tmp_path: Path, pg_server: object) -> None:
+    """A previous tool's bookkeeping table (declared in [tool.alembic_guard] outside_sql) is in the
+    database and no revision makes it.  Before, guard-check on the adopted database reported it
+    (AG511 extra table)."""
+    from alembic_guard.testing import PostgresServer
+
+    assert isinstance(pg_server, PostgresServer)
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / "001_item.sql").write_text("CREATE TABLE item (id integer PRIMARY KEY, name text);\n")
+    stub = tmp_path / "outside.sql"
+    stub.write_text("CREATE TABLE IF NOT EXISTS runner_versions (version text PRIMARY KEY);\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.alembic_guard]\noutside_sql = "outside.sql"\n')
+    with pg_server.database() as url:
+        apply_files(url, ["outside.sql"], tmp_path)
+        apply_files(url, ["001_item.sql"], sql)
+        cfg = make_env(tmp_path, url)
+        do_import(cfg, sql)
+        code, out = run_adopt(cfg)
+        assert code == 0 and out[-1].startswith("Stamped"), out
+        report = collect(cfg, CheckOptions(url=url))
+        assert [f"{d.kind} {d.object}" for d in report.drift_items] == [], report.drift
