@@ -503,11 +503,14 @@ def _rename_column(m: SchemaModel, schema: str, table: str, old: str, new: str) 
             m.views[(schema, table)] = dataclasses.replace(v, columns=_rename_in(v.columns, old, new))
         return
     col = t.column(old)
-    if col is None:
+    if col is None and t.column(new) is None:
         return
-    m.tables[(schema, table)] = dataclasses.replace(
-        t, columns=tuple(dataclasses.replace(c, name=new) if c.name == old else c for c in t.columns)
-    )
+    if col is not None:
+        m.tables[(schema, table)] = dataclasses.replace(
+            t, columns=tuple(dataclasses.replace(c, name=new) if c.name == old else c for c in t.columns)
+        )
+    # (renamed already: a history replayed over a database that moved on; what the replay made
+    # with the old name - an index, a constraint - follows the column, as it did in PostgreSQL)
     q = (schema, table)
     for key, ix in list(m.indexes.items()):
         if ix.table == q:

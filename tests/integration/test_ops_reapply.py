@@ -189,3 +189,22 @@ def test_rerun_does_not_make_again_a_view_a_later_revision_drops(conn: sa.Connec
     fails = pytest.raises(sa.exc.ProgrammingError, match="specified more than once")  # a first run
     with fails, operations(conn, GuardContext(), touched=[("public", "memo")]) as op:
         op.execute(sql)
+
+
+def test_index_on_a_column_renamed_later_is_this_revisions_index(conn: sa.Connection) -> None:
+    """``CREATE INDEX ... (title)`` re-run where a later revision renamed ``title`` to ``heading``: the
+    index on ``heading`` is this one, evolved (before: refused, "exists with another definition")."""
+    from alembic_guard.changes import RenameObject
+    from alembic_guard.model import ObjRef
+
+    conn.exec_driver_sql("ALTER TABLE memo RENAME COLUMN title TO heading")
+    conn.exec_driver_sql("CREATE INDEX memo_title_idx ON memo (heading)")
+    conn.commit()
+    ctx = GuardContext()
+    ctx.later = lambda revision: [RenameObject(ObjRef.column("public", "memo", "title"), "heading")]
+    try:
+        with operations(conn, ctx, touched=[("public", "memo")]) as op:
+            op.execute("CREATE INDEX memo_title_idx ON memo (title)")
+    finally:
+        conn.rollback()
+    assert [e.action for e in ctx.events] == ["skip"], ctx.events
