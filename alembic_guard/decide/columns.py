@@ -88,7 +88,11 @@ def needs_rows_check(c: Column) -> bool:
     return not c.nullable and c.default is None and not c.identity and c.generated is None
 
 
-def decide_add_column(model: SchemaModel, spec: AddColumn, later: Sequence[Change] = ()) -> Decision:
+def decide_add_column(
+    model: SchemaModel, spec: AddColumn, later: Sequence[Change] = (), rerun: bool = False
+) -> Decision:
+    """``later``: the changes of the revisions after this one; ``rerun``: the ledger says this
+    revision was applied to this database before."""
     q, wanted = spec.table, spec.column
     op, target = "add_column", f"{format_qname(q)}.{wanted.name}"
     table = model.table(*q)
@@ -117,7 +121,9 @@ def decide_add_column(model: SchemaModel, spec: AddColumn, later: Sequence[Chang
             "change the migration to match the database, or alter the column in a revision of its own",
             both(describe_column(have), describe_column(wanted)),
         )
-    moved = moved_on(model, ObjRef.column(q[0], q[1], wanted.name), (PutColumn(q[0], q[1], wanted),), later)
+    moved = moved_on(
+        model, ObjRef.column(q[0], q[1], wanted.name), (PutColumn(q[0], q[1], wanted),), later, rerun
+    )
     if moved is not None:
         return skip(op, target, f"not added: {moved.describe()}, and that column is there")
     problem = missing_reference(model, spec.foreign_keys)

@@ -29,6 +29,10 @@ class Fate:
 
     how: Literal["kept", "renamed", "dropped"]
     ref: ObjRef
+    # the name it is renamed to belongs, until then, to another object the history drops first
+    # (``DROP COLUMN inbox_url`` then ``RENAME shared_inbox_url TO inbox_url``): an object of
+    # that name in the database now is that other one, not this one moved on
+    displaced: bool = False
 
     def describe(self) -> str:
         if self.how == "dropped":
@@ -40,7 +44,8 @@ def fate(ref: ObjRef, later: Sequence[Change]) -> Fate:
     """Follow a relation or column through the later changes (renames, schema moves, drops)."""
     schema, table, name = ref.schema, ref.parent if ref.kind == "column" else ref.name, ref.name
     column = ref.kind == "column"
-    renamed = False
+    renamed = displaced = False
+    dropped_before: set[tuple[str, str | None, str]] = set()  # columns and relations dropped so far
     for c in later:
         if isinstance(c, DropObject):
             r = c.ref
@@ -48,12 +53,16 @@ def fate(ref: ObjRef, later: Sequence[Change]) -> Fate:
                 return Fate("dropped", ref)
             if column and (r.kind, r.schema, r.parent, r.name) == ("column", schema, table, name):
                 return Fate("dropped", ref)
+            if r.kind in ("relation", "column"):
+                dropped_before.add((r.schema, r.parent, r.name))
         elif isinstance(c, RenameObject):
             r = c.ref
             if r.kind == "relation" and (r.schema, r.name) == (schema, table):
                 table, renamed = c.new_name, True
+                displaced = displaced or (schema, None, table) in dropped_before
             elif column and (r.kind, r.schema, r.parent, r.name) == ("column", schema, table, name):
                 name, renamed = c.new_name, True
+                displaced = displaced or (schema, table, name) in dropped_before
         elif isinstance(c, SetSchema):
             r = c.ref
             if r.kind == "relation" and (r.schema, r.name) == (schema, table):
@@ -63,10 +72,12 @@ def fate(ref: ObjRef, later: Sequence[Change]) -> Fate:
         final = ObjRef.column(schema, table, name)
     else:
         final = ObjRef.relation(schema, table)
-    return Fate("renamed" if renamed else "kept", final)
+    return Fate("renamed" if renamed else "kept", final, displaced)
 
 
-def moved_on(model: SchemaModel, ref: ObjRef, made: Sequence[Change], later: Sequence[Change]) -> Fate | None:
+def moved_on(
+    model: SchemaModel, ref: ObjRef, made: Sequence[Change], later: Sequence[Change], rerun: bool = False
+) -> Fate | None:
     """Why an object this revision makes (``made``) and ``model`` lacks needs no making, or ``None``.
 
     A later revision renames it and the renamed object is in ``model`` with the
@@ -77,6 +88,10 @@ def moved_on(model: SchemaModel, ref: ObjRef, made: Sequence[Change], later: Seq
         return None
     f = fate(ref, later)
     if f.how != "renamed" or fact(model, f.ref) is None:
+        return None
+    if f.displaced and not rerun:
+        # a first run (the ledger has not seen this revision applied): the object of the later
+        # name is the one the history drops before the rename, not this one moved on
         return None
     # replay this revision's object through the later changes, without the renamed one in the way
     scratch = model.copy()

@@ -89,7 +89,7 @@ def decide_create_table(
     have = model.table(*q)
     fks = [c for c in spec.constraints if c.kind == "foreign_key" and c.ref_table != q]
     if have is None:
-        renamed = moved_on(model, ObjRef.relation(*q), (PutTable(want),), later)
+        renamed = moved_on(model, ObjRef.relation(*q), (PutTable(want),), later, rerun)
         if renamed is not None:
             return skip(op, target, f"not created: {renamed.describe()}, and that table is there"), None
         problem = missing_reference(model, fks)
@@ -137,7 +137,7 @@ def decide_create_table(
     moved = {
         name: f
         for name in absent
-        if (f := moved_on(model, ObjRef.column(q[0], q[1], name), made, later)) is not None
+        if (f := moved_on(model, ObjRef.column(q[0], q[1], name), made, later, rerun)) is not None
     }
     cols = tuple(name for name in absent if name not in moved)
     cons = tuple(

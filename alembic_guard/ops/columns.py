@@ -139,7 +139,9 @@ def add_column(operations: Any, operation: Any, ctx: GuardContext, original: Imp
         g.original(original, operation)
         return
     g.load(spec.table, *(fk.ref_table for fk in spec.foreign_keys if fk.ref_table is not None))
-    g.carry_out(decide_add_column(g.model, spec, ctx.later_changes()), _alembic(g, original, operation))
+    g.carry_out(
+        decide_add_column(g.model, spec, ctx.later_changes(), ctx.rerun), _alembic(g, original, operation)
+    )
 
 
 def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: Impl) -> None:

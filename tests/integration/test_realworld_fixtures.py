@@ -42,6 +42,8 @@ STAGES = ("plan", "import", "fresh", "reapply", "adopt", "check", "differential"
 XFAIL: dict[tuple[str, str], str] = {
     # the differential reads the catalog's own schemas; a temporary table lives in the session's
     ("created_as", "differential"): "differential limit: a temporary table is in pg_temp, not read back",
+    # re-run of 003: DROP COLUMN inbox drops the column the same revision's RENAME made (data lost)
+    ("swapped_columns", "reapply"): "issue 10 re-running: a drop of a name this revision's own rename took",
 }
 
 
