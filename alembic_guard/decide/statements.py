@@ -230,6 +230,24 @@ def remade_already(model: SchemaModel, st: RawStatement) -> str | None:
     return f"already done: what it drops and makes again is there as it makes it ({shown})"
 
 
+def column_moved_on(model: SchemaModel, ref: ObjRef, made: Sequence[Change], later: Sequence[Change]) -> str:
+    """Why a column this statement adds, absent now, is not added again on a re-run ('' : it is).
+
+    A later revision renamed it (and the renamed column is there as the history
+    gives it) or dropped it: adding it again would make a column no revision
+    leaves behind (and, in a multi-column ``ALTER TABLE``, fail on the columns
+    that are there).
+    """
+    from alembic_guard.decide.later import fate, moved_on  # they read facts as defined here
+
+    f = moved_on(model, ref, made, later)
+    if f is not None:
+        return f.describe()
+    if fate(ref, later).how == "dropped":
+        return "a later revision drops it"
+    return ""
+
+
 def decide_statement(
     model: SchemaModel, st: RawStatement, later: Sequence[Change] = (), rerun: bool = False
 ) -> Decision:
@@ -270,6 +288,7 @@ def decide_statement(
     notes: list[str] = []
     differ: list[tuple[ObjRef, str]] = []  # IF NOT EXISTS objects there with another definition
     not_made: set[tuple[str, str]] = set()  # views not made again: their columns neither
+    gone_columns: set[tuple[str, str, str]] = set()  # columns not added again on a re-run
     for ref in st.creates:
         have = fact(model, ref)
         if ref.kind == "column" and (ref.schema, ref.parent) in not_made:
@@ -280,6 +299,23 @@ def decide_statement(
             if view:
                 not_made.add((ref.schema, ref.name))
             continue
+        if have is None and ref.kind == "column" and rerun:
+            moved = column_moved_on(model, ref, st.changes, later)
+            if moved:
+                notes.append(f"{ref} not added again: {moved}")
+                gone_columns.add((ref.schema, ref.parent or "", ref.name))
+                continue
+        if have is None and ref.kind in ("constraint", "index") and gone_columns:
+            keyed = [
+                (f.table, f.columns)
+                for c in st.changes
+                if (f := getattr(c, "constraint", None) or getattr(c, "index", None)) is not None
+                and getattr(f, "name", None) == ref.name
+            ]
+            if keyed and all(
+                cols and all((t[0], t[1], c) in gone_columns for c in cols) for t, cols in keyed
+            ):
+                continue  # on a column not added again: neither is it
         if have is None:
             return run
         want = wants.get(ref)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from alembic_guard.changes import PutColumn
 from alembic_guard.errors import GuardRefused
-from alembic_guard.model import Column
+from alembic_guard.model import Column, ObjRef
 from alembic_guard.ops import GuardContext
 from alembic_guard.ops.standalone import operations
 
@@ -208,3 +208,21 @@ def test_index_on_a_column_renamed_later_is_this_revisions_index(conn: sa.Connec
     finally:
         conn.rollback()
     assert [e.action for e in ctx.events] == ["skip"], ctx.events
+
+
+def test_rerun_of_a_multi_column_add_where_one_column_was_dropped_later(conn: sa.Connection) -> None:
+    """``ADD COLUMN title, ADD COLUMN old_note UNIQUE`` re-run: title is there, old_note a later revision
+    dropped; before, it ran and failed (42701 column "title" already exists)."""
+    from alembic_guard.changes import DropObject
+
+    sql = "ALTER TABLE memo ADD COLUMN title text, ADD COLUMN old_note text UNIQUE"
+    ctx = GuardContext()
+    ctx.later = lambda revision: [DropObject(ObjRef.column("public", "memo", "old_note"))]
+    ctx.rerun = True
+    try:
+        with operations(conn, ctx, touched=[("public", "memo")]) as op:
+            op.execute(sql)
+    finally:
+        conn.rollback()
+    assert [e.action for e in ctx.events] == ["skip"], ctx.events
+    assert "column memo.old_note not added again: a later revision drops it" in ctx.events[0].reason
