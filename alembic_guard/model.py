@@ -610,13 +610,24 @@ def _default_constraint_name(con: Constraint) -> str:
 NAMEDATALEN = 64
 
 
+def choose_name(name1: str, name2: str | None, label: str, taken: set[str] | frozenset[str]) -> str:
+    """The name PostgreSQL's ``ChooseRelationName`` / ``ChooseConstraintName`` picks: ``label``,
+    then ``label1``, ``label2`` ... until the name is free, each try shortened anew to 63 bytes
+    (so ``..._key1`` is not ``..._key`` with a digit appended past the limit)."""
+    name = pg_object_name(name1, name2, label)
+    n = 0
+    while name in taken:
+        n += 1
+        name = pg_object_name(name1, name2, f"{label}{n}")
+    return name
+
+
 def pg_object_name(name1: str, name2: str | None, label: str | None) -> str:
     """The name PostgreSQL's ``makeObjectName`` builds: ``name1_name2_label`` ≤ 63 bytes.
 
     When too long, the longer of ``name1`` / ``name2`` is shortened one byte
     at a time, exactly as PostgreSQL does, so implicit index, constraint and
-    sequence names match the catalog.  (PostgreSQL appends a digit on a name
-    clash; that case is not modelled.)
+    sequence names match the catalog.  A clash is :func:`choose_name`'s.
     """
     b1 = name1.encode()
     b2 = name2.encode() if name2 is not None else b""

@@ -21,6 +21,7 @@ from alembic_guard.model import (
     Sequence,
     Table,
     View,
+    choose_name,
 )
 from alembic_guard.sql.effects_common import Ctx, Node, min_location, strings, sval
 from alembic_guard.sql.effects_select import Output, Scope, read_select, walk
@@ -81,16 +82,12 @@ class _TableBuild:
         self.explicit: set[str] = set()  # constraint names written in the SQL
         self.sequences: list[Sequence] = []
 
-    def unique_name(self, name: str) -> str:
-        """PostgreSQL appends 1, 2, ... when a chosen name is taken within the statement."""
-        taken = {c.name for c in self.constraints}
-        if name not in taken:
-            return name
-        base, label = name.rsplit("_", 1)
-        i = 1
-        while f"{base}_{label}{i}" in taken:
-            i += 1
-        return f"{base}_{label}{i}"
+    def unique_name(self, name2: str | None, label: str) -> str:
+        """The name PostgreSQL chooses for an unnamed constraint: ``table_name2_label``, with
+        1, 2, ... after the label when that is taken within the statement (two keys whose
+        names are cut to the same 63 bytes, a second CHECK)."""
+        taken = {c.name for c in self.constraints if c.name is not None}
+        return choose_name(self.table, name2, label, taken)
 
     def drop_redundant_keys(self) -> None:
         """One index per key: PostgreSQL folds a UNIQUE identical to the primary key (or to an
@@ -135,9 +132,9 @@ class _TableBuild:
                 self.explicit.add(name)
             if name is None:
                 name = (
-                    ch.pg_object_name(self.table, None, "pkey")
+                    self.unique_name(None, "pkey")
                     if k == "primary_key"
-                    else ch.pg_object_name(self.table, "_".join(cols), "key")
+                    else self.unique_name("_".join(cols), "key")
                 )
             return Constraint(name, q, k, cols, deferrable=deferrable)  # type: ignore[arg-type]
         if kind == "CONSTR_FOREIGN":
@@ -150,7 +147,7 @@ class _TableBuild:
                 for rc in ref_cols:
                     ctx.require(ObjRef.column(ref[0], ref[1], rc), loc)
             if name is None:
-                name = ch.pg_object_name(self.table, "_".join(cols), "fkey")
+                name = self.unique_name("_".join(cols), "fkey")
             return Constraint(
                 name,
                 q,
@@ -169,9 +166,7 @@ class _TableBuild:
             text = ctx.src.group_text(con.get("location", -1))
             if name is None:
                 # PostgreSQL names a CHECK after its column only when it uses exactly one
-                name = self.unique_name(
-                    ch.pg_object_name(self.table, used[0] if len(used) == 1 else None, "check")
-                )
+                name = self.unique_name(used[0] if len(used) == 1 else None, "check")
             walk(ctx, expr, _no_scope())
             return Constraint(name, q, "check", tuple(used), expression=text, validated=validated)
         if kind == "CONSTR_EXCLUSION":
@@ -181,7 +176,7 @@ class _TableBuild:
                 ie = items[0].get("IndexElem", {}) if items else {}
                 ex_cols.append(ie.get("name") or "expr")
             if name is None:
-                name = ch.pg_object_name(self.table, "_".join(ex_cols), "excl")
+                name = self.unique_name("_".join(ex_cols), "excl")
             return Constraint(name, q, "exclude", tuple(ex_cols))
         return None
 
