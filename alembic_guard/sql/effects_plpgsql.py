@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pglast
@@ -305,26 +305,24 @@ class _DoBlock:
         if sub is not None:
             self._merge(sub)
 
-    def _analyze(self, query: str, guarded: bool, prefix: str = "", located: bool = True) -> Ctx | None:
+    def _analyze(self, query: str, guarded: bool, prefix: str = "") -> Ctx | None:
         """The facts of SQL embedded in the block (None, and an opaque part, if it does not parse)."""
-        shift = self._shift(query) if located else None
+        shift = self._shift(query)
         if shift is not None:
             shift -= len(prefix.encode())
         try:
-            parsed = json.loads(parse_sql_json(prefix + query))
+            stmts = json.loads(parse_sql_json(prefix + query)).get("stmts") or ()
         except ParseError as exc:
             self.ctx.opaque_part(f"SQL inside DO block does not parse: {exc.args[0]}")
             return None
-        sub = Ctx(
-            Source(prefix + query),
-            self.ctx.search_path,
-            shift,
-            guarded or self.ctx.ensure_mode,
-            self.ctx.known,
-        )
+        return self._read(prefix + query, stmts, shift, guarded)
+
+    def _read(self, text: str, stmts: Sequence[Node], shift: int | None, guarded: bool) -> Ctx:
+        """The facts of parsed statements ``stmts`` of ``text``, in a context of their own."""
+        sub = Ctx(Source(text), self.ctx.search_path, shift, guarded or self.ctx.ensure_mode, self.ctx.known)
         sub.ignore_names = self.ignore
         sub.check_bodies = self.ctx.check_bodies
-        for entry in parsed.get("stmts") or ():
+        for entry in stmts:
             self.dispatch(sub, entry["stmt"])
         return sub
 
@@ -472,18 +470,11 @@ class _DoBlock:
             return False
         subs: list[Ctx] = []
         for text in texts:
-            try:
-                stmts = json.loads(parse_sql_json(text)).get("stmts") or ()
-            except ParseError:
+            parsed = _parse_template(text)
+            if parsed is None:
                 return False
-            sub = Ctx(
-                Source(text), self.ctx.search_path, None, guarded or self.ctx.ensure_mode, self.ctx.known
-            )
-            sub.ignore_names = self.ignore
-            sub.check_bodies = self.ctx.check_bodies
             try:
-                for entry in stmts:
-                    self.dispatch(sub, entry["stmt"])
+                sub = self._read(*parsed, None, guarded)
             except (KeyError, IndexError, TypeError, AttributeError, ValueError):
                 return False
             if sub.opaque or sub.dynamic:
