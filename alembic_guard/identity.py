@@ -20,8 +20,9 @@ Pure: no connection, no filesystem.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -266,6 +267,29 @@ def compatible_column(have: Column, want: Column) -> bool:
         and (have.generated is None) == (want.generated is None)
         and same_expression(have.generated, want.generated)
     )
+
+
+def fold_redundant_keys(constraints: Sequence[Constraint], explicit: Collection[str]) -> list[Constraint]:
+    """One index per key, as PostgreSQL's ``CREATE TABLE`` / ``ALTER TABLE`` makes them: a UNIQUE
+    with the columns of the primary key (or of an earlier UNIQUE) of the same statement is folded
+    into it, which takes its name when only the folded one's was written (``explicit``).  Other
+    constraints are kept as they are, in order."""
+    keys = [c for c in constraints if c.kind == "primary_key"]
+    keys += [c for c in constraints if c.kind == "unique"]
+    kept: dict[tuple[tuple[str, ...], bool], Constraint] = {}
+    renamed: dict[int, Constraint] = {}
+    dropped: set[int] = set()
+    for c in keys:
+        first = kept.get((c.columns, c.deferrable))
+        if first is None:
+            kept[(c.columns, c.deferrable)] = c
+            continue
+        dropped.add(id(c))
+        if first.name not in explicit and c.name in explicit:
+            better = dataclasses.replace(first, name=c.name)
+            renamed[id(first)] = better
+            kept[(c.columns, c.deferrable)] = better
+    return [renamed.get(id(c), c) for c in constraints if id(c) not in dropped]
 
 
 def find_same_constraint(model: SchemaModel, want: Constraint) -> Constraint | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -610,7 +610,7 @@ def _default_constraint_name(con: Constraint) -> str:
 NAMEDATALEN = 64
 
 
-def choose_name(name1: str, name2: str | None, label: str, taken: set[str] | frozenset[str]) -> str:
+def choose_name(name1: str, name2: str | None, label: str, taken: Container[str]) -> str:
     """The name PostgreSQL's ``ChooseRelationName`` / ``ChooseConstraintName`` picks: ``label``,
     then ``label1``, ``label2`` ... until the name is free, each try shortened anew to 63 bytes
     (so ``..._key1`` is not ``..._key`` with a digit appended past the limit)."""

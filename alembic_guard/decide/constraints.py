@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alembic_guard import ddl
-from alembic_guard.changes import Change, DropObject, PutConstraint, PutIndex, ValidateConstraint
+from alembic_guard.changes import AlterColumn, Change, DropObject, PutConstraint, PutIndex, ValidateConstraint
 from alembic_guard.decide.later import dropped_later
 from alembic_guard.decide.statements import explained_by_later
 from alembic_guard.decide.types import DataCheck, Decision, Step, Tx, missing, refuse, skip
@@ -80,10 +80,13 @@ def require_columns(
     return None
 
 
-def _op_name(c: Constraint) -> str:
-    return {"foreign_key": "create_foreign_key", "unique": "create_unique_constraint"}.get(
-        c.kind, "create_check_constraint"
-    )
+def constraint_op_name(c: Constraint) -> str:
+    """The Alembic operation that adds a constraint of this kind (as the guards log it)."""
+    return {
+        "foreign_key": "create_foreign_key",
+        "unique": "create_unique_constraint",
+        "primary_key": "create_primary_key",
+    }.get(c.kind, "create_check_constraint")
 
 
 def decide_add_constraint(
@@ -93,7 +96,7 @@ def decide_add_constraint(
     revision was applied to this database before (a re-run of the history)."""
     want = spec.constraint
     q = want.table
-    op = _op_name(want)
+    op = constraint_op_name(want)
     shown = want.name or f"(unnamed {want.kind.replace('_', ' ')})"
     target = f"{format_qname(q)}.{shown}"
     needed = spec.reads if want.kind == "check" else want.columns
@@ -135,7 +138,17 @@ def decide_add_constraint(
         return skip(op, target, "not made again: a later revision drops it (re-running the history)")
     if have is not None and have.validated:
         return skip(op, target, f"already there ({describe_constraint(have)})")
-    if want.kind == "unique":
+    if want.kind == "primary_key":
+        other = next((c for c in model.constraints_of(*q) if c.kind == "primary_key"), None)
+        if other is not None:  # PostgreSQL: 42P16 multiple primary keys
+            return refuse(
+                op,
+                target,
+                f"{format_qname(q)} has a primary key already ({other.name})",
+                "drop that primary key first (in the same revision), or add this one as a unique constraint",
+                both(describe_constraint(other), describe_constraint(want)),
+            )
+    if want.kind in ("unique", "primary_key"):
         return _unique(model, spec, want, target)
     check = _data_check(want)
     steps: list[Step] = []
@@ -200,10 +213,12 @@ def duplicates_check(
 
 
 def _unique(model: SchemaModel, spec: AddConstraint, want: Constraint, target: str) -> Decision:
-    """A unique index (CONCURRENTLY where configured), then ``ADD CONSTRAINT ... USING INDEX``."""
+    """A unique index (CONCURRENTLY where configured), then ``ADD CONSTRAINT ... USING INDEX``
+    (a UNIQUE or a PRIMARY KEY: the key's columns are then set NOT NULL, as PostgreSQL does)."""
     q, name = want.table, want.name
     assert name is not None
-    op = "create_unique_constraint"
+    op = constraint_op_name(want)
+    key = "PRIMARY KEY" if want.kind == "primary_key" else "UNIQUE"
     ix = model.indexes.get((q[0], name))
     index = Index(q[0], name, q, want.columns, unique=True)
     steps: list[Step] = []
@@ -243,7 +258,7 @@ def _unique(model: SchemaModel, spec: AddConstraint, want: Constraint, target: s
         )
     steps.append(
         Step(
-            ddl.attach_unique_sql(q, name),
+            ddl.attach_unique_sql(q, name, key),
             "revision",
             f"ACCESS EXCLUSIVE on {format_qname(q)}, briefly (catalog only)",
         )
@@ -251,8 +266,12 @@ def _unique(model: SchemaModel, spec: AddConstraint, want: Constraint, target: s
     reason = "added through a unique index" + (
         " that was there" if reuse else " built concurrently" if concurrent else ""
     )
-    check = duplicates_check(q, want.columns, f"unique constraint {name}")
-    changes = (PutIndex(index), PutConstraint(want))
+    check = duplicates_check(
+        q, want.columns, f"{key.lower()} {name}" if key != "UNIQUE" else f"unique constraint {name}"
+    )
+    changes: tuple[Change, ...] = (PutIndex(index), PutConstraint(want))
+    if want.kind == "primary_key":
+        changes += tuple(AlterColumn(q[0], q[1], c, nullable=False) for c in want.columns)
     return Decision(op, target, "run", reason, checks=(check,), steps=tuple(steps), changes=changes)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alembic_guard.changes import AddEnumValue, Change, RenameEnumValue, apply
+from alembic_guard.changes import AddEnumValue, Change, PutConstraint, RenameEnumValue, apply
 from alembic_guard.decide.types import Decision, Step, kept, refuse, skip
 from alembic_guard.identity import (
     both,
@@ -28,6 +28,7 @@ from alembic_guard.identity import (
     describe_column,
     describe_constraint,
     describe_index,
+    find_same_constraint,
     same_constraint,
     same_index,
 )
@@ -64,6 +65,7 @@ class RawStatement:
     replace: bool = False  # CREATE OR REPLACE
     missing_ok: bool = False  # DROP ... IF EXISTS
     ensures: tuple[ObjRef, ...] = ()  # of ``creates``, those made with IF NOT EXISTS
+    named_by_server: tuple[ObjRef, ...] = ()  # of ``creates``, keys and constraints the SQL left unnamed
 
 
 def fact(model: SchemaModel, ref: ObjRef) -> Any:
@@ -288,6 +290,7 @@ def decide_statement(
     notes: list[str] = []
     differ: list[tuple[ObjRef, str]] = []  # IF NOT EXISTS objects there with another definition
     not_made: set[tuple[str, str]] = set()  # views not made again: their columns neither
+    twins: set[tuple[str, str]] = set()  # unnamed keys there under another name: their indexes too
     gone_columns: set[tuple[str, str, str]] = set()  # columns not added again on a re-run
     for ref in st.creates:
         have = fact(model, ref)
@@ -316,6 +319,24 @@ def decide_statement(
                 cols and all((t[0], t[1], c) in gone_columns for c in cols) for t, cols in keyed
             ):
                 continue  # on a column not added again: neither is it
+        if have is None and ref.kind == "constraint" and ref in st.named_by_server:
+            # PostgreSQL would name it anew (``t_a_key1``): one of the same definition is it
+            made = next(
+                (
+                    c.constraint
+                    for c in st.changes
+                    if isinstance(c, PutConstraint) and c.constraint.name == ref.name
+                ),
+                None,
+            )
+            twin = find_same_constraint(model, made) if made is not None else None
+            if twin is not None:
+                twins.add((ref.schema, ref.name))
+                if twin.name != ref.name:
+                    notes.append(f"{ref} is there as {twin.name}")
+                continue
+        if have is None and ref.kind == "index" and (ref.schema, ref.name) in twins:
+            continue
         if have is None:
             return run
         want = wants.get(ref)

@@ -26,18 +26,15 @@ ran, and otherwise ends it (``upgrade head`` then runs it, through the guards).
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from alembic_guard import changes as ch
-from alembic_guard.decide.statements import fact, same_fact
-from alembic_guard.identity import describe_column, describe_index, same_type
+from alembic_guard.decide.history import Judged, Unknown, Unsure, footprint, judge, unsure_of
 from alembic_guard.importer.module import ImportedRevision
-from alembic_guard.model import Column, Constraint, Index, ObjRef, QName, SchemaModel, format_qname
-from alembic_guard.sql.statement import AnalyzedStatement, dynamic_key
+from alembic_guard.model import ObjRef, SchemaModel
 
 __all__ = ["AdoptDecision", "LegacyClaim", "Unsure", "Verdict", "decide", "match_version", "unsure_of"]
 
@@ -79,40 +76,6 @@ class LegacyClaim:
     version: str
     source_file: str | None  # the imported source file it names, if any
     dirty: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Unsure:
-    """What a revision may have done that its model changes cannot say.
-
-    - ``maybe_dropped``: objects it drops only if a condition holds (``IF ... THEN DROP`` in a
-      ``DO`` block) and that no later statement of the revision settles: afterwards they may
-      be there or not;
-    - ``dynamic``: glob patterns (over :func:`~alembic_guard.sql.statement.dynamic_key`) of
-      what its dynamic SQL may create (``EXECUTE format(...)``, a call of a function whose
-      body does): a table made that way (a partition) is one the history cannot follow, nor
-      what hangs on it (its indexes, dropped with it by a ``DROP`` of its parent).
-
-    Such objects are not judged (either state agrees) until a later revision settles them.
-    """
-
-    maybe_dropped: tuple[ObjRef, ...] = ()
-    dynamic: tuple[str, ...] = ()
-
-
-def unsure_of(analyzed: Iterable[AnalyzedStatement]) -> Unsure:
-    """What statements (in order: one revision's, or a whole history's) may have done beyond
-    their changes: a conditional drop stays in doubt unless a later statement touches the
-    object again; dynamic SQL's patterns add up."""
-    doubt: dict[ObjRef, None] = {}
-    patterns: list[str] = []
-    for a in analyzed:
-        for c in a.effect.changes:
-            for ref in touched(c):
-                doubt.pop(ref, None)
-        doubt.update(dict.fromkeys(a.effect.maybe_drops))
-        patterns.extend(p for p in a.effect.dynamic if p not in patterns)
-    return Unsure(tuple(doubt), tuple(patterns))
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,181 +187,6 @@ def decide(
     return AdoptDecision(verdicts, stamp, adopted, claims)
 
 
-# --------------------------------------------------------------------------
-# Judging against the replayed history
-# --------------------------------------------------------------------------
-
-
-def touched(change: ch.Change) -> tuple[ObjRef, ...]:
-    """The objects one model change creates, changes or removes (renames: both names)."""
-    c: object = change
-    if isinstance(c, ch.PutTable):
-        t = c.table
-        return (
-            ObjRef.relation(t.schema, t.name),
-            *(ObjRef.column(t.schema, t.name, x.name) for x in t.columns),
-        )
-    if isinstance(c, ch.CopyColumns):
-        return (ObjRef.relation(c.schema, c.table),)
-    if isinstance(c, ch.PutColumn):
-        return (ObjRef.column(c.schema, c.table, c.column.name),)
-    if isinstance(c, ch.AlterColumn):
-        return (ObjRef.column(c.schema, c.table, c.name),)
-    if isinstance(c, ch.DropObject):
-        return (c.ref,)
-    if isinstance(c, ch.RenameObject):
-        return (c.ref, ObjRef(c.ref.kind, c.ref.schema, c.new_name, c.ref.parent))
-    if isinstance(c, ch.SetSchema):
-        return (c.ref, ObjRef(c.ref.kind, c.new_schema, c.ref.name, c.ref.parent))
-    if isinstance(c, ch.PutIndex):
-        return (ObjRef("index", c.index.schema, c.index.name),)
-    if isinstance(c, ch.PutConstraint):
-        con = c.constraint
-        return (ObjRef("constraint", con.table[0], con.name, con.table[1]),) if con.name else ()
-    if isinstance(c, ch.ValidateConstraint | ch.AlterConstraint):
-        return (ObjRef("constraint", c.schema, c.name, c.table),)
-    if isinstance(c, ch.PutView):
-        return (ObjRef.relation(c.view.schema, c.view.name),)
-    if isinstance(c, ch.PutSequence):
-        return (ObjRef("sequence", c.sequence.schema, c.sequence.name),)
-    if isinstance(c, ch.PutEnum):
-        return (ObjRef("type", c.enum.schema, c.enum.name),)
-    if isinstance(c, ch.AddEnumValue | ch.RenameEnumValue):
-        return (ObjRef("type", c.schema, c.name),)
-    if isinstance(c, ch.PutComposite):
-        return (ObjRef("type", c.composite.schema, c.composite.name),)
-    if isinstance(c, ch.PutExtension):
-        return (ObjRef("extension", c.extension.schema, c.extension.name),)
-    if isinstance(c, ch.PutFunction):
-        return (ObjRef("function", c.function.schema, c.function.name),)
-    if isinstance(c, ch.PutTrigger):
-        tr = c.trigger
-        return (ObjRef("trigger", tr.table[0], tr.name, tr.table[1]),)
-    return ()
-
-
-def _shown(ref: ObjRef, value: object) -> str:
-    if isinstance(value, Column):
-        return describe_column(value)
-    if isinstance(value, Constraint):
-        target = f" → {format_qname(value.ref_table)}" if value.ref_table else ""
-        return f"{value.kind.replace('_', ' ')} ({', '.join(value.columns)}){target}"
-    if isinstance(value, Index):
-        return describe_index(value)
-    return "there" if value is not None else "absent"
-
-
-def _agree(ref: ObjRef, expected: object, live: object) -> bool:
-    """Does the live object have the definition the history gives it (both absent counts)?"""
-    if expected is None or live is None:
-        return expected is None and live is None
-    if ref.kind == "relation":
-        return True  # its columns are judged one by one
-    # the shape only: expressions (a generated column's, a CHECK) as the
-    # analysis keeps them and as the catalog deparses them differ in form; guard-check
-    # compares them once the database is adopted
-    if isinstance(expected, Column) and isinstance(live, Column):
-        return same_type(live.type, expected.type) and (live.nullable, live.generated is None) == (
-            expected.nullable,
-            expected.generated is None,
-        )
-    if isinstance(expected, Index) and isinstance(live, Index):
-        # the guards' comparison (casts and literals normalised); a predicate still counts
-        return bool(same_fact("index", live, expected))
-    if isinstance(expected, Constraint) and isinstance(live, Constraint):
-        return (
-            live.kind == expected.kind
-            and (not live.columns or not expected.columns or set(live.columns) == set(expected.columns))
-            and (expected.ref_table is None or live.ref_table == expected.ref_table)
-        )
-    return bool(same_fact(ref.kind, live, expected))
-
-
-@dataclass(slots=True)
-class _Judged:
-    missing: list[ObjRef]
-    still: list[ObjRef]
-    invalid: list[ObjRef]
-    different: list[tuple[ObjRef, str, str]]
-    agreed: int
-    unjudged: list[ObjRef] = dataclasses.field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Unknown:
-    """What the history cannot tell at one point of it: objects a conditional drop left in doubt,
-    and the patterns of what dynamic SQL may have made so far."""
-
-    maybe_dropped: frozenset[ObjRef] = frozenset()
-    dynamic: tuple[str, ...] = ()
-
-    def __call__(self, ref: ObjRef, expected: SchemaModel, live: SchemaModel) -> bool:
-        if ref in self.maybe_dropped:
-            return True
-        if not self.dynamic:
-            return False
-        owner = _owner(ref, expected, live)
-        if owner is None or expected.has(ObjRef.relation(*owner)) or fact(expected, ref) is None:
-            return False
-        # the history made it on a table the history does not have, one dynamic SQL may have
-        # made (a partition): what happened to it since (a DROP of the parent takes it
-        # along) is not known
-        key = dynamic_key(ObjRef.relation(*owner))
-        return any(fnmatch.fnmatchcase(key, p) for p in self.dynamic)
-
-
-def _owner(ref: ObjRef, expected: SchemaModel, live: SchemaModel) -> QName | None:
-    """The table an object belongs to (a column's, constraint's, trigger's, index's)."""
-    if ref.kind in ("column", "constraint", "trigger"):
-        return (ref.schema, ref.parent) if ref.parent is not None else None
-    if ref.kind == "index":
-        ix = expected.indexes.get((ref.schema, ref.name)) or live.indexes.get((ref.schema, ref.name))
-        return ix.table if ix is not None else None
-    return None
-
-
-def _judge(
-    refs: Sequence[ObjRef], expected: SchemaModel, live: SchemaModel, unknown: _Unknown | None = None
-) -> _Judged:
-    j = _Judged([], [], [], [], 0)
-    for ref in refs:
-        if unknown is not None and unknown(ref, expected, live):
-            j.unjudged.append(ref)
-            continue
-        want, have = fact(expected, ref), fact(live, ref)
-        if want is None and ref.kind == "index" and _key_named(expected, ref):
-            continue  # the index of a key: the replayed model holds it as the constraint only
-        if _agree(ref, want, have):
-            j.agreed += want is not None  # something it leaves behind is there
-        elif have is None:
-            j.missing.append(ref)
-        elif want is None:
-            j.still.append(ref)
-        else:
-            if ref.kind == "index" and not getattr(have, "valid", True):
-                j.invalid.append(ref)
-                j.missing.append(ref)
-            else:
-                j.different.append((ref, _shown(ref, want), _shown(ref, have)))
-    return j
-
-
-def _key_named(model: SchemaModel, ref: ObjRef) -> bool:
-    """Is ``ref`` (an index) the index behind a primary key / unique / exclusion constraint?"""
-    return any(
-        k[0] == ref.schema and k[2] == ref.name and c.kind in ("primary_key", "unique", "exclude")
-        for k, c in model.constraints.items()
-    )
-
-
-def _footprint(changes: Sequence[ch.Change]) -> tuple[ObjRef, ...]:
-    seen: dict[ObjRef, None] = {}
-    for c in changes:
-        for ref in touched(c):
-            seen.setdefault(ref, None)
-    return tuple(seen)
-
-
 def _decide_with_history(
     revisions: Sequence[ImportedRevision],
     live: SchemaModel,
@@ -421,7 +209,7 @@ def _decide_with_history(
     # what the revision's changes touch, and what guard-import recorded it leaves behind or
     # removes (the analysis names what PostgreSQL names: the key behind an inline UNIQUE)
     feet = [
-        _footprint((*c, *(ch.DropObject(r) for r in rev.drops))) + tuple(rev.provides) + u.maybe_dropped
+        footprint((*c, *(ch.DropObject(r) for r in rev.drops))) + tuple(rev.provides) + u.maybe_dropped
         if c is not None
         else ()
         for rev, c, u in zip(revisions, history, unsure, strict=True)
@@ -429,15 +217,15 @@ def _decide_with_history(
     feet = [tuple(dict.fromkeys(f)) for f in feet]
     # what the history cannot tell after each revision: the objects whose last touch is a
     # conditional drop, and what dynamic SQL so far may have made
-    unknown: list[_Unknown] = []
+    unknown: list[Unknown] = []
     doubt: set[ObjRef] = set()
     patterns: list[str] = []
     for f, u in zip(feet, unsure, strict=True):
         doubt.difference_update(f)
         doubt.update(u.maybe_dropped)
         patterns.extend(p for p in u.dynamic if p not in patterns)
-        unknown.append(_Unknown(frozenset(doubt), tuple(patterns)))
-    at_end = unknown[-1] if unknown else _Unknown()
+        unknown.append(Unknown(frozenset(doubt), tuple(patterns)))
+    at_end = unknown[-1] if unknown else Unknown()
 
     last_touch = {ref: k for k, f in enumerate(feet, start=1) for ref in f}
     # against the whole history: what each revision still lacks (what `upgrade head` would do)
@@ -455,7 +243,7 @@ def _decide_with_history(
             # its final shape); a revision whose objects later ones all touch again is judged on
             # all of them
             mine = tuple(r for r in feet[k - 1] if last_touch[r] == k) or feet[k - 1]
-            final.append(_verdict(rev, _judge(mine, end, live, at_end), claimed))
+            final.append(_verdict(rev, judge(mine, end, live, at_end), claimed))
 
     # the stamp: the last revision whose state the live schema shows on everything touched so
     # far; or, when the database holds the whole history but for a few objects, the run of
@@ -467,7 +255,7 @@ def _decide_with_history(
             break  # not written by guard-import (nothing recorded to trust it by), or not there
         for ref in feet[k - 1]:
             seen.setdefault(ref, None)
-        j = _judge(tuple(seen), states[k - 1], live, unknown[k - 1])
+        j = judge(tuple(seen), states[k - 1], live, unknown[k - 1])
         if not (j.missing or j.still or j.different):
             matched = k
     prefix = 0
@@ -496,7 +284,7 @@ def _decide_with_history(
     return AdoptDecision(tuple(verdicts), stamp, stamp_at, claims)
 
 
-def _verdict(rev: ImportedRevision, j: _Judged, claimed: bool) -> Verdict:
+def _verdict(rev: ImportedRevision, j: Judged, claimed: bool) -> Verdict:
     if not (j.missing or j.still or j.different):
         status: Status = "present"
     elif j.agreed == 0:

@@ -36,6 +36,14 @@ def qname_of(name: str, schema: str | None) -> QName:
     return (schema or unqualified_schema(), name)
 
 
+def op_changes(operations: Any, operation: Any) -> tuple[Any, ...]:
+    """The model changes a typed operation makes when it runs (see ``ops.decisions``, which
+    imports every guarded operation: imported here when asked)."""
+    from alembic_guard.ops.decisions import operation_changes
+
+    return operation_changes(operations, operation)
+
+
 class Guard:
     """One call of one guarded operation: decides from the model, acts through the connection."""
 
@@ -232,21 +240,39 @@ class Guard:
 
     # -- executing decisions ------------------------------------------------------------
 
-    def carry_out(self, d: Decision, alembic: Callable[[Step], Any] | None = None) -> bool:
+    def carry_out(
+        self,
+        d: Decision,
+        alembic: Callable[[Step], Any] | None = None,
+        would: Callable[[], Sequence[Any]] | None = None,
+    ) -> bool:
         """Execute a decision; ``True`` when its steps ran.
 
         Skip and debt are recorded, a refusal raised (nothing was sent); a run
         checks the data first (read-only counts, refused when rows fail), then
         runs the steps, each in the transaction it names, and applies the
         decision's changes to the model.  ``alembic`` runs a step that is
-        Alembic's own rendering of the operation.
+        Alembic's own rendering of the operation.  ``would``: the model changes
+        the operation makes when it runs (for a re-run of the history, judged
+        also when the decision is a refusal: an index there with the predicate a
+        later column rename rewrote is the history's, not another one).
         """
+        if d.verdict in ("run", "refuse") and self.ctx.rerun and not self.offline:
+            changes = d.changes or (would() if would is not None else ())
+            done = self.ctx.settled(changes) if changes else None
+            if done is not None:  # re-running the history, and the database has moved on from here
+                self.skip(done)
+                return False
         if d.verdict == "skip":
             self.skip(d.reason, d.details)
             return False
         if d.verdict == "refuse":
             raise self.refuse(d.reason, hint=d.hint, details=d.details)
         if d.verdict == "missing":
+            gone = self.ctx.gone_with_history(d.requires) if d.requires is not None else None
+            if gone is not None:  # re-running the history: what it needs, a later revision dropped
+                self.skip(gone)
+                return False
             self.missing(d.reason, hint=d.hint)
             return False
         if not self.offline:

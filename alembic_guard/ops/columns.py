@@ -24,7 +24,7 @@ from alembic_guard.model import (
     canonical_type,
     format_qname,
 )
-from alembic_guard.ops.base import Guard, qname_of
+from alembic_guard.ops.base import Guard, op_changes, qname_of
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 from alembic_guard.quoting import quote_ident
@@ -140,7 +140,9 @@ def add_column(operations: Any, operation: Any, ctx: GuardContext, original: Imp
         return
     g.load(spec.table, *(fk.ref_table for fk in spec.foreign_keys if fk.ref_table is not None))
     g.carry_out(
-        decide_add_column(g.model, spec, ctx.later_changes(), ctx.rerun), _alembic(g, original, operation)
+        decide_add_column(g.model, spec, ctx.later_changes(), ctx.rerun),
+        _alembic(g, original, operation),
+        would=lambda: op_changes(operations, operation),
     )
 
 
@@ -168,7 +170,11 @@ def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: I
             g.original(original, operation)
         return
     g.load(spec.table)
-    g.carry_out(decide_alter_column(g.model, spec, ctx.later_changes()), _alembic(g, original, operation))
+    g.carry_out(
+        decide_alter_column(g.model, spec, ctx.later_changes()),
+        _alembic(g, original, operation),
+        would=lambda: op_changes(operations, operation),
+    )
 
 
 def nulls_refusal(g: Guard, q: QName, name: str) -> GuardRefused | None:

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnClause
 from alembic_guard.decide.constraints import (
     AddConstraint,
     DropConstraint,
+    constraint_op_name,
     decide_add_constraint,
     decide_drop_constraint,
     duplicates_check,
@@ -29,7 +30,7 @@ from alembic_guard.decide.constraints import (
 from alembic_guard.decide.types import Decision
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import Constraint, QName, SchemaModel, format_qname
-from alembic_guard.ops.base import Guard, qname_of
+from alembic_guard.ops.base import Guard, op_changes, qname_of
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
@@ -45,9 +46,7 @@ def add_constraint(operations: Any, operation: Any, ctx: GuardContext, original:
         g.unguarded(f"{type(operation).__name__} is not guarded")
         return
     want = spec.constraint
-    op = {"foreign_key": "create_foreign_key", "unique": "create_unique_constraint"}.get(
-        want.kind, "create_check_constraint"
-    )
+    op = constraint_op_name(want)
     g = Guard(operations, ctx, op, f"{format_qname(want.table)}.{want.name or '(unnamed)'}")
     if g.offline:
         g.note(
@@ -61,7 +60,7 @@ def add_constraint(operations: Any, operation: Any, ctx: GuardContext, original:
     g.load(*tables)
     d = decide_add_constraint(g.model, spec, ctx.later_changes(), ctx.rerun)
     g.target = d.target
-    g.carry_out(d)
+    g.carry_out(d, would=lambda: op_changes(operations, operation))
 
 
 def _offline_model(spec: AddConstraint) -> SchemaModel:
@@ -95,7 +94,8 @@ def _name(name: Any) -> str | None:
 
 
 def constraint_spec(operation: Any, dialect: Any, concurrent_indexes: bool = False) -> AddConstraint | None:
-    """The spec of a foreign key / UNIQUE / CHECK operation; ``None`` for other constraint kinds."""
+    """The spec of a foreign key / UNIQUE / PRIMARY KEY / CHECK operation; ``None`` for other kinds
+    (an exclusion constraint: Alembic's own rendering runs it, unguarded)."""
     if isinstance(operation, aops.CreateForeignKeyOp):
         src = qname_of(operation.source_table, operation.kw.get("source_schema"))
         ref = qname_of(operation.referent_table, operation.kw.get("referent_schema"))
@@ -114,6 +114,10 @@ def constraint_spec(operation: Any, dialect: Any, concurrent_indexes: bool = Fal
     if isinstance(operation, aops.CreateUniqueConstraintOp):
         q = qname_of(operation.table_name, operation.schema)
         con = Constraint(_name(operation.constraint_name), q, "unique", tuple(operation.columns))
+        return AddConstraint(con, concurrent_index=concurrent_indexes)
+    if isinstance(operation, aops.CreatePrimaryKeyOp):
+        q = qname_of(operation.table_name, operation.schema)
+        con = Constraint(_name(operation.constraint_name), q, "primary_key", tuple(operation.columns))
         return AddConstraint(con, concurrent_index=concurrent_indexes)
     if isinstance(operation, aops.CreateCheckConstraintOp):
         q = qname_of(operation.table_name, operation.schema)

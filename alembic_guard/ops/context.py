@@ -25,6 +25,7 @@ from alembic_guard.changes import Change
 from alembic_guard.model import QName, SchemaModel
 
 if TYPE_CHECKING:  # the runtime imports this module: importing its package here would be a cycle
+    from alembic_guard.decide.history import HistoryEnd
     from alembic_guard.runtime.config import RuntimeSettings
 
 GUARD_OPTION = "alembic_guard"
@@ -107,6 +108,11 @@ class GuardContext:
         self.later: Callable[[str | None], Sequence[Change]] | None = None
         """Runner hook: the model changes of the revisions after a given one in this run
         (see :meth:`later_changes`); ``None`` when the caller knows no later revisions."""
+        self.history: Callable[[], HistoryEnd | None] | None = None
+        """Runner hook: what the whole history of revisions up to the run's target leaves
+        behind (:func:`~alembic_guard.decide.history.history_end`), asked on a re-run only
+        (see :meth:`settled`); ``None`` when the caller cannot tell."""
+        self._history_end: HistoryEnd | bool | None = False  # False: not asked yet
 
     def __repr__(self) -> str:
         return f"GuardContext({self.settings!r}, revision={self.revision!r}, events={len(self.events)})"
@@ -189,6 +195,41 @@ class GuardContext:
         Lazy: computed only when a decision looks at it (a clash), not per operation.
         """
         return _LaterChanges(self.later, self.revision)
+
+    def settled(self, changes: Sequence[Change], server_named: Sequence[Any] = ()) -> str | None:
+        """On a re-run of the history, why an operation with these ``changes`` needs no running:
+        what it touches is already as the whole history leaves it (``None``: decide as usual).
+
+        The model must hold the objects it touches (the guards read them first).  The
+        history is replayed once per run, on the first question.
+        """
+        end = self.history_end() if changes else None
+        if end is None:
+            return None
+        from alembic_guard.decide.history import settled
+
+        return settled(end, self.model, changes, server_named)
+
+    def gone_with_history(self, ref: Any) -> str | None:
+        """On a re-run of the history, why an operation that needs ``ref``, absent, is skipped:
+        the history made it and a later revision removed it (``None``: not known to be so)."""
+        end = self.history_end()
+        if end is None or ref not in end.made or end.model.has(ref):
+            return None
+        return f"re-running the history: it needs {ref}, gone, as the later revisions leave it"
+
+    def history_end(self) -> HistoryEnd | None:
+        """On a re-run of the history, the state the whole history ends in (``None``: not a re-run,
+        or the history cannot tell); replayed once per run, on the first question."""
+        if not self.rerun or self.history is None:
+            return None
+        if self._history_end is False:
+            try:
+                self._history_end = self.history()
+            except Exception:  # a revision the replay cannot read: the history does not say
+                self._history_end = None
+        end = self._history_end
+        return None if end is None or end is False or end is True else end
 
     def take_events(self) -> list[OpEvent]:
         """The events recorded since the last call, oldest first."""

@@ -9,6 +9,11 @@ guarded operations; the rest runs as written and its changes are applied to
 the model.  Statements the analysis does not understand run as written and
 are recorded as unguarded.  Non-string arguments (SQLAlchemy constructs) go to
 Alembic's own implementation untouched.
+
+On a re-run of the history (the ledger says this revision was applied here
+before) a statement is first judged against what the whole history leaves
+(:mod:`alembic_guard.decide.history`): when everything it touches is already
+so, it is skipped, whatever its own rules below would do.
 """
 
 from __future__ import annotations
@@ -66,6 +71,19 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
             g.note("online: skipped when its effects are already in the database")
             g.original(original, run)
             continue
+        if ctx.rerun and not eff.changes and eff.opaque is None:
+            gone = _dynamic_gone(g, st, eff)
+            if gone is not None:
+                g.skip(gone)
+                continue
+        if ctx.rerun and _replayable(st, eff):
+            from alembic_guard.decide.history import effect_changes
+
+            _read_objects(g, eff)
+            done = ctx.settled(effect_changes(eff), eff.named_by_server)
+            if done is not None:
+                g.skip(done)
+                continue
         if eff.kept_in_place:
             made = [r for r in eff.provides if r.kind == "relation"]
             if st.kind == "CreateTableAsStmt" and made and all(g.model.has(r) for r in made):
@@ -96,7 +114,14 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         if st.kind == "CreatePolicyStmt" and _policy_exists(g, st):
             g.skip("already there: the policy exists (its definition is not compared)")
             continue
+        if st.kind == "CreateStatsStmt" and _statistics_exist(g, st):
+            g.skip("already there: the statistics object exists (its definition is not compared)")
+            continue
         absent = _missing_requirement(ctx, eff)
+        gone = ctx.gone_with_history(absent) if absent is not None else None
+        if gone is not None:  # re-running the history: what it needs, a later revision dropped
+            g.skip(gone)
+            continue
         if absent is not None:
             g.missing(
                 f"{absent} does not exist (needed by {st.where})",
@@ -112,6 +137,46 @@ def execute(operations: Any, operation: Any, ctx: GuardContext, original: Impl) 
         if eff.maybe_drops:
             ctx.forget()  # a conditional DROP: the catalog alone knows whether it ran
         g.acted("ran")
+
+
+def _dynamic_gone(g: Guard, st: Any, eff: Any) -> str | None:
+    """On a re-run of the history, why dynamic SQL that only makes relations of known patterns
+    (``SELECT make_partitions('events', 4)``: ``relation:public.events_*``) needs no running:
+    neither the state the history ends in nor the database has one (the later revisions dropped
+    them, with the table they hang on, which running it again would fail to find).  ``None``:
+    it runs.  One catalog read per pattern."""
+    import sqlalchemy as sa
+
+    from alembic_guard.decide.history import made_by_pattern, relation_patterns
+
+    end = g.ctx.history_end()
+    if end is None:
+        return None
+    # the statement alone may not show it (its function was made by an earlier revision)
+    dynamic = eff.dynamic or end.dynamic.get(st.text, ())
+    patterns = relation_patterns(dynamic)
+    if not patterns or made_by_pattern(end, dynamic):
+        return None
+    query = (
+        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = CAST(:s AS text) AND c.relname LIKE CAST(:p AS text) LIMIT 1"
+    )
+    for schema, glob in patterns:
+        like = glob.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+        like = like.replace("*", "%").replace("?", "_")
+        if g.mc.connection.execute(sa.text(query), {"s": schema, "p": like}).first() is not None:
+            return None
+    shown = ", ".join(dynamic)
+    return f"re-running the history: what it may make ({shown}) is gone, as the later revisions leave it"
+
+
+def _replayable(st: Any, eff: Any) -> bool:
+    """Do the statement's model changes say all it does to the schema (so that a re-run can be
+    judged by them)?  Not for dynamic SQL, a conditional drop, or a statement not understood,
+    except ``CREATE TABLE ... AS``, whose only unknowns are its column types."""
+    if not (eff.changes or eff.creates) or eff.dynamic or eff.maybe_drops:
+        return False
+    return eff.opaque is None or st.kind == "CreateTableAsStmt"
 
 
 def _apply(ctx: GuardContext, eff: Any) -> None:
@@ -159,8 +224,8 @@ def _cascades(eff: Any) -> bool:
     return any(type(c).__name__ == "DropObject" and c.cascade for c in eff.changes)
 
 
-def _missing_requirement(ctx: GuardContext, eff: Any) -> str | None:
-    """The first object the statement needs that the model does not have, or ``None``.
+def _missing_requirement(ctx: GuardContext, eff: Any) -> Any:
+    """The first object the statement needs that the model does not have (an ``ObjRef``), or ``None``.
 
     Tables and columns are always checked (the touched tables were loaded);
     other kinds only when the model holds the whole schema.
@@ -170,7 +235,7 @@ def _missing_requirement(ctx: GuardContext, eff: Any) -> str | None:
         if ref.kind not in ("relation", "column") and not ctx._complete:
             continue
         if not ctx.model.has(ref):
-            return str(ref)
+            return ref
     return None
 
 
@@ -186,6 +251,7 @@ def raw_statement(st: Any, eff: Any) -> RawStatement:
         replace=bool(node.get("replace")),
         missing_ok=bool(node.get("missing_ok")),
         ensures=tuple(r for r in eff.ensures if r not in eff.creates),
+        named_by_server=tuple(eff.named_by_server),
     )
 
 
@@ -283,6 +349,24 @@ def _policy_exists(g: Guard, st: Any) -> bool:
     )
     params = {"p": name, "t": rel["relname"], "s": rel.get("schemaname") or unqualified_schema()}
     return g.mc.connection.execute(sa.text(query), params).first() is not None
+
+
+def _statistics_exist(g: Guard, st: Any) -> bool:
+    """``CREATE STATISTICS``: is an extended statistics object of that name there?  (read-only)"""
+    import sqlalchemy as sa
+
+    names = [
+        n.get("String", {}).get("sval") for n in st.node.get("CreateStatsStmt", {}).get("defnames") or ()
+    ]
+    if not names or not names[-1]:
+        return False
+    schema = names[-2] if len(names) > 1 else unqualified_schema()
+    query = (
+        "SELECT 1 FROM pg_catalog.pg_statistic_ext s "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace "
+        "WHERE s.stxname = CAST(:s AS text) AND n.nspname = CAST(:n AS text)"
+    )
+    return g.mc.connection.execute(sa.text(query), {"s": names[-1], "n": schema}).first() is not None
 
 
 def _drop_invalid_indexes(g: Guard, eff: Any) -> None:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic.operations import ops as aops
 
 from alembic_guard.decide.tables import CreateTable, DropTable, decide_create_table, decide_drop_table
+from alembic_guard.identity import fold_redundant_keys
 from alembic_guard.model import Constraint, Index, QName, Table, format_qname
 from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.columns import model_column
@@ -55,7 +56,10 @@ def _constraint_facts(dialect: Any, q: QName, table: Any) -> list[tuple[Any, Con
             out.append((c, Constraint(name, q, "check", reads, expression=expr)))
     # table.constraints is a set: order by what the user sees, for deterministic output
     out.sort(key=lambda p: (p[1].kind, p[1].name or "", p[1].columns, p[1].expression or ""))
-    return out
+    # PostgreSQL makes one index per key: a UNIQUE over the primary key's columns is folded into
+    # it (a re-run must not add it as a key of its own); each constraint keeps the name it was given
+    kept = {id(f) for f in fold_redundant_keys([f for _, f in out], ())}
+    return [(c, f) for c, f in out if id(f) in kept]
 
 
 def _op_for(constraint: Any) -> Any:

@@ -317,10 +317,6 @@ def later_changes_provider(
     guard first asks (one whose object is absent, or there with another
     definition); each answer after that is a slice of it.
     """
-    from alembic.operations import Operations
-
-    from alembic_guard.ops.decisions import operation_changes
-
     # every pending revision's changes in run order, and where each revision's successors start:
     # built on the first question, then each answer is one slice (a guard asks for every table and
     # column it adds, so rebuilding the list per question was quadratic in the run's length)
@@ -330,19 +326,7 @@ def later_changes_provider(
     def changes_of(step: tuple[str, str | None, Callable[..., Any], str | None]) -> list[Any]:
         revision, path, fn, checksum = step
         plan = revision_plan(revision, path, fn, checksum)
-        out: list[Any] = []
-        if plan is not None:
-            operations = Operations(_offline("postgresql"))
-            executed = dict(plan.statements)
-            for i, operation in enumerate(plan.operations):
-                if i in executed:
-                    out.extend(c for a in executed[i] for c in a.effect.changes)
-                else:
-                    try:
-                        out.extend(operation_changes(operations, operation))
-                    except Exception:  # an op object pre-flight cannot read
-                        continue
-        return out
+        return [c for hs in plan_steps(plan) for c in hs.changes] if plan is not None else []
 
     def later(revision: str | None) -> Sequence[Any]:
         nonlocal flat
@@ -356,6 +340,86 @@ def later_changes_provider(
         return () if start is None else flat[start:]
 
     return later
+
+
+def plan_steps(plan: RevisionPlan) -> list[Any]:
+    """The revision's operations as history replay takes them (:class:`~alembic_guard.decide.history.
+    HistoryStep`): each ``op.execute`` statement by its analysed effect, each typed operation by
+    the model changes of its op object (one it cannot read changes nothing)."""
+    from alembic.operations import Operations
+
+    from alembic_guard.decide.history import HistoryStep
+    from alembic_guard.ops.decisions import operation_changes
+
+    operations = Operations(_offline("postgresql"))
+    executed = dict(plan.statements)
+    out: list[Any] = []
+    for i, operation in enumerate(plan.operations):
+        if i in executed:
+            out.extend(HistoryStep.of_effect(a.effect) for a in executed[i])
+            continue
+        try:
+            out.append(HistoryStep(tuple(operation_changes(operations, operation))))
+        except Exception:  # an op object pre-flight cannot read
+            continue
+    return out
+
+
+def history_provider(
+    lineage: Sequence[tuple[str, str | None, Callable[..., Any], str | None]],
+) -> Callable[[], Any]:
+    """For the guard context (:attr:`GuardContext.history`): what the whole history leaves behind.
+
+    ``lineage``: every revision from the base to the run's target, base first, as (revision,
+    path, upgrade function, checksum).  Replayed when first asked (a re-run only); ``None``
+    when a revision cannot run offline (what it does is unknown, so the history says nothing).
+    """
+
+    def end() -> Any:
+        from alembic.operations import Operations
+
+        from alembic_guard.decide.history import HistoryStep, history_end
+        from alembic_guard.ops.decisions import operation_changes
+        from alembic_guard.sql.effects import analyze_all
+        from alembic_guard.sql.parse import parse_text
+
+        plans = []
+        for revision, path, fn, checksum in lineage:
+            plan = revision_plan(revision, path, fn, checksum)
+            if plan is None:
+                return None
+            plans.append((path or revision, plan))
+        # every raw statement of the history in one pass, in order, as guard-plan reads a set: each
+        # is analysed knowing what the earlier revisions' statements made (a function whose body
+        # makes partitions, so that a later call of it may make them; a view's columns)
+        parsed = [
+            parse_text(op.sqltext, where)
+            for where, plan in plans
+            for i, op in enumerate(plan.operations)
+            if i in dict(plan.statements)
+        ]
+        effects = iter(analyze_all([st for group in parsed for st in group], search_path=search_path()))
+        groups = iter(parsed)
+        operations = Operations(_offline("postgresql"))
+        steps: list[Any] = []
+        dynamic: dict[str, tuple[str, ...]] = {}
+        for _, plan in plans:
+            executed = dict(plan.statements)
+            for i, operation in enumerate(plan.operations):
+                if i in executed:
+                    for _st in next(groups):
+                        a = next(effects)
+                        steps.append(HistoryStep.of_effect(a.effect))
+                        if a.effect.dynamic:
+                            dynamic[a.statement.text] = tuple(a.effect.dynamic)
+                    continue
+                try:
+                    steps.append(HistoryStep(tuple(operation_changes(operations, operation))))
+                except Exception:  # an op object pre-flight cannot read
+                    continue
+        return history_end(steps, dynamic)
+
+    return end
 
 
 def check_plan(plan: RevisionPlan, model: SchemaModel, where: str, settings: Any = None) -> list[Problem]:

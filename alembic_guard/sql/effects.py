@@ -684,9 +684,24 @@ def _alter_owner(ctx: Ctx, n: Node) -> None:
 
 
 def _create_stats(ctx: Ctx, n: Node) -> None:
+    """CREATE STATISTICS: the table, and the columns its elements name or their expressions read."""
+    tables = []
     for r in n.get("relations") or ():
         rv = r.get("RangeVar", {})
-        ctx.require(ObjRef.relation(*ctx.rangevar(rv)), rv.get("location", -1))
+        q = ctx.rangevar(rv)
+        tables.append(q)
+        ctx.require(ObjRef.relation(*q), rv.get("location", -1))
+    if len(tables) != 1:
+        return  # PostgreSQL takes one table; a join is not read here
+    q = tables[0]
+    for e in n.get("exprs") or ():
+        elem = e.get("StatsElem", {})
+        if elem.get("name"):
+            ctx.require(
+                ObjRef.column(q[0], q[1], elem["name"]), n["relations"][0]["RangeVar"].get("location", -1)
+            )
+        elif elem.get("expr") is not None:
+            walk(ctx, elem["expr"], single_scope(*q))
 
 
 def _cluster(ctx: Ctx, n: Node) -> None:
@@ -920,6 +935,7 @@ def analyze(
         uses=_dedupe_uses(ctx, requires),
         maybe_drops=_dedupe(ctx.maybe_drops),
         dynamic=tuple(ctx.dynamic),
+        named_by_server=_dedupe(ctx.named_by_server),
     )
 
 

@@ -317,6 +317,7 @@ class Ctx:
         "known",
         "loc_shift",
         "maybe_drops",
+        "named_by_server",
         "opaque",
         "query_columns",
         "requires",
@@ -348,6 +349,7 @@ class Ctx:
         self.opaque: list[str] = []
         self.transactional = True
         self.ignore_names: frozenset[str] = frozenset()
+        self.named_by_server: list[ObjRef] = []  # see Effect.named_by_server
         # what the statements before this one left (columns for SELECT *, row types); see Known
         self.known = known if known is not None else Known()
         self.query_columns: list[QueryColumns] = []

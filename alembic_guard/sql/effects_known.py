@@ -19,7 +19,7 @@ falls back to what one statement can tell.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Container
 from typing import Any
 
 from alembic_guard import changes as ch
@@ -41,13 +41,19 @@ SYSTEM_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})
 class Known:
     """Relations (with columns), sequences and types left by the statements followed so far."""
 
-    __slots__ = ("columns", "open", "sequences", "types")
+    __slots__ = ("_owned", "columns", "constraints", "indexes", "open", "sequences", "types")
 
     def __init__(self) -> None:
         self.columns: dict[QName, ColumnTypes] = {}
         self.open: set[QName] = set()
         self.sequences: set[QName] = set()
         self.types: set[QName] = set()
+        # index and constraint names in use, with their tables: an unnamed key, index or
+        # constraint gets the next free name, as PostgreSQL chooses it (a table renamed
+        # keeps its key's name, so a new table of the old name gets ``..._pkey1``)
+        self.indexes: dict[QName, QName] = {}
+        self.constraints: dict[QName, QName] = {}
+        self._owned: dict[QName, set[QName]] = {}  # table -> its index and constraint names (a superset)
 
     @classmethod
     def from_model(cls, model: SchemaModel | None) -> Known:
@@ -72,7 +78,26 @@ class Known:
         k.sequences.update(model.sequences)
         k.types.update(model.enums)
         k.types.update(model.composites)
+        for q, ix in model.indexes.items():
+            k.indexes[q] = ix.table
+            k._owned.setdefault(ix.table, set()).add(q)
+        for schema, table, name in model.constraints:
+            k.constraints[(schema, name)] = (schema, table)
+            k._owned.setdefault((schema, table), set()).add((schema, name))
         return k
+
+    def taken(
+        self, schema: str, relation: bool, besides: QName, also: Collection[str] = ()
+    ) -> Container[str]:
+        """The names an unnamed object of ``schema`` must avoid (``name in taken``): every
+        relation's (tables, views, sequences, indexes) and constraint's for an index or a key
+        (``ChooseRelationName``), every constraint's for a foreign key or CHECK
+        (``ChooseConstraintName``), and ``also`` (the statement's own).  Those of table
+        ``besides`` (the one being created or altered) are left out: the analysis cannot always
+        tell which of its own names are free (dynamic SQL may have dropped its key), and a
+        statement run again names its keys as it did the first time; another table's names are
+        the clash that matters (a renamed table keeps its ``..._pkey``)."""
+        return _Taken(self, schema, relation, besides, also)
 
     # -- look-ups ----------------------------------------------------------
 
@@ -135,6 +160,15 @@ class Known:
             self.columns.pop(q, None)
             self.open.discard(q)
             self.sequences.discard(q)
+            for names in (self.indexes, self.constraints):
+                for k in [k for k in self._owned.pop(q, ()) if names.get(k) == q]:
+                    del names[k]
+        elif r.kind == "index":
+            self.indexes.pop(q, None)
+        elif r.kind == "constraint":
+            owner = self.constraints.pop(q, None)
+            if owner is not None and self.indexes.get(q) == owner:
+                del self.indexes[q]  # a key's index goes with it
         elif r.kind == "sequence":
             self.sequences.discard(q)
         elif r.kind == "type":
@@ -146,6 +180,16 @@ class Known:
 
     def _rename(self, c: ch.RenameObject) -> None:
         r = c.ref
+        if r.kind in ("index", "constraint"):
+            # a key and its index share the name: renaming either renames both (PostgreSQL)
+            old, new = (r.schema, r.name), (r.schema, c.new_name)
+            owner = self.indexes.get(old) if r.kind == "index" else self.constraints.get(old)
+            for names in (self.indexes, self.constraints):
+                if owner is not None and names.get(old) == owner:
+                    names[new] = names.pop(old)
+            if owner is not None:
+                self._owned.setdefault(owner, set()).add(new)
+            return
         if r.kind == "column" and r.parent is not None:
             cols = self.columns.get((r.schema, r.parent))
             if cols is not None and r.name in cols:
@@ -161,6 +205,13 @@ class Known:
 
     def _move(self, old: QName, new: QName, kind: str) -> None:
         if kind in ("relation", "sequence"):
+            owned = self._owned.pop(old, set())
+            for names in (self.indexes, self.constraints):  # they keep their names, not their table
+                for k in owned:
+                    if names.get(k) == old:
+                        names[k] = new
+            if owned:
+                self._owned.setdefault(new, set()).update(owned)
             cols = self.columns.pop(old, None)
             if cols is not None:
                 self.columns[new] = cols
@@ -212,6 +263,48 @@ class Known:
         v = c.view
         self.columns[v.qname] = dict.fromkeys(v.columns)
 
+    def _put_index(self, c: ch.PutIndex) -> None:
+        ix = c.index
+        self.indexes.setdefault((ix.schema, ix.name), ix.table)
+        self._owned.setdefault(ix.table, set()).add((ix.schema, ix.name))
+
+    def _put_constraint(self, c: ch.PutConstraint) -> None:
+        con = c.constraint
+        if con.name is None:
+            return
+        self.constraints.setdefault((con.table[0], con.name), con.table)
+        self._owned.setdefault(con.table, set()).add((con.table[0], con.name))
+        if con.kind in ("primary_key", "unique", "exclude"):
+            self.indexes.setdefault((con.table[0], con.name), con.table)  # its index, of its name
+
+
+class _Taken:
+    """``name in taken``: see :meth:`Known.taken` (dictionary look-ups, no scan of the schema)."""
+
+    __slots__ = ("also", "besides", "known", "relation", "schema")
+
+    def __init__(self, known: Known, schema: str, relation: bool, besides: QName, also: Collection[str]):
+        self.known, self.schema, self.relation, self.besides, self.also = (
+            known,
+            schema,
+            relation,
+            besides,
+            also,
+        )
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.also:
+            return True
+        q = (self.schema, str(name))
+        k = self.known
+        if k.constraints.get(q, self.besides) != self.besides:
+            return True
+        if not self.relation:
+            return False
+        if k.indexes.get(q, self.besides) != self.besides:
+            return True
+        return (q in k.columns and q != self.besides) or q in k.sequences
+
 
 def _set_by_changes(eff: Effect) -> set[QName]:
     """Relations whose columns the statement's own changes gave (a new table or view, a rename)."""
@@ -238,4 +331,6 @@ _FOLLOW: dict[type, Callable[[Known, Any], None]] = {
     ch.PutColumn: Known._put_column,
     ch.AlterColumn: Known._alter_column,
     ch.PutView: Known._put_view,
+    ch.PutIndex: Known._put_index,
+    ch.PutConstraint: Known._put_constraint,
 }

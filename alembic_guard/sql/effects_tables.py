@@ -10,6 +10,7 @@ import re
 from typing import Any, Literal
 
 from alembic_guard import changes as ch
+from alembic_guard.identity import fold_redundant_keys
 from alembic_guard.model import (
     NAMEDATALEN,
     SERIAL_TYPES,
@@ -84,31 +85,19 @@ class _TableBuild:
 
     def unique_name(self, name2: str | None, label: str) -> str:
         """The name PostgreSQL chooses for an unnamed constraint: ``table_name2_label``, with
-        1, 2, ... after the label when that is taken within the statement (two keys whose
-        names are cut to the same 63 bytes, a second CHECK)."""
-        taken = {c.name for c in self.constraints if c.name is not None}
-        return choose_name(self.table, name2, label, taken)
+        1, 2, ... after the label when that is taken: within the statement (two keys whose
+        names are cut to the same 63 bytes, a second CHECK), or in the schema (a key's index
+        name by another table's relation, any constraint's by another table's: :meth:`Known.taken`)."""
+        own = {c.name for c in self.constraints if c.name is not None}
+        relation = label in ("pkey", "key", "excl")
+        taken = self.ctx.known.taken(self.schema, relation, (self.schema, self.table), own)
+        name = choose_name(self.table, name2, label, taken)
+        self.ctx.named_by_server.append(ObjRef("constraint", self.schema, name, self.table))
+        return name
 
     def drop_redundant_keys(self) -> None:
-        """One index per key: PostgreSQL folds a UNIQUE identical to the primary key (or to an
-        earlier UNIQUE) of the same statement into it, keeping an explicit name if one was given."""
-        keys = [c for c in self.constraints if c.kind == "primary_key"]
-        keys += [c for c in self.constraints if c.kind == "unique"]
-        kept: dict[tuple[tuple[str, ...], bool], Constraint] = {}
-        renamed: dict[int, Constraint] = {}
-        dropped: set[int] = set()
-        for c in keys:
-            first = kept.get((c.columns, c.deferrable))
-            if first is None:
-                kept[(c.columns, c.deferrable)] = c
-                continue
-            dropped.add(id(c))
-            if first.name not in self.explicit and c.name in self.explicit:
-                better = dataclasses.replace(first, name=c.name)
-                renamed[id(first)] = better
-                kept[(c.columns, c.deferrable)] = better
-        if dropped or renamed:
-            self.constraints = [renamed.get(id(c), c) for c in self.constraints if id(c) not in dropped]
+        """One index per key (:func:`~alembic_guard.identity.fold_redundant_keys`)."""
+        self.constraints = fold_redundant_keys(self.constraints, self.explicit)
 
     def constraint(self, con: Node, column: str | None) -> Constraint | None:
         """Read one Constraint node (column-level when ``column`` is given)."""
@@ -625,7 +614,8 @@ def create_index(ctx: Ctx, n: Node) -> None:
     if name is None:
         # CREATE UNIQUE INDEX still gets "_idx"; "_key" is for UNIQUE constraints
         label = "pkey" if n.get("primary") else "idx"
-        name = ch.pg_object_name(table[1], _index_addition(name_parts), label)
+        taken = ctx.known.taken(table[0], True, table)
+        name = choose_name(table[1], _index_addition(name_parts), label, taken)
     predicate = None
     if "whereClause" in n:
         walk(ctx, n["whereClause"], single_scope(*table))

@@ -191,6 +191,10 @@ class Effect:
       events_*``) is understood, with names known only when it runs; with
       ``*`` or a wholly unknown name it is also opaque.  Either way it keeps its
       place (:attr:`kept_in_place`).
+    - ``named_by_server``: of ``creates``, the keys and constraints the SQL left
+      unnamed: PostgreSQL named them (``t_pkey``, ``t_a_key1`` on a clash).  Run
+      again, the statement would make a second one of another name, so a guard
+      looks for one of the same definition instead of the name.
     """
 
     creates: tuple[ObjRef, ...] = ()
@@ -205,6 +209,7 @@ class Effect:
     uses: tuple[Requirement, ...] = ()
     maybe_drops: tuple[ObjRef, ...] = ()
     dynamic: tuple[str, ...] = ()
+    named_by_server: tuple[ObjRef, ...] = ()
 
     @property
     def provides(self) -> tuple[ObjRef, ...]:

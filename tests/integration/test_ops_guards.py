@@ -435,6 +435,50 @@ CASES = [
         None,
         settings=LENIENT,
     ),
+    # create_primary_key (guarded since issue 10: a re-run found 42P16, multiple primary keys)
+    Case(
+        "create_primary_key/absent",
+        lambda op: op.create_primary_key("things_pkey", "things", ["id"]),
+        "act",
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'things_pkey'",
+        "PRIMARY KEY (id)",
+        setup="CREATE TABLE things (id int, label text); INSERT INTO things VALUES (1, 'a'), (2, 'b')",
+    ),
+    Case(
+        "create_primary_key/present",
+        lambda op: op.create_primary_key("tasks_pkey", "tasks", ["id"]),
+        "skip",
+        constraint_count("tasks", "p"),
+        1,
+        message=("already there (PRIMARY KEY (id))",),
+    ),
+    Case(
+        "create_primary_key/another-key",
+        lambda op: op.create_primary_key("tasks_title_pkey", "tasks", ["title"]),
+        "refuse",
+        "SELECT string_agg(conname, ',') FROM pg_constraint "
+        "WHERE conrelid = 'tasks'::regclass AND contype = 'p'",
+        "tasks_pkey",
+        message=("tasks has a primary key already (tasks_pkey)", "PRIMARY KEY (id)"),
+    ),
+    Case(
+        "create_primary_key/duplicates",
+        lambda op: op.create_primary_key("things_pkey", "things", ["id"]),
+        "refuse",
+        constraint_count("things", "p"),
+        0,
+        setup="CREATE TABLE things (id int, label text); INSERT INTO things VALUES (1, 'a'), (1, 'b')",
+        message=("(id=1) × 2", "primary key things_pkey"),
+    ),
+    Case(
+        "create_primary_key/concurrent",
+        lambda op: op.create_primary_key("things_pkey", "things", ["id"]),
+        "act",
+        col_type("things", "id"),
+        "integer NOT NULL",
+        setup="CREATE TABLE things (id int, label text); INSERT INTO things VALUES (1, 'a')",
+        settings={"concurrent_indexes": True},
+    ),
     # create_check_constraint
     Case(
         "create_check_constraint/absent",
@@ -509,6 +553,17 @@ CASES = [
         "create_table/present",
         lambda op: op.create_table("projects", A("id", INT, primary_key=True), A("name", T)),
         "skip",
+    ),
+    # issue 10: PostgreSQL folds a UNIQUE over the primary key's columns into the key; run again,
+    # the table is there as made, and no UNIQUE of its own is added
+    Case(
+        "create_table/present-unique-folded-into-key",
+        lambda op: op.create_table(
+            "projects", A("id", INT, primary_key=True), A("name", T), sa.UniqueConstraint("id")
+        ),
+        "skip",
+        constraint_count("projects", "u"),
+        0,
     ),
     Case(
         "create_table/reconcile",

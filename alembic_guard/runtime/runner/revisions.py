@@ -91,7 +91,7 @@ def preload(runner: Runner, steps: list[Any], migration_context: Any) -> None:
     if tables:
         runner.guard_ctx.ensure_loaded(migration_context.connection, tables)
     # hook for the guards: the shape later revisions of this run give an object (issue 10)
-    from alembic_guard.runtime.preflight import later_changes_provider
+    from alembic_guard.runtime.preflight import history_provider, later_changes_provider
 
     runner.guard_ctx.later = later_changes_provider(
         [
@@ -104,6 +104,39 @@ def preload(runner: Runner, steps: list[Any], migration_context: Any) -> None:
             for s in steps
         ]
     )
+    # and what the whole history leaves behind, for a re-run of it (issue 10)
+    runner.guard_ctx.history = history_provider(_lineage(runner, steps))
+
+
+def _lineage(
+    runner: Runner, steps: list[Any]
+) -> list[tuple[str, str | None, Callable[..., Any], str | None]]:
+    """Every revision from the base to the heads, base first (those of the script directory when
+    Alembic gives it, else the pending steps alone), as the history replay takes them."""
+    pending = [
+        (str(s.revision.revision), getattr(s.revision, "path", None), s.migration_fn, s.revision)
+        for s in steps
+        if getattr(s, "is_upgrade", True)
+    ]
+    script = getattr(runner.context, "script", None)
+    scripts: list[Any] = [p[3] for p in pending]
+    if script is not None and pending:
+        try:
+            # to every head, not only the run's target: a database re-run to an earlier target may
+            # hold what later revisions left (the history it moved on through)
+            found = list(script.revision_map.iterate_revisions(tuple(script.get_heads()), "base"))
+            scripts = list(reversed(found))
+        except Exception:  # revisions this script directory cannot walk: the pending ones only
+            pass
+    out = []
+    for sc in scripts:
+        path = getattr(sc, "path", None)
+        module = getattr(sc, "module", None)
+        fn = getattr(module, "upgrade", None)
+        if fn is None:
+            continue
+        out.append((str(sc.revision), path, fn, runner.checksum(path)))
+    return out
 
 
 def data_preflight(runner: Runner, steps: list[Any], migration_context: Any) -> None:
