@@ -182,6 +182,7 @@ def decide_alter_column(model: SchemaModel, spec: AlterColumn, later: Sequence[C
             target,
             f"column {format_qname(q)}.{name} does not exist",
             "add the column first, or correct the column name",
+            ObjRef.column(q[0], q[1], name),
         )
     want = have
     pending: list[str] = []

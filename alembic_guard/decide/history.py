@@ -47,6 +47,7 @@ __all__ = [
     "history_end",
     "judge",
     "made_by_pattern",
+    "made_by_pattern_ref",
     "relation_patterns",
     "settled",
     "touched",
@@ -325,6 +326,18 @@ def history_end(
                 continue
             refs = touched(c)
             doubt.difference_update(refs)
+            if isinstance(c, ch.PutView):
+                # a view's columns are not judged (its query is), but a statement needs them
+                v = c.view
+                made.update(ObjRef.column(v.schema, v.name, name) for name in v.columns)
+            if isinstance(c, ch.RenameObject | ch.SetSchema) and c.ref.kind == "relation":
+                # its columns, keys and triggers were made under the old name: they are the same
+                old, new = refs[0], refs[1]
+                made.update(
+                    ObjRef(r.kind, new.schema, r.name, new.name)
+                    for r in list(made)
+                    if r.parent == old.name and r.schema == old.schema
+                )
             for r in refs:
                 f = fact(model, r)
                 if f is not None or (r.kind == "index" and key_named(model, r)):
@@ -420,3 +433,9 @@ def made_by_pattern(end: HistoryEnd, patterns: Sequence[str]) -> bool:
     """Does the state the history ends in hold a relation dynamic SQL of ``patterns`` may make?"""
     keys = [dynamic_key(ObjRef.relation(*q)) for q in (*end.model.tables, *end.model.views)]
     return any(fnmatch.fnmatchcase(k, p) for k in keys for p in patterns)
+
+
+def made_by_pattern_ref(end: HistoryEnd, ref: ObjRef) -> bool:
+    """Is ``ref`` of a name the history's dynamic SQL may have made (``relation:public.events_*``)?"""
+    key = dynamic_key(ref)
+    return any(fnmatch.fnmatchcase(key, p) for p in end.unknown.dynamic)

@@ -109,6 +109,14 @@ class Guard:
         log.debug("%s %s: %s", self.op, self.target, reason)
         self._event("act", reason)
 
+    def reconciled(self, reason: str, start: int) -> None:
+        """The end of a reconciliation whose parts went through their own guards (events from
+        ``start``): acted when one of them did, else skipped (each part said why)."""
+        if any(e.action == "act" for e in self.ctx.events[start:]):
+            self.acted(reason)
+        else:
+            self.skip("already as it should be: each missing part was skipped (see above)")
+
     def unguarded(self, reason: str) -> None:
         log.info("unguarded %s %s: %s", self.op, self.target, reason)
         self._event("unguarded", reason)
@@ -270,6 +278,8 @@ class Guard:
             raise self.refuse(d.reason, hint=d.hint, details=d.details)
         if d.verdict == "missing":
             gone = self.ctx.gone_with_history(d.requires) if d.requires is not None else None
+            if gone is None and self.ctx.rerun and would is not None and not self.offline:
+                gone = self.ctx.settled(would())
             if gone is not None:  # re-running the history: what it needs, a later revision dropped
                 self.skip(gone)
                 return False

@@ -194,7 +194,11 @@ def drop_column(operations: Any, operation: Any, ctx: GuardContext, original: Im
         g.original(original, operation)
         return
     g.load(q)
-    g.carry_out(decide_drop_column(g.model, spec), _alembic(g, original, operation))
+    g.carry_out(
+        decide_drop_column(g.model, spec),
+        _alembic(g, original, operation),
+        would=lambda: op_changes(operations, operation),
+    )
 
 
 __all__ = ["Step", "add_column", "alter_column", "drop_column", "model_column", "nulls_refusal"]

@@ -169,7 +169,11 @@ def drop_constraint(operations: Any, operation: Any, ctx: GuardContext, original
         g.original(original, operation)
         return
     g.load(q)
-    g.carry_out(decide_drop_constraint(g.model, spec), lambda step: original(operations, operation))
+    g.carry_out(
+        decide_drop_constraint(g.model, spec),
+        lambda step: original(operations, operation),
+        would=lambda: op_changes(operations, operation),
+    )
 
 
 def data_decision(

@@ -214,9 +214,15 @@ class GuardContext:
         """On a re-run of the history, why an operation that needs ``ref``, absent, is skipped:
         the history made it and a later revision removed it (``None``: not known to be so)."""
         end = self.history_end()
-        if end is None or ref not in end.made or end.model.has(ref):
+        if end is None or end.model.has(ref):
             return None
-        return f"re-running the history: it needs {ref}, gone, as the later revisions leave it"
+        if ref in end.made:
+            return f"re-running the history: it needs {ref}, gone, as the later revisions leave it"
+        from alembic_guard.decide.history import made_by_pattern_ref
+
+        if made_by_pattern_ref(end, ref):  # a partition dynamic SQL made, gone with its table
+            return f"re-running the history: it needs {ref}, which dynamic SQL made and is gone"
+        return None
 
     def history_end(self) -> HistoryEnd | None:
         """On a re-run of the history, the state the whole history ends in (``None``: not a re-run,

@@ -27,7 +27,7 @@ from alembic_guard import ddl
 from alembic_guard.decide.columns import needs_rows_check
 from alembic_guard.decide.statements import RawStatement, decide_statement
 from alembic_guard.decide.tables import CreateTable, decide_create_table
-from alembic_guard.model import Column, QName, Table, format_qname
+from alembic_guard.model import Column, ObjRef, QName, Table, format_qname
 from alembic_guard.ops.base import Guard
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.indexes import index_table
@@ -401,6 +401,10 @@ def _reconcile(g: Guard, operations: Any, want: Table, eff: Any, if_not_exists: 
         return
     for col in want.columns:
         if col.name in rec.columns:
+            gone = g.ctx.gone_with_history(ObjRef.column(want.schema, want.name, col.name))
+            if gone is not None:  # re-running the history: a later revision dropped it
+                log.info("execute %s: column %s not added: %s", g.target, col.name, gone)
+                continue
             _add_column(g, want.qname, col)
     for con in rec.constraints:
         op = _constraint_op(con, g.model)

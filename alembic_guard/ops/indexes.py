@@ -121,7 +121,11 @@ def drop_index(operations: Any, operation: Any, ctx: GuardContext, original: Imp
     if table is not None:
         g.load(table)
     spec = DropIndex(q, table, complete)
-    g.carry_out(decide_drop_index(g.model, spec), lambda step: original(operations, operation))
+    g.carry_out(
+        decide_drop_index(g.model, spec),
+        lambda step: original(operations, operation),
+        would=lambda: op_changes(operations, operation),
+    )
 
 
 def index_table(connection: Any, q: QName) -> QName | None:

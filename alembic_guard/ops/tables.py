@@ -11,7 +11,7 @@ from alembic.operations import ops as aops
 from alembic_guard.decide.tables import CreateTable, DropTable, decide_create_table, decide_drop_table
 from alembic_guard.identity import fold_redundant_keys
 from alembic_guard.model import Constraint, Index, QName, Table, format_qname
-from alembic_guard.ops.base import Guard, qname_of
+from alembic_guard.ops.base import Guard, op_changes, qname_of
 from alembic_guard.ops.columns import model_column
 from alembic_guard.ops.constraints import check_columns
 from alembic_guard.ops.context import GuardContext
@@ -117,6 +117,7 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
         g.carry_out(d, create)
         return sa_table
     # an existing, older table: the missing parts go through their own guards (data checked)
+    start = len(ctx.events)
     for col in sa_table.columns:
         if str(col.name) in reconcile.columns:
             operations.invoke(aops.AddColumnOp(q[1], col._copy(), schema=operation.schema))
@@ -125,7 +126,7 @@ def create_table(operations: Any, operation: Any, ctx: GuardContext, original: I
             operations.invoke(_op_for(con))
     if d.details:  # IF NOT EXISTS kept columns of another definition
         log.warning("create_table %s: %s\n%s", g.target, d.reason, d.details)
-    g.acted(d.reason)
+    g.reconciled(d.reason, start)
     return sa_table
 
 
@@ -139,4 +140,8 @@ def drop_table(operations: Any, operation: Any, ctx: GuardContext, original: Imp
         return
     g.load(q)
     spec = DropTable(q, ctx.settings.allow_destructive)
-    g.carry_out(decide_drop_table(g.model, spec), lambda step: original(operations, operation))
+    g.carry_out(
+        decide_drop_table(g.model, spec),
+        lambda step: original(operations, operation),
+        would=lambda: op_changes(operations, operation),
+    )

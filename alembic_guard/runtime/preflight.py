@@ -154,6 +154,21 @@ def analyze(sql: str, path: str) -> list[Any] | None:
         return None
 
 
+def _analyze_with(sql: Any, path: str, model: SchemaModel) -> list[Any] | None:
+    """Like :func:`analyze`, knowing what ``model`` holds (columns for ``SELECT *`` and for telling
+    outer columns from inner ones); ``None`` when it cannot."""
+    if not isinstance(sql, str):
+        return None
+    try:
+        from alembic_guard.sql.effects import analyze_all
+        from alembic_guard.sql.parse import parse_text
+
+        return list(analyze_all(parse_text(sql, path), model, search_path=search_path()))
+    except Exception as exc:  # e.g. SQL our grammar does not know: the guards still run
+        log.debug("pre-flight: cannot analyze %s (%s)", path, exc)
+        return None
+
+
 def touched_tables(analyzed: Iterable[Any]) -> set[QName]:
     """Every table a statement requires, creates, ensures, alters or drops (or owns a column of)."""
     out: set[QName] = set()
@@ -430,10 +445,27 @@ def check_plan(plan: RevisionPlan, model: SchemaModel, where: str, settings: Any
     changes to the copy); ``op.execute`` statements are checked by their
     analysed requirements and applied by their effects.  Pure apart from
     compiling SQLAlchemy types and expressions.
+
+    The statements were analysed alone (cached per revision file), which cannot
+    tell a correlated outer column from an unknown inner one, nor the columns of
+    ``SELECT t.*`` in a view a later statement reads.  When that first pass finds
+    a problem, the revision is checked again with each statement read knowing
+    what the database and the statements before it hold, as the guarded execute
+    reads it; only what that pass still finds is a problem.
     """
+    problems = _check_plan(plan, model, where, settings, reread=False)
+    if problems:
+        problems = _check_plan(plan, model, where, settings, reread=True)
+    return problems
+
+
+def _check_plan(
+    plan: RevisionPlan, model: SchemaModel, where: str, settings: Any, reread: bool
+) -> list[Problem]:
     from alembic.operations import Operations
 
     from alembic_guard.changes import apply
+    from alembic_guard.decide.history import effect_changes
     from alembic_guard.ops.context import standalone_settings
     from alembic_guard.ops.decisions import decide_operation
 
@@ -444,9 +476,13 @@ def check_plan(plan: RevisionPlan, model: SchemaModel, where: str, settings: Any
     problems: list[Problem] = []
     for i, operation in enumerate(plan.operations):
         if i in executed:
-            problems.extend(check(executed[i], scratch))
-            for a in executed[i]:
-                for change in a.effect.changes:
+            analyzed: Sequence[Any] = executed[i]
+            if reread:
+                analyzed = _analyze_with(operation.sqltext, where, scratch) or analyzed
+            problems.extend(check(analyzed, scratch))
+            for a in analyzed:
+                # with the tables a CREATE TABLE ... AS makes, whose column types only the query knows
+                for change in effect_changes(a.effect):
                     apply(scratch, change)
             continue
         try:
@@ -500,6 +536,10 @@ def preflight_revision(
         model = snapshot(connection, tables=sorted(touched)) if touched else SchemaModel()
     settings = guard_ctx.settings if guard_ctx is not None else None
     problems = check_plan(plan, model, os.path.basename(path) if path else revision, settings)
+    if guard_ctx is not None and guard_ctx.rerun:
+        # re-running the history: what the history made and dropped since is not missing, and the
+        # operations that need it are skipped (GuardContext.gone_with_history)
+        problems = [p for p in problems if guard_ctx.gone_with_history(p.ref) is None]
     if not problems:
         return touched, read
     where = os.path.basename(path) if path else revision

@@ -97,3 +97,50 @@ def test_lenient_skips_the_operation_and_records_a_debt(tmp_path, pg_url):
     assert "ghost" in debts[0]["reason"]
     status = json.loads(project.run("guard-status", "--format", "json").stdout)
     assert status["revisions"][1]["debts"] == debts
+
+
+@pytest.mark.db
+def test_strict_does_not_refuse_an_outer_column_read_inside_a_subquery(tmp_path, pg_url):
+    """Analysed alone, ``(SELECT ... FROM addresses WHERE id = address_id)`` cannot tell that
+    ``address_id`` is the outer table's; pre-flight reads the statement again knowing the
+    tables before calling a column missing (a kratos migration was refused under ``ci``)."""
+    project = GuardedProject(tmp_path, pg_url)
+    project.add_revision(
+        "o1",
+        None,
+        'op.create_table("addresses", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("identity_id", sa.Integer))\n'
+        'op.create_table("tokens", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("identity_id", sa.Integer), sa.Column("address_id", sa.Integer))',
+    )
+    project.add_revision(
+        "o2",
+        "o1",
+        'op.execute("UPDATE tokens SET identity_id = (SELECT identity_id FROM addresses '
+        'WHERE id = address_id) WHERE identity_id IS NULL")',
+    )
+    result = project.run("upgrade", "head", env=project.env(ALEMBIC_GUARD_POLICY="strict"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "requirement(s) missing" not in result.stderr
+
+
+@pytest.mark.db
+def test_strict_knows_the_columns_of_a_view_over_a_table_of_an_earlier_revision(tmp_path, pg_url):
+    """``CREATE VIEW v AS SELECT c.* FROM comment c`` analysed alone has no columns; the next
+    statement's ``v.id`` is not missing (lemmy's revisions were refused under ``ci``)."""
+    project = GuardedProject(tmp_path, pg_url)
+    project.add_revision(
+        "w1",
+        None,
+        'op.create_table("comment", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("body", sa.Text))',
+    )
+    project.add_revision(
+        "w2",
+        "w1",
+        'op.execute("CREATE VIEW comment_view AS SELECT c.*, length(c.body) AS size FROM comment c")\n'
+        'op.execute("CREATE VIEW comment_sizes AS SELECT v.id, v.size FROM comment_view v")',
+    )
+    result = project.run("upgrade", "head", env=project.env(ALEMBIC_GUARD_POLICY="strict"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "requirement(s) missing" not in result.stderr
