@@ -33,7 +33,7 @@ from alembic_guard import changes as ch
 from alembic_guard.decide.statements import fact, same_fact
 from alembic_guard.identity import describe_column, describe_index, same_type
 from alembic_guard.model import Column, Constraint, Index, ObjRef, QName, SchemaModel, Table, format_qname
-from alembic_guard.sql.statement import AnalyzedStatement, dynamic_key
+from alembic_guard.sql.statement import AnalyzedStatement, bounded, dynamic_key, may_create
 
 __all__ = [
     "HistoryEnd",
@@ -42,12 +42,12 @@ __all__ = [
     "Unknown",
     "Unsure",
     "agree",
+    "dynamic_may_have_made",
     "effect_changes",
     "footprint",
     "history_end",
     "judge",
     "made_by_pattern",
-    "made_by_pattern_ref",
     "relation_patterns",
     "settled",
     "touched",
@@ -416,26 +416,24 @@ def _few(refs: Sequence[ObjRef]) -> str:
 
 def relation_patterns(patterns: Sequence[str]) -> list[tuple[str, str]] | None:
     """``relation:schema.name*`` patterns as (schema, name glob); ``None`` when one of them is of
-    another kind, or leaves the schema open (then what the statement may make is not bounded)."""
+    another kind or not :func:`~alembic_guard.sql.statement.bounded` (then what the statement
+    may make is not known), or holds a character class (not said in ``LIKE``)."""
     out: list[tuple[str, str]] = []
     for p in patterns:
         kind, _, rest = p.partition(":")
-        schema, dot, name = rest.partition(".")
-        if kind != "relation" or not dot or not name or not schema or any(c in schema for c in "*?["):
+        if kind != "relation" or not bounded(p) or "[" in rest:
             return None
-        if "[" in name:  # a character class: not said in LIKE
-            return None
+        schema, _, name = rest.partition(".")
         out.append((schema, name))
     return out
 
 
 def made_by_pattern(end: HistoryEnd, patterns: Sequence[str]) -> bool:
     """Does the state the history ends in hold a relation dynamic SQL of ``patterns`` may make?"""
-    keys = [dynamic_key(ObjRef.relation(*q)) for q in (*end.model.tables, *end.model.views)]
-    return any(fnmatch.fnmatchcase(k, p) for k in keys for p in patterns)
+    return any(may_create(patterns, ObjRef.relation(*q)) for q in (*end.model.tables, *end.model.views))
 
 
-def made_by_pattern_ref(end: HistoryEnd, ref: ObjRef) -> bool:
-    """Is ``ref`` of a name the history's dynamic SQL may have made (``relation:public.events_*``)?"""
-    key = dynamic_key(ref)
-    return any(fnmatch.fnmatchcase(key, p) for p in end.unknown.dynamic)
+def dynamic_may_have_made(end: HistoryEnd, ref: ObjRef) -> bool:
+    """Is ``ref`` (or the relation holding it) of a name the history's dynamic SQL may have made,
+    by a pattern that says kind, schema and part of the name (``relation:public.events_*``)?"""
+    return may_create([p for p in end.unknown.dynamic if bounded(p)], ref)

@@ -36,14 +36,6 @@ def qname_of(name: str, schema: str | None) -> QName:
     return (schema or unqualified_schema(), name)
 
 
-def op_changes(operations: Any, operation: Any) -> tuple[Any, ...]:
-    """The model changes a typed operation makes when it runs (see ``ops.decisions``, which
-    imports every guarded operation: imported here when asked)."""
-    from alembic_guard.ops.decisions import operation_changes
-
-    return operation_changes(operations, operation)
-
-
 class Guard:
     """One call of one guarded operation: decides from the model, acts through the connection."""
 
@@ -252,7 +244,7 @@ class Guard:
         self,
         d: Decision,
         alembic: Callable[[Step], Any] | None = None,
-        would: Callable[[], Sequence[Any]] | None = None,
+        operation: Any = None,
     ) -> bool:
         """Execute a decision; ``True`` when its steps ran.
 
@@ -260,13 +252,13 @@ class Guard:
         checks the data first (read-only counts, refused when rows fail), then
         runs the steps, each in the transaction it names, and applies the
         decision's changes to the model.  ``alembic`` runs a step that is
-        Alembic's own rendering of the operation.  ``would``: the model changes
-        the operation makes when it runs (for a re-run of the history, judged
-        also when the decision is a refusal: an index there with the predicate a
-        later column rename rewrote is the history's, not another one).
+        Alembic's own rendering of the operation.  ``operation``: the typed
+        operation decided, whose model changes judge a re-run of the history
+        also when the decision is a refusal or carries none (an index there with
+        the predicate a later column rename rewrote is the history's, not another).
         """
         if d.verdict in ("run", "refuse") and self.ctx.rerun and not self.offline:
-            changes = d.changes or (would() if would is not None else ())
+            changes = d.changes or self._changes_of(operation)
             done = self.ctx.settled(changes) if changes else None
             if done is not None:  # re-running the history, and the database has moved on from here
                 self.skip(done)
@@ -278,8 +270,8 @@ class Guard:
             raise self.refuse(d.reason, hint=d.hint, details=d.details)
         if d.verdict == "missing":
             gone = self.ctx.gone_with_history(d.requires) if d.requires is not None else None
-            if gone is None and self.ctx.rerun and would is not None and not self.offline:
-                gone = self.ctx.settled(would())
+            if gone is None and self.ctx.rerun and not self.offline:
+                gone = self.ctx.settled(self._changes_of(operation))
             if gone is not None:  # re-running the history: what it needs, a later revision dropped
                 self.skip(gone)
                 return False
@@ -297,6 +289,15 @@ class Guard:
             apply(self.model, change)
         self.acted(d.reason)
         return True
+
+    def _changes_of(self, operation: Any) -> tuple[Any, ...]:
+        """The model changes a typed operation makes when it runs (``()``: none given)."""
+        if operation is None:
+            return ()
+        # ops.decisions imports every guarded operation: imported when a re-run asks
+        from alembic_guard.ops.decisions import operation_changes
+
+        return operation_changes(self.operations, operation)
 
     def run_steps(self, steps: Sequence[Step], alembic: Callable[[Step], Any] | None = None) -> None:
         """Run steps in order; consecutive steps outside the revision's transaction share one block.

@@ -24,7 +24,7 @@ from alembic_guard.model import (
     canonical_type,
     format_qname,
 )
-from alembic_guard.ops.base import Guard, op_changes, qname_of
+from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 from alembic_guard.quoting import quote_ident
@@ -142,7 +142,7 @@ def add_column(operations: Any, operation: Any, ctx: GuardContext, original: Imp
     g.carry_out(
         decide_add_column(g.model, spec, ctx.later_changes(), ctx.rerun),
         _alembic(g, original, operation),
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )
 
 
@@ -173,7 +173,7 @@ def alter_column(operations: Any, operation: Any, ctx: GuardContext, original: I
     g.carry_out(
         decide_alter_column(g.model, spec, ctx.later_changes()),
         _alembic(g, original, operation),
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )
 
 
@@ -197,7 +197,7 @@ def drop_column(operations: Any, operation: Any, ctx: GuardContext, original: Im
     g.carry_out(
         decide_drop_column(g.model, spec),
         _alembic(g, original, operation),
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )
 
 

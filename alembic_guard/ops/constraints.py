@@ -30,7 +30,7 @@ from alembic_guard.decide.constraints import (
 from alembic_guard.decide.types import Decision
 from alembic_guard.errors import GuardRefused
 from alembic_guard.model import Constraint, QName, SchemaModel, format_qname
-from alembic_guard.ops.base import Guard, op_changes, qname_of
+from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.registry import Impl
 
@@ -60,7 +60,7 @@ def add_constraint(operations: Any, operation: Any, ctx: GuardContext, original:
     g.load(*tables)
     d = decide_add_constraint(g.model, spec, ctx.later_changes(), ctx.rerun)
     g.target = d.target
-    g.carry_out(d, would=lambda: op_changes(operations, operation))
+    g.carry_out(d, operation=operation)
 
 
 def _offline_model(spec: AddConstraint) -> SchemaModel:
@@ -172,7 +172,7 @@ def drop_constraint(operations: Any, operation: Any, ctx: GuardContext, original
     g.carry_out(
         decide_drop_constraint(g.model, spec),
         lambda step: original(operations, operation),
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )
 
 

@@ -109,10 +109,11 @@ class GuardContext:
         """Runner hook: the model changes of the revisions after a given one in this run
         (see :meth:`later_changes`); ``None`` when the caller knows no later revisions."""
         self.history: Callable[[], HistoryEnd | None] | None = None
-        """Runner hook: what the whole history of revisions up to the run's target leaves
-        behind (:func:`~alembic_guard.decide.history.history_end`), asked on a re-run only
-        (see :meth:`settled`); ``None`` when the caller cannot tell."""
-        self._history_end: HistoryEnd | bool | None = False  # False: not asked yet
+        """Runner hook: what the whole history of revisions, base to heads, leaves behind
+        (:func:`~alembic_guard.decide.history.history_end`), asked on a re-run only (see
+        :meth:`settled`); ``None`` when the caller cannot tell."""
+        self._history_end: HistoryEnd | None = None
+        self._history_asked = False
 
     def __repr__(self) -> str:
         return f"GuardContext({self.settings!r}, revision={self.revision!r}, events={len(self.events)})"
@@ -218,9 +219,9 @@ class GuardContext:
             return None
         if ref in end.made:
             return f"re-running the history: it needs {ref}, gone, as the later revisions leave it"
-        from alembic_guard.decide.history import made_by_pattern_ref
+        from alembic_guard.decide.history import dynamic_may_have_made
 
-        if made_by_pattern_ref(end, ref):  # a partition dynamic SQL made, gone with its table
+        if dynamic_may_have_made(end, ref):  # a partition dynamic SQL made, gone with its table
             return f"re-running the history: it needs {ref}, which dynamic SQL made and is gone"
         return None
 
@@ -229,13 +230,13 @@ class GuardContext:
         or the history cannot tell); replayed once per run, on the first question."""
         if not self.rerun or self.history is None:
             return None
-        if self._history_end is False:
+        if not self._history_asked:
+            self._history_asked = True
             try:
                 self._history_end = self.history()
             except Exception:  # a revision the replay cannot read: the history does not say
                 self._history_end = None
-        end = self._history_end
-        return None if end is None or end is False or end is True else end
+        return self._history_end
 
     def take_events(self) -> list[OpEvent]:
         """The events recorded since the last call, oldest first."""

@@ -12,7 +12,7 @@ from alembic_guard.decide.indexes import CreateIndex, DropIndex, decide_create_i
 from alembic_guard.decide.types import Step
 from alembic_guard.identity import describe_index
 from alembic_guard.model import Index, QName, SchemaModel, Table, format_qname
-from alembic_guard.ops.base import Guard, op_changes, qname_of
+from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.columns import expression_sql
 from alembic_guard.ops.context import GuardContext
 from alembic_guard.ops.progress import index_build_progress
@@ -100,7 +100,7 @@ def create_index(operations: Any, operation: Any, ctx: GuardContext, original: I
     g.carry_out(
         decide_create_index(g.model, spec, ctx.later_changes(), ctx.rerun),
         build,
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )
 
 
@@ -124,7 +124,7 @@ def drop_index(operations: Any, operation: Any, ctx: GuardContext, original: Imp
     g.carry_out(
         decide_drop_index(g.model, spec),
         lambda step: original(operations, operation),
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )
 
 

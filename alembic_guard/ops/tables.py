@@ -11,7 +11,7 @@ from alembic.operations import ops as aops
 from alembic_guard.decide.tables import CreateTable, DropTable, decide_create_table, decide_drop_table
 from alembic_guard.identity import fold_redundant_keys
 from alembic_guard.model import Constraint, Index, QName, Table, format_qname
-from alembic_guard.ops.base import Guard, op_changes, qname_of
+from alembic_guard.ops.base import Guard, qname_of
 from alembic_guard.ops.columns import model_column
 from alembic_guard.ops.constraints import check_columns
 from alembic_guard.ops.context import GuardContext
@@ -143,5 +143,5 @@ def drop_table(operations: Any, operation: Any, ctx: GuardContext, original: Imp
     g.carry_out(
         decide_drop_table(g.model, spec),
         lambda step: original(operations, operation),
-        would=lambda: op_changes(operations, operation),
+        operation=operation,
     )

@@ -357,17 +357,18 @@ def later_changes_provider(
     return later
 
 
-def plan_steps(plan: RevisionPlan) -> list[Any]:
+def plan_steps(plan: RevisionPlan, executed: dict[int, Sequence[Any]] | None = None) -> list[Any]:
     """The revision's operations as history replay takes them (:class:`~alembic_guard.decide.history.
     HistoryStep`): each ``op.execute`` statement by its analysed effect, each typed operation by
-    the model changes of its op object (one it cannot read changes nothing)."""
+    the model changes of its op object (one it cannot read changes nothing).  ``executed``: the
+    ``op.execute`` statements analysed otherwise, by operation index (default: the plan's own)."""
     from alembic.operations import Operations
 
     from alembic_guard.decide.history import HistoryStep
     from alembic_guard.ops.decisions import operation_changes
 
     operations = Operations(_offline("postgresql"))
-    executed = dict(plan.statements)
+    executed = dict(plan.statements) if executed is None else executed
     out: list[Any] = []
     for i, operation in enumerate(plan.operations):
         if i in executed:
@@ -385,16 +386,13 @@ def history_provider(
 ) -> Callable[[], Any]:
     """For the guard context (:attr:`GuardContext.history`): what the whole history leaves behind.
 
-    ``lineage``: every revision from the base to the run's target, base first, as (revision,
+    ``lineage``: every revision from the base to the heads, base first, as (revision,
     path, upgrade function, checksum).  Replayed when first asked (a re-run only); ``None``
     when a revision cannot run offline (what it does is unknown, so the history says nothing).
     """
 
     def end() -> Any:
-        from alembic.operations import Operations
-
-        from alembic_guard.decide.history import HistoryStep, history_end
-        from alembic_guard.ops.decisions import operation_changes
+        from alembic_guard.decide.history import history_end
         from alembic_guard.sql.effects import analyze_all
         from alembic_guard.sql.parse import parse_text
 
@@ -408,30 +406,22 @@ def history_provider(
         # is analysed knowing what the earlier revisions' statements made (a function whose body
         # makes partitions, so that a later call of it may make them; a view's columns)
         parsed = [
-            parse_text(op.sqltext, where)
-            for where, plan in plans
-            for i, op in enumerate(plan.operations)
-            if i in dict(plan.statements)
+            (k, i, parse_text(plan.operations[i].sqltext, where))
+            for k, (where, plan) in enumerate(plans)
+            for i, _ in plan.statements
         ]
-        effects = iter(analyze_all([st for group in parsed for st in group], search_path=search_path()))
-        groups = iter(parsed)
-        operations = Operations(_offline("postgresql"))
-        steps: list[Any] = []
-        dynamic: dict[str, tuple[str, ...]] = {}
-        for _, plan in plans:
-            executed = dict(plan.statements)
-            for i, operation in enumerate(plan.operations):
-                if i in executed:
-                    for _st in next(groups):
-                        a = next(effects)
-                        steps.append(HistoryStep.of_effect(a.effect))
-                        if a.effect.dynamic:
-                            dynamic[a.statement.text] = tuple(a.effect.dynamic)
-                    continue
-                try:
-                    steps.append(HistoryStep(tuple(operation_changes(operations, operation))))
-                except Exception:  # an op object pre-flight cannot read
-                    continue
+        effects = iter(analyze_all([st for *_, group in parsed for st in group], search_path=search_path()))
+        executed: list[dict[int, Sequence[Any]]] = [{} for _ in plans]
+        for k, i, group in parsed:
+            executed[k][i] = [next(effects) for _ in group]
+        steps = [s for (_, plan), by_op in zip(plans, executed, strict=True) for s in plan_steps(plan, by_op)]
+        dynamic = {
+            a.statement.text: tuple(a.effect.dynamic)
+            for by_op in executed
+            for analyzed in by_op.values()
+            for a in analyzed
+            if a.effect.dynamic
+        }
         return history_end(steps, dynamic)
 
     return end

@@ -113,14 +113,9 @@ def _lineage(
 ) -> list[tuple[str, str | None, Callable[..., Any], str | None]]:
     """Every revision from the base to the heads, base first (those of the script directory when
     Alembic gives it, else the pending steps alone), as the history replay takes them."""
-    pending = [
-        (str(s.revision.revision), getattr(s.revision, "path", None), s.migration_fn, s.revision)
-        for s in steps
-        if getattr(s, "is_upgrade", True)
-    ]
+    scripts: list[Any] = [s.revision for s in steps if getattr(s, "is_upgrade", True)]
     script = getattr(runner.context, "script", None)
-    scripts: list[Any] = [p[3] for p in pending]
-    if script is not None and pending:
+    if script is not None and scripts:
         try:
             # to every head, not only the run's target: a database re-run to an earlier target may
             # hold what later revisions left (the history it moved on through)
